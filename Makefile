@@ -1,0 +1,36 @@
+# Each target does its own set-up on a fresh Debian machine: a virtual environment with the
+# project installed, and Debian's influxdb package when influxd is missing.
+PYTHON ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test bench lint influxd clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jboxmon needs Python >= 3.11"'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+influxd:
+	@command -v influxd >/dev/null || { \
+	  echo "installing Debian's influxdb package (influxd)"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
+
+demo: $(STAMP) influxd
+	$(VENV)/bin/python -m jboxmon.demo $(DEMO_ARGS)
+
+test: $(STAMP) influxd
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) influxd
+	@for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script || exit 1; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var/ .pytest_cache

@@ -1,0 +1,100 @@
+"""Turn pydantic validation errors into messages that point at file, line, key and value."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ValidationError
+
+from config.yamlsource import Location, nearest_line
+
+
+class ConfigError(ValueError):
+    """A configuration (or rule) file is wrong; ``problems`` holds one pointed message per fault."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def format_path(path: Location) -> str:
+    """``("groups", 0, "rules", 2, "for")`` -> ``groups[0].rules[2].for``."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def describe_errors(
+    error: ValidationError,
+    source: str,
+    lines: dict[Location, int],
+    model: type[BaseModel] | None = None,
+    prefix: Location = (),
+) -> list[str]:
+    """One message per pydantic error: ``file:line: key.path: what is wrong, got 'value'``."""
+    problems = []
+    for item in error.errors():
+        path = (*prefix, *_clean_location(item["loc"]))
+        line = nearest_line(lines, path)
+        where = f"{source}:{line}" if line else source
+        message = f"{where}: {format_path(path)}: {_explain(item, model, path[len(prefix):])}"
+        problems.append((line or 0, message))
+    return [message for _, message in sorted(problems, key=lambda pair: pair[0])]
+
+
+def _clean_location(loc: tuple) -> Location:
+    # pydantic adds the names of union members and validator functions to locations
+    # ("function-after[...]", "Secret"); they mean nothing to the person editing the file.
+    return tuple(part for part in loc if isinstance(part, int) or not _is_internal(part))
+
+
+def _is_internal(part: str) -> bool:
+    return "[" in part or part[:1].isupper()
+
+
+def _explain(item: dict, model: type[BaseModel] | None, path: Location) -> str:
+    kind = item["type"]
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(model, path[:-1])
+        close = difflib.get_close_matches(str(path[-1]), allowed, n=1) if path else []
+        hint = f", did you mean {close[0]!r}?" if close else ""
+        hint += f" (allowed: {', '.join(allowed)})" if allowed else ""
+        return f"unknown key{hint}"
+    if kind == "missing":
+        return "required key is missing"
+    message = item["msg"]
+    if kind == "value_error":
+        # our own validators already quote the offending value
+        return message.removeprefix("Value error, ")
+    if kind == "assertion_error":
+        return message.removeprefix("Assertion failed, ")
+    return f"{message[:1].lower()}{message[1:]}, got {item['input']!r}"
+
+
+def _allowed_keys(model: type[BaseModel] | None, path: Location) -> list[str]:
+    """The keys the model accepts at ``path``, for the 'unknown key' hint."""
+    current = model
+    for part in path:
+        if current is None:
+            return []
+        if isinstance(part, int):
+            continue
+        field = current.model_fields.get(part)
+        if field is None:
+            return []
+        current = _model_of(field.annotation)
+    return sorted(current.model_fields) if current else []
+
+
+def _model_of(annotation) -> type[BaseModel] | None:
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None

@@ -1,0 +1,135 @@
+"""The typed configuration of jboxmon: one model per section of ``config/jboxmon.yaml``.
+
+Each default is declared once, here, and shown in the commented sample file, which a test loads.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from config.durations import format_duration
+from config.fields import Duration, Secret, Strict
+from storage.client import InfluxSettings, RetentionPolicy
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+
+
+class RetentionConfig(Strict):
+    """How long InfluxDB keeps each level of data (its retention policies)."""
+
+    raw: Duration = 7 * 86400
+    logs: Duration = 86400
+    downsampled_1m: Duration = 90 * 86400
+    downsampled_1h: Duration = 0  # 0 = forever
+
+
+class InfluxDBConfig(Strict):
+    url: str = "http://127.0.0.1:8086"
+    database: str = "jboxmon"
+    username: str | None = None
+    password: Secret | None = None
+    token: Secret | None = None
+    timeout: Duration = 10
+    gzip: bool = True
+    tls_verify: bool | Path = True
+    retention: RetentionConfig = RetentionConfig()
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+    @field_validator("database")
+    @classmethod
+    def _database_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"expected a name of letters, digits, '_', '-' or '.', got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> InfluxDBConfig:
+        if self.token is not None and (self.username or self.password):
+            raise ValueError("use either token (InfluxDB 2.x/3.x) or username/password (1.x), not both")
+        return self
+
+    def settings(self) -> InfluxSettings:
+        """The storage client's settings, with secrets resolved now."""
+        return InfluxSettings(
+            url=self.url,
+            database=self.database,
+            username=self.username,
+            password=self.password.resolve() if self.password else None,
+            token=self.token.resolve() if self.token else None,
+            timeout_s=self.timeout,
+            gzip=self.gzip,
+            verify=str(self.tls_verify) if isinstance(self.tls_verify, Path) else self.tls_verify,
+            retention_policies=self.retention_policies(),
+        )
+
+    def retention_policies(self) -> tuple[RetentionPolicy, ...]:
+        def literal(seconds: float) -> str:
+            return "INF" if seconds == 0 else format_duration(seconds)
+
+        r = self.retention
+        return (
+            RetentionPolicy("raw", literal(r.raw), default=True),
+            RetentionPolicy("logs", literal(r.logs), shard_duration="1h"),
+            RetentionPolicy("ds_1m", literal(r.downsampled_1m)),
+            RetentionPolicy("ds_1h", literal(r.downsampled_1h)),
+        )
+
+
+class FleetConfig(Strict):
+    """Physical facts of a JBOX, used by the simulator, the default rules and dashboards."""
+
+    box_power_kw: float = Field(1000.0, gt=0)
+    box_energy_kwh: float = Field(1000.0, gt=0)
+    fcr_deadband_hz: float = Field(0.01, ge=0)
+    fcr_full_activation_hz: float = Field(0.2, gt=0)
+    nominal_frequency_hz: float = 50.0
+    temp_warning_c: float = 45.0
+    temp_critical_c: float = 55.0
+    heartbeat_interval: Duration = 3600
+
+
+class SimulatorConfig(Strict):
+    """Defaults of ``jboxmon simulate``; each can be overridden on the command line."""
+
+    boxes: int = Field(100, ge=1, le=100_000)
+    seed: int = 1
+    fault_rate: float = Field(0.1, ge=0, le=1)
+    transient_rate: float = Field(0.05, ge=0, le=1)
+    interval: Duration = 10
+    v2_share: float = Field(0.6, ge=0, le=1)
+    afrr_share: float = Field(0.25, ge=0, le=1)
+    idle_share: float = Field(0.05, ge=0, le=1)
+    ground_truth: Path = Path("var/ground_truth.jsonl")
+    collector_url: str = "http://127.0.0.1:8181"
+
+    @model_validator(mode="after")
+    def _shares(self) -> SimulatorConfig:
+        if self.afrr_share + self.idle_share > 1:
+            raise ValueError(
+                f"afrr_share + idle_share must be at most 1, got {self.afrr_share} + {self.idle_share}"
+            )
+        return self
+
+
+class LoggingConfig(Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class JboxmonConfig(Strict):
+    """The whole configuration file."""
+
+    influxdb: InfluxDBConfig = InfluxDBConfig()
+    fleet: FleetConfig = FleetConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+    logging: LoggingConfig = LoggingConfig()

@@ -1,0 +1,60 @@
+"""The ``jboxmon`` console script: one verb per service plus the operator tools.
+
+Each verb is a module of ``jboxmon.commands`` listed in ``COMMANDS``; it declares its arguments and
+a ``run(args)`` returning the exit code. Config is loaded lazily by the verbs that need it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from config import DEFAULT_PATH, ConfigError, JboxmonConfig, load_config
+
+# verb -> module under jboxmon.commands; modules are imported only when their verb runs or for --help
+COMMANDS = {
+    "config": "config_cmd",
+    "simulate": "simulate",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jboxmon", description="Monitoring and alerting for a JBOX fleet.")
+    parser.add_argument(
+        "--config", default=None, help=f"configuration file (default: {DEFAULT_PATH}, built-in defaults if absent)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for verb, module_name in COMMANDS.items():
+        module = importlib.import_module(f"jboxmon.commands.{module_name}")
+        sub = verbs.add_parser(verb, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def load_config_or_exit(args: argparse.Namespace) -> JboxmonConfig:
+    """The config named by ``--config``; prints pointed errors and exits 2 when it is invalid."""
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        print(f"jboxmon: invalid configuration:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

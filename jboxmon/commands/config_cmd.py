@@ -1,0 +1,34 @@
+"""``jboxmon config check [FILE]``: validate a configuration file and point at every problem."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from config import DEFAULT_PATH, ConfigError, load_config
+
+HELP = "check a configuration file"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = actions.add_parser("check", help="validate a config file; exit 0 when valid, 2 otherwise")
+    check.add_argument("file", nargs="?", default=None, help="file to check (default: --config or the default path)")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = args.file or args.config or DEFAULT_PATH
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return 2
+    try:
+        config.influxdb.settings()  # resolves secrets: a missing variable or file is a config error too
+    except ValueError as exc:
+        print(f"{path}: influxdb: {exc}", file=sys.stderr)
+        return 2
+    print(f"{path}: OK")
+    return 0

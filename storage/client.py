@@ -1,0 +1,202 @@
+"""A small, typed client for InfluxDB's v1 HTTP API: line-protocol writes and InfluxQL queries."""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import requests
+
+from storage.errors import InfluxError
+from storage.influxql import quote_ident
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("ns", "u", "ms", "s", "m", "h")
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    name: str
+    duration: str  # InfluxQL duration literal such as "7d" or "INF"
+    shard_duration: str | None = None
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class InfluxSettings:
+    """Where InfluxDB is and how to authenticate.
+
+    InfluxDB 1.x uses ``username``/``password``; 2.x (v1 compatibility API, with a DBRP mapping) and
+    3.x use ``token``. ``verify`` is True, False or the path of a CA bundle for TLS.
+    """
+
+    url: str = "http://127.0.0.1:8086"
+    database: str = "jboxmon"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    timeout_s: float = 10.0
+    gzip: bool = True
+    verify: bool | str = True
+    retention_policies: tuple[RetentionPolicy, ...] = ()
+
+
+class InfluxClient:
+    """Writes line protocol and runs InfluxQL over one pooled HTTP session.
+
+    >>> client = InfluxClient(InfluxSettings(url="http://127.0.0.1:8086", database="jboxmon"))
+    >>> client.write(["telemetry,jbox_id=jbox-0001 soc_pct=51.2 1700000000000000000"])  # doctest: +SKIP
+    >>> client.query('SELECT last("soc_pct") FROM "telemetry" GROUP BY "jbox_id"')  # doctest: +SKIP
+    """
+
+    def __init__(self, settings: InfluxSettings) -> None:
+        self.settings = settings
+        self._base = settings.url.rstrip("/")
+        self._session = requests.Session()
+        self._session.verify = settings.verify
+        if settings.token:
+            self._session.headers["Authorization"] = f"Token {settings.token}"
+        elif settings.username:
+            self._session.auth = (settings.username, settings.password or "")
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> InfluxClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs) -> requests.Response:
+        try:
+            response = self._session.request(
+                method, self._base + path, timeout=self.settings.timeout_s, **kwargs
+            )
+        except requests.Timeout as exc:
+            raise InfluxError(f"InfluxDB at {self._base} timed out: {exc}", retryable=True) from exc
+        except requests.ConnectionError as exc:
+            raise InfluxError(f"InfluxDB at {self._base} unreachable: {exc}", retryable=True) from exc
+        if response.status_code >= 300:
+            raise InfluxError.from_response(response.status_code, response.text)
+        return response
+
+    def ping(self) -> str:
+        """The server's version; raises a retryable InfluxError when it is down."""
+        response = self._request("GET", "/ping")
+        return response.headers.get("X-Influxdb-Version", "unknown")
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def write(
+        self,
+        lines: Iterable[str] | bytes,
+        *,
+        precision: str = "ns",
+        database: str | None = None,
+        retention_policy: str | None = None,
+    ) -> None:
+        """Write one batch of line protocol.
+
+        A partial write raises InfluxError with ``partial_write`` True and ``first_bad_line`` set:
+        InfluxDB has then stored the valid lines already, so the batch must not be retried whole.
+        """
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        body = lines if isinstance(lines, bytes) else "\n".join(lines).encode()
+        if not body:
+            return
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.settings.gzip:
+            body = gzip.compress(body, compresslevel=1)
+            headers["Content-Encoding"] = "gzip"
+        params = {"db": database or self.settings.database, "precision": precision}
+        if retention_policy:
+            params["rp"] = retention_policy
+        self._request("POST", "/write", params=params, data=body, headers=headers)
+
+    def write_batches(self, lines: Sequence[str], *, batch_size: int = 5000, **kwargs) -> int:
+        """Write ``lines`` in batches of ``batch_size``; returns the number of lines sent."""
+        for start in range(0, len(lines), batch_size):
+            self.write(lines[start : start + batch_size], **kwargs)
+        return len(lines)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    def query_raw(self, query: str, *, database: str | None = None, epoch: str = "ns") -> list[dict]:
+        """Run InfluxQL and return the decoded ``results`` list (one entry per statement)."""
+        data = {"q": query, "db": database or self.settings.database, "epoch": epoch}
+        results = self._request("POST", "/query", data=data).json().get("results", [])
+        for result in results:
+            if "error" in result:
+                raise InfluxError(f"InfluxQL error: {result['error']} in query: {query}", retryable=False)
+        return results
+
+    def query(self, query: str, *, database: str | None = None) -> pd.DataFrame:
+        """Run one InfluxQL statement and return its rows as a DataFrame.
+
+        Columns: ``measurement``, one per tag of ``GROUP BY``, ``time`` (UTC timestamps) and the
+        selected values. An empty result gives an empty DataFrame.
+        """
+        results = self.query_raw(query, database=database)
+        return series_to_frame(results[0].get("series", []) if results else [])
+
+    def execute(self, statement: str, *, database: str | None = None) -> None:
+        """Run a statement whose result is not needed (CREATE, DROP, ALTER...)."""
+        self.query_raw(statement, database=database)
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def create_database(self) -> None:
+        """Create the database (idempotent) and its retention policies from the settings."""
+        db = quote_ident(self.settings.database)
+        self.execute(f"CREATE DATABASE {db}", database="")
+        existing = {row["name"] for row in self._retention_policies()}
+        for policy in self.settings.retention_policies:
+            verb = "ALTER" if policy.name in existing else "CREATE"
+            statement = f"{verb} RETENTION POLICY {quote_ident(policy.name)} ON {db} DURATION {policy.duration}"
+            statement += " REPLICATION 1"
+            if policy.shard_duration:
+                statement += f" SHARD DURATION {policy.shard_duration}"
+            if policy.default:
+                statement += " DEFAULT"
+            self.execute(statement, database="")
+
+    def _retention_policies(self) -> list[dict]:
+        results = self.query_raw(f"SHOW RETENTION POLICIES ON {quote_ident(self.settings.database)}")
+        return [
+            dict(zip(series["columns"], row, strict=True))
+            for series in results[0].get("series", [])
+            for row in series.get("values", [])
+        ]
+
+    def count(self, measurement: str, field_name: str, where: str = "") -> int:
+        """Number of points of ``measurement`` having ``field_name``, over all time."""
+        query = f"SELECT count({quote_ident(field_name)}) FROM {quote_ident(measurement)}"
+        if where:
+            query += f" WHERE {where}"
+        frame = self.query(query)
+        return 0 if frame.empty else int(frame["count"].sum())
+
+
+def series_to_frame(series: list[dict]) -> pd.DataFrame:
+    """Flatten InfluxDB's JSON ``series`` into one DataFrame (tags become columns)."""
+    frames = []
+    for one in series:
+        frame = pd.DataFrame(one.get("values", []), columns=one["columns"])
+        frame.insert(0, "measurement", one.get("name", ""))
+        for key, value in (one.get("tags") or {}).items():
+            frame[key] = value
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame()
+    frame = pd.concat(frames, ignore_index=True)
+    if "time" in frame.columns:
+        frame["time"] = pd.to_datetime(frame["time"], unit="ns", utc=True)
+    return frame

@@ -1,0 +1,69 @@
+"""Storage failures that say whether retrying can help."""
+
+from __future__ import annotations
+
+import re
+
+_PARTIAL_WRITE = re.compile(r"unable to parse '(?P<line>.*?)': (?P<why>[^\n]*?)(?: dropped=\d+)?$", re.S)
+_DROPPED = re.compile(r"dropped=(\d+)")
+
+
+class InfluxError(Exception):
+    """A failed call to InfluxDB.
+
+    ``retryable`` is the only thing a caller should branch on: True for outages (refused
+    connection, timeout, 5xx), False when the request itself is wrong and would fail again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        first_bad_line: str | None = None,
+        dropped: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.first_bad_line = first_bad_line
+        self.dropped = dropped
+
+    @classmethod
+    def from_response(cls, status: int, body: str) -> InfluxError:
+        """Classify an HTTP error answer from ``/write`` or ``/query``."""
+        error = _error_text(body)
+        # 5xx: the server is sick or overloaded; the same request may succeed later.
+        # 429/503 are the throttling answers of InfluxDB 2.x/3.x and of proxies.
+        retryable = status >= 500 or status == 429
+        first_bad_line = None
+        match = _PARTIAL_WRITE.search(error)
+        if match:
+            first_bad_line = match.group("line")
+        dropped_match = _DROPPED.search(error)
+        dropped = int(dropped_match.group(1)) if dropped_match else None
+        return cls(
+            f"InfluxDB answered {status}: {error}",
+            retryable=retryable,
+            status=status,
+            first_bad_line=first_bad_line,
+            dropped=dropped,
+        )
+
+    @property
+    def partial_write(self) -> bool:
+        """True when InfluxDB kept the valid lines of the batch and dropped the rest."""
+        return self.status == 400 and "partial write" in str(self)
+
+
+def _error_text(body: str) -> str:
+    import json
+
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return body.strip()[:2000]
+    if isinstance(decoded, dict):
+        return str(decoded.get("error") or decoded.get("message") or decoded)[:2000]
+    return str(decoded)[:2000]

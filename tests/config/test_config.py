@@ -1,0 +1,96 @@
+"""Config loading: the sample file, strict validation, and the exact text of pointed errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, JboxmonConfig, load_config
+from config.durations import format_duration, parse_duration
+from config.fields import Secret
+from jboxmon.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+BROKEN = sorted((ROOT / "tests/config/broken").glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+
+
+def test_sample_file_shows_exactly_the_defaults() -> None:
+    assert load_config("config/jboxmon.yaml") == JboxmonConfig()
+
+
+def test_missing_default_file_means_built_in_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_config() == JboxmonConfig()
+
+
+def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read: No such file or directory"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_broken_config_gives_the_exact_pointed_error(path: Path) -> None:
+    relative = path.relative_to(ROOT)
+    expected = path.with_suffix(".err").read_text().rstrip("\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(relative)
+    assert str(caught.value) == expected
+
+
+def test_config_check_cli_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["config", "check", "config/jboxmon.yaml"]) == 0
+    assert "config/jboxmon.yaml: OK" in capsys.readouterr().out
+    assert main(["config", "check", "tests/config/broken/bad_duration.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert "influxdb.timeout: expected a duration like '3m', got '3 minutes'" in err
+    assert "1 problem(s)" in err
+
+
+def test_config_check_reports_unset_secret_variable(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("JBOXMON_TEST_TOKEN", raising=False)
+    path = tmp_path / "c.yaml"
+    path.write_text("influxdb:\n  token: {env: JBOXMON_TEST_TOKEN}\n")
+    assert main(["config", "check", str(path)]) == 2
+    assert "environment variable 'JBOXMON_TEST_TOKEN' is not set" in capsys.readouterr().err
+    monkeypatch.setenv("JBOXMON_TEST_TOKEN", "s3cret")
+    assert main(["config", "check", str(path)]) == 0
+    assert load_config(path).influxdb.settings().token == "s3cret"
+
+
+def test_secret_from_file_and_never_in_repr(tmp_path: Path) -> None:
+    secret_file = tmp_path / "pw"
+    secret_file.write_text("hunter2\n")
+    secret = Secret(file=secret_file)
+    assert secret.resolve() == "hunter2"
+    assert "hunter2" not in repr(secret)
+    settings = JboxmonConfig.model_validate(
+        {"influxdb": {"username": "admin", "password": {"file": str(secret_file)}}}
+    ).influxdb.settings()
+    assert settings.password == "hunter2"
+    assert "hunter2" not in repr(settings)
+
+
+def test_missing_secret_file_names_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"cannot read secret file '.*/absent': No such file"):
+        Secret(file=tmp_path / "absent").resolve()
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("10s", 10), ("3m", 180), ("1h30m", 5400), ("7d", 604800), ("250ms", 0.25), (45, 45)],
+)
+def test_durations_parse_and_format_round_trip(text, seconds) -> None:
+    assert parse_duration(text) == seconds
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize("bad", ["3 minutes", "m", "-5s", "", "1x", -3])
+def test_bad_durations_are_refused_with_the_value(bad) -> None:
+    with pytest.raises(ValueError, match="expected a duration like '3m', got"):
+        parse_duration(bad)

@@ -1,0 +1,42 @@
+"""Shared fixtures: a real, private InfluxDB server for the whole test session."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from storage import InfluxClient, InfluxSettings
+from storage.server import InfluxServer
+from config.model import InfluxDBConfig
+
+
+@pytest.fixture(scope="session")
+def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    """Debian's ``influxd`` on a free loopback port with a temporary data directory."""
+    server = InfluxServer(tmp_path_factory.mktemp("influxdb"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def influx_config(influx_server: InfluxServer) -> InfluxDBConfig:
+    """An ``influxdb:`` config section pointing at a fresh, uniquely named database."""
+    return InfluxDBConfig(url=influx_server.url, database=f"test_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def influx(influx_config: InfluxDBConfig) -> Iterator[InfluxClient]:
+    """A client on a fresh database (created with its retention policies), dropped afterwards."""
+    client = InfluxClient(influx_config.settings())
+    client.create_database()
+    yield client
+    client.execute(f'DROP DATABASE "{influx_config.database}"', database="")
+    client.close()
+
+
+@pytest.fixture
+def influx_settings(influx_config: InfluxDBConfig) -> InfluxSettings:
+    return influx_config.settings()
