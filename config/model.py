@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from config.collector import CollectorConfig
 from config.durations import format_duration
 from config.fields import Duration, Secret, Strict
 from storage.client import InfluxSettings, RetentionPolicy
@@ -131,5 +132,6 @@ class JboxmonConfig(Strict):
 
     influxdb: InfluxDBConfig = InfluxDBConfig()
     fleet: FleetConfig = FleetConfig()
+    collector: CollectorConfig = CollectorConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     logging: LoggingConfig = LoggingConfig()

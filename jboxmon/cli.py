@@ -15,7 +15,10 @@ from config import DEFAULT_PATH, ConfigError, JboxmonConfig, load_config
 
 # verb -> module under jboxmon.commands; modules are imported only when their verb runs or for --help
 COMMANDS = {
+    "run": "run",
+    "collector": "collector_cmd",
     "config": "config_cmd",
+    "tokens": "tokens",
     "simulate": "simulate",
 }
 

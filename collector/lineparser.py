@@ -1,0 +1,162 @@
+"""Parse InfluxDB line protocol, line by line, so one bad line never spoils its neighbours."""
+
+from __future__ import annotations
+
+import re
+
+from collector.model import Decoded, FieldValue, LineError, Point
+
+PRECISION_NS = {"ns": 1, "n": 1, "us": 1_000, "u": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_UNESCAPE = re.compile(r"\\([,= \\\"])")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def parse_lines(body: str, precision: str = "ns") -> Decoded:
+    """Decode a line-protocol body; blank lines and ``#`` comments are skipped like InfluxDB does."""
+    scale = PRECISION_NS.get(precision)
+    if scale is None:
+        raise ValueError(f"precision must be one of {sorted(PRECISION_NS)}, got {precision!r}")
+    decoded = Decoded()
+    for number, raw in enumerate(body.split("\n"), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            decoded.points.append((number, parse_line(line, scale)))
+        except ValueError as exc:
+            decoded.errors.append(LineError(number, str(exc), line, "parse"))
+    return decoded
+
+
+def parse_line(line: str, scale: int = 1) -> Point:
+    key, fields_text, time_text = _split_sections(line)
+    measurement, tags = _parse_key(key)
+    fields = _parse_fields(fields_text)
+    time_ns = None
+    if time_text:
+        try:
+            time_ns = int(time_text) * scale
+        except ValueError:
+            raise ValueError(f"invalid timestamp {time_text!r}") from None
+        if not _INT64[0] <= time_ns <= _INT64[1]:
+            raise ValueError(f"timestamp {time_text!r} out of range")
+    return Point(measurement, tags, fields, time_ns)
+
+
+def _split_sections(line: str) -> tuple[str, str, str]:
+    if "\\" not in line and '"' not in line:  # fast path: no escapes, no strings
+        parts = line.split(" ")
+        if len(parts) == 2:
+            return parts[0], parts[1], ""
+        if len(parts) == 3:
+            return parts[0], parts[1], parts[2]
+        raise ValueError("expected 'measurement[,tags] fields [timestamp]'")
+    sections, current, quoted, escaped = [], [], False, False
+    for char in line:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == '"' and len(sections) == 1:
+            quoted = not quoted
+            current.append(char)
+        elif char == " " and not quoted:
+            sections.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if quoted:
+        raise ValueError("unterminated string field")
+    sections.append("".join(current))
+    sections = [s for s in sections if s != ""] if len(sections) > 3 else sections
+    if len(sections) not in (2, 3) or not sections[1]:
+        raise ValueError("expected 'measurement[,tags] fields [timestamp]'")
+    return sections[0], sections[1], sections[2] if len(sections) == 3 else ""
+
+
+def _split_unescaped(text: str, separator: str) -> list[str]:
+    if "\\" not in text and '"' not in text:
+        return text.split(separator)
+    parts, current, escaped, quoted = [], [], False, False
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+            current.append(char)
+        elif char == separator and not quoted:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(text: str) -> str:
+    return _UNESCAPE.sub(r"\1", text) if "\\" in text else text
+
+
+def _parse_key(key: str) -> tuple[str, dict[str, str]]:
+    parts = _split_unescaped(key, ",")
+    measurement = _unescape(parts[0])
+    if not measurement:
+        raise ValueError("missing measurement name")
+    tags = {}
+    for part in parts[1:]:
+        name, sep, value = part.partition("=") if "\\" not in part else _partition_unescaped(part)
+        if not sep or not name or not value:
+            raise ValueError(f"invalid tag {part!r}: expected key=value")
+        tags[_unescape(name)] = _unescape(value)
+    return measurement, tags
+
+
+def _partition_unescaped(text: str) -> tuple[str, str, str]:
+    index = 0
+    while index < len(text):
+        if text[index] == "\\":
+            index += 2
+            continue
+        if text[index] == "=":
+            return text[:index], "=", text[index + 1 :]
+        index += 1
+    return text, "", ""
+
+
+def _parse_fields(text: str) -> dict[str, FieldValue]:
+    fields: dict[str, FieldValue] = {}
+    for part in _split_unescaped(text, ","):
+        name, sep, value = part.partition("=") if "\\" not in part else _partition_unescaped(part)
+        if not sep or not name or value == "":
+            raise ValueError(f"invalid field {part!r}: expected key=value")
+        fields[_unescape(name)] = parse_field_value(value)
+    return fields
+
+
+def parse_field_value(text: str) -> FieldValue:
+    if text[0] == '"':
+        if len(text) < 2 or text[-1] != '"':
+            raise ValueError(f"unterminated string field value {text!r}")
+        return text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    if text[-1] in "iu" and text[:-1].lstrip("-").isdigit():
+        number = int(text[:-1])
+        if not _INT64[0] <= number <= _INT64[1]:
+            raise ValueError(f"integer field value {text!r} out of range")
+        return number
+    if text in ("t", "T", "true", "True", "TRUE"):
+        return True
+    if text in ("f", "F", "false", "False", "FALSE"):
+        return False
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"invalid field value {text!r}") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"invalid field value {text!r}: NaN and infinity cannot be stored")
+    return number

@@ -1,0 +1,107 @@
+"""Pull mode: scrape JBOX HTTP status endpoints on an interval and feed the ingest pipeline.
+
+A status endpoint answers ``GET`` with a payload-v2 document (header + samples, optional
+heartbeat). Every scrape also records its own health as a ``scrape`` point (``up``,
+``duration_s``), so a box that stops answering is visible in InfluxDB like one that stops pushing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+from collector.model import Decoded, PayloadError, Point
+from collector.payloads import DECODERS
+from collector.registry import Box
+from collector.service import IngestService
+from config.collector import PullConfig, PullTarget
+
+log = logging.getLogger(__name__)
+
+
+class Scraper:
+    def __init__(self, config: PullConfig, service: IngestService) -> None:
+        self.config = config
+        self.service = service
+        self.targets = list(config.targets) + _targets_from_file(config)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._local = threading.local()
+        self._boxes: dict[str, Box] = {}
+
+    def start(self) -> Scraper:
+        self._pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="scrape")
+        self._thread = threading.Thread(target=self._loop, name="scraper", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.config.timeout + 5)
+            self._thread = None
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            self.scrape_all()
+            self._stop.wait(max(0.0, self.config.interval - (time.monotonic() - started)))
+
+    def scrape_all(self) -> dict[str, str]:
+        """Scrape every target once, concurrently; returns target -> result (ok, timeout, error, invalid)."""
+        assert self._pool is not None, "start() first"
+        # the registry may have changed since the last round (new boxes, new sites)
+        self._boxes = {box.jbox_id: box for box in self.service.registry.boxes()}
+        futures = {target.jbox_id: self._pool.submit(self.scrape, target) for target in self.targets}
+        return {box: future.result() for box, future in futures.items()}
+
+    def scrape(self, target: PullTarget) -> str:
+        box = self._box(target.jbox_id)
+        started = time.perf_counter()
+        decoded, result = Decoded(), "ok"
+        try:
+            response = self._session().get(target.url, timeout=self.config.timeout)
+            response.raise_for_status()
+            decoded = DECODERS["v2"](response.json())
+        except requests.Timeout:
+            result = "timeout"
+        except (requests.RequestException, ValueError, PayloadError) as exc:
+            result = "invalid" if isinstance(exc, ValueError | PayloadError) else "error"
+            log.debug("scrape of %s failed: %s", target.url, exc)
+        duration = time.perf_counter() - started
+        self.service.metrics.scrapes.labels(result).inc()
+        self.service.metrics.scrape_duration.observe(duration)
+        health = Point("scrape", {}, {"up": result == "ok", "duration_s": duration}, None)
+        decoded.points.append((len(decoded.points) + 1, health))
+        try:
+            self.service.ingest(box, decoded, "/pull")
+        except Exception as exc:  # ingestion refused (spool full...): counted, retried next round
+            log.warning("could not ingest the scrape of %s: %s", target.jbox_id, exc)
+            return "error"
+        return result
+
+    def _box(self, jbox_id: str) -> Box:
+        return self._boxes.get(jbox_id) or Box(jbox_id)
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
+
+
+def _targets_from_file(config: PullConfig) -> list[PullTarget]:
+    if config.targets_file is None:
+        return []
+    import json
+
+    entries = json.loads(config.targets_file.read_text())
+    return [PullTarget.model_validate(entry) for entry in entries]

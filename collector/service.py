@@ -1,0 +1,125 @@
+"""The ingestion pipeline behind the HTTP layer: authenticate -> decode -> validate -> spool.
+
+Everything here is synchronous and runs in a worker thread; the HTTP layer only moves bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from collector.metrics import CollectorMetrics
+from collector.model import Decoded, LineError
+from collector.ratelimit import RateLimiter
+from collector.registry import Box, Registry
+from collector.spool import Spool
+from collector.validate import Validator
+from collector.writer import SpoolWriter
+from config.collector import CollectorConfig
+from storage import InfluxClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestResult:
+    accepted: int
+    errors: list[LineError]
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"rate limit exceeded: retry after {retry_after_s:.1f}s")
+        self.retry_after_s = retry_after_s
+
+
+class IngestService:
+    """Owns the registry, spool, writer and limiter; ``start()`` opens them, ``stop()`` closes them."""
+
+    def __init__(
+        self,
+        config: CollectorConfig,
+        influx: InfluxClient,
+        *,
+        raw_retention_s: float = 0,
+        clock: Callable[[], float] = time.time,
+        metrics: CollectorMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.metrics = metrics or CollectorMetrics()
+        self.registry = Registry(config.registry, clock=clock)
+        self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes)
+        self.validator = Validator(config.schema_, max_future_s=config.max_future, max_age_s=raw_retention_s)
+        self.limiter = RateLimiter(config.rate_limit.points_per_s, config.rate_limit.burst_points, clock)
+        self.writer = SpoolWriter(
+            self.spool, influx, self.metrics, batch_lines=config.batch_lines, idle_wait_s=config.flush_interval
+        )
+        self._seen: dict[str, float] = {}
+        self._seen_lock = threading.Lock()
+        self._warned: dict[tuple[str, str], dt.date] = {}
+        self._started = False
+
+    def start(self) -> IngestService:
+        self.registry.open()
+        self.spool.open()
+        self.writer.start()
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        self.writer.stop()
+        self.flush_seen()
+        self.spool.close()
+        self.registry.close()
+
+    def authenticate(self, token: str | None) -> Box | None:
+        return self.registry.authenticate(token) if token else None
+
+    def ingest(self, box: Box, decoded: Decoded, endpoint: str) -> IngestResult:
+        """Validate, rate-limit and durably spool; returns only once accepted data is fsynced.
+
+        Raises ForbiddenError (another box's data), RateLimited, or SpoolFullError.
+        """
+        now = self.clock()
+        accepted = self.validator.check(box, decoded, int(now * 1e9))
+        if accepted.count:
+            wait = self.limiter.take(box.jbox_id, accepted.count)
+            if wait is not None:
+                raise RateLimited(wait)
+            for policy, lines in accepted.lines_by_policy.items():
+                self.spool.append("\n".join(lines).encode(), "" if policy == "raw" else policy)
+            self.writer.notify()
+            with self._seen_lock:
+                self._seen[box.jbox_id] = now
+        self.metrics.points.labels("accepted", "").inc(accepted.count)
+        for error in accepted.errors:
+            self.metrics.points.labels("rejected", error.category).inc()
+        return IngestResult(accepted.count, accepted.errors)
+
+    def flush_seen(self) -> None:
+        """Persist last-contact times in one transaction (called periodically, not per request)."""
+        with self._seen_lock:
+            seen, self._seen = self._seen, {}
+        if seen:
+            self.registry.mark_seen(seen.items())
+
+    def should_warn_deprecated(self, jbox_id: str, version: str) -> bool:
+        """True once per box, version and day: the log warning for deprecated payloads."""
+        today = dt.datetime.fromtimestamp(self.clock(), dt.UTC).date()
+        key = (jbox_id, version)
+        if self._warned.get(key) == today:
+            return False
+        self._warned[key] = today
+        return True

@@ -1,0 +1,121 @@
+"""Deliver the spool to InfluxDB in order, in large batches, retrying outages forever.
+
+Replays are safe: a point is identified in InfluxDB by series and timestamp, and timestamps are
+fixed before spooling, so writing a batch twice (crash between write and cursor commit) stores it
+once. Lines InfluxDB refuses for good (a permanent 4xx) are moved to a dead-letter file with the
+error, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from collector.metrics import CollectorMetrics
+from collector.spool import Record, Spool
+from storage import InfluxClient, InfluxError
+
+log = logging.getLogger(__name__)
+
+
+class SpoolWriter:
+    """A background thread moving spooled batches into InfluxDB; ``stop()`` is idempotent."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        client: InfluxClient,
+        metrics: CollectorMetrics,
+        *,
+        batch_lines: int = 10_000,
+        idle_wait_s: float = 0.2,
+        max_backoff_s: float = 10.0,
+    ) -> None:
+        self.spool = spool
+        self.client = client
+        self.metrics = metrics
+        self.batch_lines = batch_lines
+        self.idle_wait_s = idle_wait_s
+        self.max_backoff_s = max_backoff_s
+        self.dead_letter_path = Path(spool.directory) / "dead-letter.lp"
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.healthy = True
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """Called after an append so delivery starts without waiting for the idle timer."""
+        self._wake.set()
+
+    def stop(self, drain_timeout_s: float = 5.0) -> None:
+        if self._thread is None:
+            return
+        deadline = time.monotonic() + drain_timeout_s
+        while self.spool.pending_bytes and self.healthy and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.02)
+        self._stopping.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self._thread = None
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stopping.is_set():
+            records = self.spool.read(self.batch_lines)
+            self._update_gauges()
+            if not records:
+                self._wake.wait(self.idle_wait_s)
+                self._wake.clear()
+                continue
+            try:
+                self._deliver(records)
+            except InfluxError as exc:
+                self.healthy = False
+                self.metrics.influx_retries.inc()
+                log.warning("InfluxDB write failed (retrying in %.1fs): %s", backoff, exc)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+                continue
+            self.healthy = True
+            backoff = 0.1
+            self.spool.commit(records[-1])
+
+    def _deliver(self, records: list[Record]) -> None:
+        by_policy: dict[str, list[bytes]] = defaultdict(list)
+        for record in records:
+            by_policy[record.retention_policy].append(record.lines)
+        for policy, chunks in by_policy.items():
+            body = b"\n".join(chunks)
+            started = time.perf_counter()
+            try:
+                self.client.write(body, retention_policy=policy or None)
+            except InfluxError as exc:
+                if exc.retryable:
+                    raise
+                self._dead_letter(body, policy, exc)
+            finally:
+                self.metrics.influx_write.observe(time.perf_counter() - started)
+            self.metrics.written.inc(body.count(b"\n") + 1)
+
+    def _dead_letter(self, body: bytes, policy: str, error: InfluxError) -> None:
+        # InfluxDB kept the valid lines of a partial write; the whole batch is kept here with the
+        # reason so an operator can see and replay what was refused
+        lines = body.count(b"\n") + 1
+        log.error("InfluxDB refused part of a batch of %d lines (kept in %s): %s", lines, self.dead_letter_path, error)
+        with open(self.dead_letter_path, "ab") as handle:
+            handle.write(f"# {time.time():.0f} rp={policy or 'default'} {error}\n".encode())
+            handle.write(body + b"\n")
+        self.metrics.dead_letters.inc(error.dropped or lines)
+
+    def _update_gauges(self) -> None:
+        self.metrics.spool_bytes.set(self.spool.pending_bytes)
+        self.metrics.spool_age.set(self.spool.oldest_age_s())
