@@ -27,10 +27,10 @@ from starlette.routing import Route
 
 from collector import payloads
 from collector.auth import token_from
-from collector.lineparser import PRECISION_NS, parse_lines
-from collector.model import Decoded, PayloadError
+from collector.lineparser import PRECISION_NS
+from collector.model import PayloadError
 from collector.openapi import OPENAPI
-from collector.service import IngestService, RateLimited
+from collector.service import IngestResult, IngestService, RateLimited
 from collector.spool import SpoolFullError
 from collector.validate import ForbiddenError
 from collector.versions import version_headers
@@ -81,8 +81,7 @@ def create_app(service: IngestService) -> Starlette:
                     raise HTTPProblem(410, gone, headers)
             box = box_for(request)
             body = await read_body(request)
-            decoded = decode(request, body)
-            result = await run_in_threadpool(service.ingest, box, decoded, endpoint)
+            result = await run_in_threadpool(decode, request, body, box)
             if headers:
                 metrics.deprecated.labels(version).inc()
                 if service.should_warn_deprecated(box.jbox_id, version):
@@ -103,7 +102,7 @@ def create_app(service: IngestService) -> Starlette:
         return response
 
     def json_decoder(decoder):
-        def decode(request: Request, body: bytes) -> Decoded:
+        def decode(request: Request, body: bytes, box) -> IngestResult:
             content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
             if content_type not in ("application/json", ""):
                 raise HTTPProblem(415, f"expected Content-Type application/json, got {content_type!r}")
@@ -115,11 +114,11 @@ def create_app(service: IngestService) -> Starlette:
                 raise PayloadError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
             except RecursionError:
                 raise PayloadError("body is not valid JSON: nested too deeply") from None
-            return decoder(parsed)
+            return service.ingest(box, decoder(parsed))
 
         return decode
 
-    def line_protocol(request: Request, body: bytes) -> Decoded:
+    def line_protocol(request: Request, body: bytes, box) -> IngestResult:
         precision = request.query_params.get("precision", "ns")
         if precision not in PRECISION_NS:
             raise PayloadError(f"precision: expected one of {', '.join(sorted(PRECISION_NS))}, got {precision!r}")
@@ -127,7 +126,7 @@ def create_app(service: IngestService) -> Starlette:
             text = body.decode()
         except UnicodeDecodeError as exc:
             raise PayloadError(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
-        return parse_lines(text, precision)
+        return service.ingest_lines(box, text, precision)
 
     def telemetry_route(version: str):
         async def handler(request: Request) -> Response:

@@ -12,12 +12,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from collector.fastlines import validate_body
 from collector.metrics import CollectorMetrics
 from collector.model import Decoded, LineError
 from collector.ratelimit import RateLimiter
 from collector.registry import Box, Registry
 from collector.spool import Spool
-from collector.validate import Validator
+from collector.validate import Accepted, Validator
 from collector.writer import SpoolWriter
 from config.collector import CollectorConfig
 from storage import InfluxClient
@@ -87,13 +88,20 @@ class IngestService:
     def authenticate(self, token: str | None) -> Box | None:
         return self.registry.authenticate(token) if token else None
 
-    def ingest(self, box: Box, decoded: Decoded, endpoint: str) -> IngestResult:
+    def ingest(self, box: Box, decoded: Decoded) -> IngestResult:
         """Validate, rate-limit and durably spool; returns only once accepted data is fsynced.
 
         Raises ForbiddenError (another box's data), RateLimited, or SpoolFullError.
         """
         now = self.clock()
-        accepted = self.validator.check(box, decoded, int(now * 1e9))
+        return self._spool(box, self.validator.check(box, decoded, int(now * 1e9)), now)
+
+    def ingest_lines(self, box: Box, body: str, precision: str) -> IngestResult:
+        """Like ``ingest`` for a line-protocol body, on the fast path."""
+        now = self.clock()
+        return self._spool(box, validate_body(self.validator, box, body, precision, int(now * 1e9)), now)
+
+    def _spool(self, box: Box, accepted: Accepted, now: float) -> IngestResult:
         if accepted.count:
             wait = self.limiter.take(box.jbox_id, accepted.count)
             if wait is not None:

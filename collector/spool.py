@@ -166,8 +166,12 @@ class Spool:
         return records
 
     def commit(self, record: Record) -> None:
-        """Mark everything up to ``record`` as delivered; fully delivered segments are deleted."""
-        _write_atomically(self.directory / "cursor", f"{record.segment} {record.offset}")
+        """Mark everything up to ``record`` as delivered; fully delivered segments are deleted.
+
+        The cursor is replaced atomically but not fsynced: losing its last update in a power cut
+        only re-delivers a batch, which InfluxDB stores once (same series, same timestamps).
+        """
+        _write_atomically(self.directory / "cursor", f"{record.segment} {record.offset}", durable=False)
         with self._lock:
             self._cursor = (record.segment, record.offset)
             for old in self._segments():
@@ -236,14 +240,16 @@ def _read_record(handle, segment: int) -> tuple[str, bytes] | None:
     return policy.decode(), lines
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def _write_atomically(path: Path, text: str, durable: bool = True) -> None:
     temporary = path.with_suffix(".tmp")
     with open(temporary, "w") as handle:
         handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(temporary, path)
-    _fsync_directory(path.parent)
+    if durable:
+        _fsync_directory(path.parent)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from collector.metrics import CollectorMetrics
@@ -33,6 +34,7 @@ class SpoolWriter:
         batch_lines: int = 10_000,
         idle_wait_s: float = 0.2,
         max_backoff_s: float = 10.0,
+        concurrency: int = 2,
     ) -> None:
         self.spool = spool
         self.client = client
@@ -40,6 +42,7 @@ class SpoolWriter:
         self.batch_lines = batch_lines
         self.idle_wait_s = idle_wait_s
         self.max_backoff_s = max_backoff_s
+        self.concurrency = concurrency
         self.dead_letter_path = Path(spool.directory) / "dead-letter.lp"
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -69,15 +72,20 @@ class SpoolWriter:
 
     def _run(self) -> None:
         backoff = 0.1
+        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="influx-write")
         while not self._stopping.is_set():
-            records = self.spool.read(self.batch_lines)
+            records = self.spool.read(self.batch_lines * self.concurrency)
             self._update_gauges()
             if not records:
                 self._wake.wait(self.idle_wait_s)
                 self._wake.clear()
                 continue
             try:
-                self._deliver(records)
+                # several batches in flight: InfluxDB ingests them in parallel; the cursor only
+                # moves once all of them succeeded, and a retry re-sends all (idempotent)
+                futures = [pool.submit(self._deliver, chunk) for chunk in _chunks(records, self.batch_lines)]
+                for future in futures:
+                    future.result()
             except InfluxError as exc:
                 self.healthy = False
                 self.metrics.influx_retries.inc()
@@ -88,6 +96,7 @@ class SpoolWriter:
             self.healthy = True
             backoff = 0.1
             self.spool.commit(records[-1])
+        pool.shutdown(wait=True)
 
     def _deliver(self, records: list[Record]) -> None:
         by_policy: dict[str, list[bytes]] = defaultdict(list)
@@ -119,3 +128,16 @@ class SpoolWriter:
     def _update_gauges(self) -> None:
         self.metrics.spool_bytes.set(self.spool.pending_bytes)
         self.metrics.spool_age.set(self.spool.oldest_age_s())
+
+
+def _chunks(records: list[Record], max_lines: int) -> list[list[Record]]:
+    chunks: list[list[Record]] = [[]]
+    lines = 0
+    for record in records:
+        if lines >= max_lines:
+            chunks.append([])
+            lines = 0
+        chunks[-1].append(record)
+        lines += record.lines.count(b"\n") + 1
+    return chunks
+

@@ -91,7 +91,7 @@ class CollectorConfig(Strict):
     max_body_bytes: int = Field(10 << 20, gt=0)
     max_future: Duration = 300
     token_overlap: Duration = 86400
-    batch_lines: int = Field(10_000, ge=1)
+    batch_lines: int = Field(20_000, ge=1)
     flush_interval: Duration = 0.2
     rate_limit: RateLimit = RateLimit()
     payload_versions: dict[Literal["v1", "v2"], PayloadVersionPolicy] = {

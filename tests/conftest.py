@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from config.model import InfluxDBConfig
 from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer
-from config.model import InfluxDBConfig
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ ENVELOPE = {"jbox_id", "ts", "kind"}
 def decode(body: object) -> Decoded:
     sample = require_object(body, "body")
     kind = sample.get("kind", "telemetry")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise PayloadError(f"kind: expected one of {', '.join(KINDS)}, got {kind!r}")
     measurement, keys = KINDS[kind]
     decoded = Decoded()

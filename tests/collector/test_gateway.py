@@ -102,7 +102,7 @@ def test_mixed_batch_keeps_good_lines_and_names_the_first_bad(collector) -> None
     assert payload["error"].startswith("partial write: line 2: field 'soc_pct' must be float, got 'high'")
     assert payload["error"].endswith("(and 3 more) dropped=4")
     assert payload["accepted"] == 3 and payload["rejected"] == 4
-    assert any(re.match(r"line 6: timestamp is 399\ds in the future", e) for e in payload["errors"])
+    assert any(re.match(r"line 6: timestamp is \d+s in the future", e) for e in payload["errors"])
     assert count(collector) == 3
 
 

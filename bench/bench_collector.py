@@ -1,0 +1,133 @@
+"""Benchmark: the collector end to end against raw InfluxDB ingestion, measured in the same run.
+
+(a) baseline: N telemetry points POSTed straight to a private influxd's /write in batches of
+    5,000, by C concurrent clients;
+(b) the same points POSTed by C concurrent clients (one box token each) to the collector's
+    /write, timed until every point is acknowledged AND counted back in InfluxDB.
+
+The collector runs as its own process (``jboxmon collector``) so client threads do not share its GIL.
+
+    .venv/bin/python bench/bench_collector.py [--points 400000] [--clients 4] [--batch 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+from storage import InfluxClient, InfluxSettings
+from storage.server import InfluxServer, free_port
+
+
+def build_batches(points: int, clients: int, batch: int, start_ns: int) -> list[list[bytes]]:
+    """Per client: batches of line protocol for its own box, uniquely timestamped."""
+    per_client = points // clients
+    batches: list[list[bytes]] = []
+    for client in range(clients):
+        box = f"jbox-{client:04d}"
+        tags = f"telemetry,jbox_id={box},region=IDF,service=fcr,site=site-{client:03d}"
+        lines = [
+            f"{tags} p_meas_kw={i % 997}.5,p_setpoint_kw={i % 991}.0,grid_freq_hz=50.01,soc_pct=51.2,temp_max_c=31.5 "
+            f"{start_ns + i * 1_000_000}"
+            for i in range(per_client)
+        ]
+        batches.append(["\n".join(lines[i : i + batch]).encode() for i in range(0, per_client, batch)])
+    return batches
+
+
+def post_all(url: str, batches: list[list[bytes]], tokens: list[str] | None) -> float:
+    errors: list[str] = []
+
+    def run(index: int) -> None:
+        session = requests.Session()
+        headers = {"Authorization": f"Token {tokens[index]}"} if tokens else {}
+        for body in batches[index]:
+            while True:
+                response = session.post(url, data=body, headers=headers, timeout=60)
+                if response.status_code in (429, 503):
+                    time.sleep(float(response.headers.get("Retry-After", "1")))
+                    continue
+                if response.status_code != 204:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+                break
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(batches))]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise SystemExit(f"write errors: {errors[:3]}")
+    return time.perf_counter() - started
+
+
+def wait_count(client: InfluxClient, expected: int, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.count("telemetry", "soc_pct") >= expected:
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"only {client.count('telemetry', 'soc_pct')} of {expected} points arrived")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=int, default=400_000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--gzip", default="false", help="collector to InfluxDB gzip (default false: loopback)")
+    args = parser.parse_args()
+    start_ns = int(time.time() - 3 * 3600) * 10**9
+    batches = build_batches(args.points, args.clients, args.batch, start_ns)
+    total = sum(body.count(b"\n") + 1 for per in batches for body in per)
+
+    with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp) / "influx") as influxd:
+        direct = InfluxClient(InfluxSettings(url=influxd.url, database="direct"))
+        direct.create_database()
+        baseline_s = post_all(f"{influxd.url}/write?db=direct", batches, None)
+        wait_count(direct, total)
+        print(f"raw InfluxDB /write: {total:,} points in {baseline_s:.2f}s = {total / baseline_s:,.0f} points/s")
+
+        config = Path(tmp) / "jboxmon.yaml"
+        config.write_text(
+            f"influxdb:\n  url: {influxd.url}\n  database: via_collector\n  gzip: {args.gzip}\n"
+            f"collector:\n  registry: {tmp}/registry.sqlite\n  spool_dir: {tmp}/spool\n"
+            f"  rate_limit: {{points_per_s: 10000000, burst_points: 10000000}}\n"
+        )
+        cli = [sys.executable, "-m", "jboxmon.cli", "--config", str(config)]
+        boxes = [f"jbox-{i:04d}" for i in range(args.clients)]
+        issued = subprocess.run([*cli, "tokens", "issue", *boxes, "--json"], capture_output=True, text=True, check=True)
+        tokens = [json.loads(issued.stdout)[box] for box in boxes]
+        port = free_port()
+        collector = subprocess.Popen([*cli, "collector", "--listen", f"127.0.0.1:{port}"])
+        try:
+            for _ in range(200):
+                try:
+                    requests.get(f"http://127.0.0.1:{port}/ping", timeout=1)
+                    break
+                except requests.RequestException:
+                    time.sleep(0.05)
+            via = InfluxClient(InfluxSettings(url=influxd.url, database="via_collector"))
+            started = time.perf_counter()
+            ack_s = post_all(f"http://127.0.0.1:{port}/write", batches, tokens)
+            wait_count(via, total)
+            end_to_end_s = time.perf_counter() - started
+        finally:
+            collector.terminate()
+            collector.wait()
+        print(f"collector acknowledged all in {ack_s:.2f}s = {total / ack_s:,.0f} points/s")
+        print(f"collector end to end (acked and in InfluxDB): {end_to_end_s:.2f}s = {total / end_to_end_s:,.0f} points/s")
+        print(f"ratio collector / raw InfluxDB: {baseline_s / end_to_end_s:.2f}x (target >= 0.8x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""Nothing acknowledged is lost: InfluxDB outages and SIGKILL of the collector, then counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from collector.server import CollectorServer
+from collector.service import IngestService
+from storage import InfluxClient, InfluxSettings
+from storage.server import InfluxServer, free_port
+from tests.collector.conftest import issue_tokens, make_config
+
+OUTAGE_S = float(os.environ.get("JBOXMON_TEST_OUTAGE_S", "30"))
+
+
+class Pusher:
+    """Client threads pushing uniquely timestamped points; counts only acknowledged ones."""
+
+    def __init__(self, url: str, tokens: dict[str, str], batch: int = 50) -> None:
+        self.url, self.tokens, self.batch = url, tokens, batch
+        self.acked = 0
+        self.refused = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> Pusher:
+        for index, (box, token) in enumerate(self.tokens.items()):
+            thread = threading.Thread(target=self._push, args=(index, box, token), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _push(self, index: int, box: str, token: str) -> None:
+        session = requests.Session()
+        base = int(time.time() - 3600) * 10**9 + index  # distinct series per box anyway
+        sequence = 0
+        while not self._stop.is_set():
+            lines = [f"telemetry,jbox_id={box} soc_pct={sequence + i}.0 {base + (sequence + i) * 1000}"
+                     for i in range(self.batch)]
+            try:
+                response = session.post(f"{self.url}/write", data="\n".join(lines), timeout=5,
+                                        headers={"Authorization": f"Token {token}"})
+            except requests.RequestException:
+                response = None
+            if response is not None and response.status_code == 204:
+                with self._lock:
+                    self.acked += self.batch
+                sequence += self.batch
+            else:
+                with self._lock:
+                    self.refused += 1
+                time.sleep(0.05)
+            time.sleep(0.01)
+
+
+def wait_for_count(client: InfluxClient, expected: int, timeout_s: float = 60) -> int:
+    deadline = time.monotonic() + timeout_s
+    found = -1
+    while time.monotonic() < deadline:
+        try:
+            found = client.count("telemetry", "soc_pct")
+        except Exception:
+            found = -1
+        if found >= expected:
+            time.sleep(0.5)  # anything beyond expected would be a duplicate or a phantom
+            return client.count("telemetry", "soc_pct")
+        time.sleep(0.2)
+    return found
+
+
+def test_influxdb_outage_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
+    influxd = InfluxServer(tmp_path / "influx").start()
+    client = InfluxClient(InfluxSettings(url=influxd.url, database="outage", timeout_s=2))
+    client.create_database()
+    config = make_config(tmp_path)
+    tokens = issue_tokens(config.registry, [f"jbox-{i:04d}" for i in range(4)])
+    service = IngestService(config, client)
+    server = CollectorServer(service).start()
+    try:
+        pusher = Pusher(server.url, tokens).start()
+        time.sleep(2)
+        influxd.kill()
+        time.sleep(OUTAGE_S)
+        health = requests.get(server.url + "/health")
+        assert health.status_code == 503 and health.json()["spool_bytes"] > 0
+        influxd.start()
+        time.sleep(2)
+        pusher.stop()
+        assert pusher.acked > 1000
+        assert wait_for_count(client, pusher.acked) == pusher.acked
+    finally:
+        server.stop()
+        influxd.stop()
+
+
+def run_collector(config_path: Path, port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jboxmon.cli", "--config", str(config_path), "collector", "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 204:
+                return process
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError(f"collector did not start: {process.stderr.read().decode()[-2000:]}")
+
+
+@pytest.mark.parametrize("influx_up", [True, False], ids=["influx-up", "influx-down"])
+def test_sigkill_of_the_collector_loses_no_acknowledged_point(tmp_path: Path, influx_up: bool) -> None:
+    influxd = InfluxServer(tmp_path / "influx").start()
+    config_path = tmp_path / "jboxmon.yaml"
+    config_path.write_text(
+        f"influxdb:\n  url: {influxd.url}\n  database: killed\n  timeout: 2s\n"
+        f"collector:\n  registry: {tmp_path}/registry.sqlite\n  spool_dir: {tmp_path}/spool\n"
+    )
+    issued = subprocess.run(
+        [sys.executable, "-m", "jboxmon.cli", "--config", str(config_path), "tokens", "issue", "jbox-0001", "jbox-0002",
+         "--json"], capture_output=True, text=True, check=True,
+    )
+    tokens = json.loads(issued.stdout)
+    port = free_port()
+    process = run_collector(config_path, port)
+    client = InfluxClient(InfluxSettings(url=influxd.url, database="killed"))
+    try:
+        if not influx_up:
+            influxd.kill()
+        pusher = Pusher(f"http://127.0.0.1:{port}", tokens).start()
+        time.sleep(3)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        pusher.stop()
+        assert pusher.acked > 500
+        if not influx_up:
+            influxd.start()
+        process = run_collector(config_path, port)
+        assert wait_for_count(client, pusher.acked) == pusher.acked
+    finally:
+        process.kill()
+        process.wait()
+        influxd.stop()
