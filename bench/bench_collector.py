@@ -125,7 +125,9 @@ def main() -> None:
             collector.terminate()
             collector.wait()
         print(f"collector acknowledged all in {ack_s:.2f}s = {total / ack_s:,.0f} points/s")
-        print(f"collector end to end (acked and in InfluxDB): {end_to_end_s:.2f}s = {total / end_to_end_s:,.0f} points/s")
+        print(
+            f"collector end to end (acked and in InfluxDB): {end_to_end_s:.2f}s = {total / end_to_end_s:,.0f} points/s"
+        )
         print(f"ratio collector / raw InfluxDB: {baseline_s / end_to_end_s:.2f}x (target >= 0.8x)")
 
 

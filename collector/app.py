@@ -111,7 +111,9 @@ def create_app(service: IngestService) -> Starlette:
             except UnicodeDecodeError as exc:
                 raise PayloadError(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
             except json.JSONDecodeError as exc:
-                raise PayloadError(f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+                raise PayloadError(
+                    f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                ) from None
             except RecursionError:
                 raise PayloadError("body is not valid JSON: nested too deeply") from None
             return service.ingest(box, decoder(parsed))
@@ -186,15 +188,28 @@ def _result_response(endpoint: str, result, headers: dict[str, str]) -> Response
     if result.rejected > 1:
         message += f" (and {result.rejected - 1} more)"
     message += f" dropped={result.rejected}"
-    body = {"error": message, "code": "invalid", "message": message, "accepted": result.accepted,
-            "rejected": result.rejected, "errors": [e.describe() for e in result.errors[:20]]}
+    body = {
+        "error": message,
+        "code": "invalid",
+        "message": message,
+        "accepted": result.accepted,
+        "rejected": result.rejected,
+        "errors": [e.describe() for e in result.errors[:20]],
+    }
     return JSONResponse(body, status_code=400, headers=headers)
 
 
 def _problem(status: int, message: str, headers: dict[str, str]) -> Response:
     # both InfluxDB 1.x ("error") and 2.x ("code", "message") error shapes, so their clients show it
-    code = {401: "unauthorized", 403: "forbidden", 404: "not found", 410: "gone", 413: "request too large",
-            429: "too many requests", 503: "unavailable"}.get(status, "invalid")
+    code = {
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not found",
+        410: "gone",
+        413: "request too large",
+        429: "too many requests",
+        503: "unavailable",
+    }.get(status, "invalid")
     return JSONResponse({"error": message, "code": code, "message": message}, status_code=status, headers=headers)
 
 

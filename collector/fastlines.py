@@ -18,8 +18,18 @@ from collector.registry import Box
 from collector.validate import Accepted, ForbiddenError, Refused, Validator
 
 _FLOAT_OK = {"float"}
-_BOOL_TEXT = {"t": True, "T": True, "true": True, "True": True, "TRUE": True,
-              "f": False, "F": False, "false": False, "False": False, "FALSE": False}
+_BOOL_TEXT = {
+    "t": True,
+    "T": True,
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "f": False,
+    "F": False,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+}
 
 
 def validate_body(validator: Validator, box: Box, body: str, precision: str, now_ns: int) -> Accepted:
@@ -53,8 +63,9 @@ def validate_body(validator: Validator, box: Box, body: str, precision: str, now
                 if time_ns > newest:
                     raise Refused(f"timestamp is {(time_ns - now_ns) / 1e9:.0f}s in the future", "timestamp")
                 if time_ns < oldest:
-                    raise Refused(f"timestamp is {(now_ns - time_ns) / 86400e9:.1f} days old, beyond raw retention",
-                                  "timestamp")
+                    raise Refused(
+                        f"timestamp is {(now_ns - time_ns) / 86400e9:.1f} days old, beyond raw retention", "timestamp"
+                    )
             else:
                 time_ns = now_ns
         except Refused:
@@ -77,16 +88,21 @@ def _check_key(validator: Validator, box: Box, key: str, now_ns: int) -> tuple |
         raise ForbiddenError(f"this token belongs to {box.jbox_id!r} and cannot write data of {claimed!r}")
     schema = validator.schema.get(point.measurement)
     if schema is None:
-        return Refused(f"measurement {point.measurement!r} is not accepted (allowed: {', '.join(validator.schema)})",
-                       "schema")
+        return Refused(
+            f"measurement {point.measurement!r} is not accepted (allowed: {', '.join(validator.schema)})", "schema"
+        )
     try:
         tags = validator._tags(box, Point(point.measurement, point.tags, {}), schema)
     except Refused as exc:
         return exc
     from storage.lineprotocol import encode_tags, escape_measurement
 
-    return (schema.retention_policy, escape_measurement(point.measurement) + encode_tags(tags), schema.fields,
-            _plain_fields_matcher(point.measurement, schema.fields))
+    return (
+        schema.retention_policy,
+        escape_measurement(point.measurement) + encode_tags(tags),
+        schema.fields,
+        _plain_fields_matcher(point.measurement, schema.fields),
+    )
 
 
 _MATCHERS: dict[tuple, object] = {}
@@ -129,8 +145,11 @@ def _fields(text: str, types: dict[str, str]) -> str:
             if not sep or not name:
                 raise Refused(f"invalid field {part!r}: expected key=value", "parse")
             raise Refused(f"field {name!r} is not accepted (allowed: {', '.join(types)})", "schema")
-        if kind == "float" and value.replace(".", "", 1).lstrip("-").isdigit() and value[-1] != "." and (
-            value[0] != "." and value[:2] != "-."
+        if (
+            kind == "float"
+            and value.replace(".", "", 1).lstrip("-").isdigit()
+            and value[-1] != "."
+            and (value[0] != "." and value[:2] != "-.")
         ):
             encoded.append(part)  # a plain decimal: already canonical line protocol
             continue
@@ -167,8 +186,9 @@ def _value(name: str, value: str, kind: str) -> str:
     raise Refused(f"field {name!r} must be {kind}, got {value!r}", "type")
 
 
-def _general(validator: Validator, box: Box, accepted: Accepted, number: int, line: str, scale: int,
-             now_ns: int) -> None:
+def _general(
+    validator: Validator, box: Box, accepted: Accepted, number: int, line: str, scale: int, now_ns: int
+) -> None:
     from collector.model import Decoded
 
     decoded = Decoded()

@@ -10,18 +10,26 @@ class CollectorMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.requests = Counter(
-            "jboxmon_collector_requests", "HTTP requests by endpoint, status and payload version",
-            ["endpoint", "status", "version"], registry=r,
+            "jboxmon_collector_requests",
+            "HTTP requests by endpoint, status and payload version",
+            ["endpoint", "status", "version"],
+            registry=r,
         )
         self.points = Counter(
             "jboxmon_collector_points", "Points accepted or rejected, by reason", ["result", "reason"], registry=r
         )
         self.deprecated = Counter(
-            "jboxmon_collector_deprecated_payloads", "Requests using a deprecated payload version", ["version"], registry=r
+            "jboxmon_collector_deprecated_payloads",
+            "Requests using a deprecated payload version",
+            ["version"],
+            registry=r,
         )
         self.ack_latency = Histogram(
-            "jboxmon_collector_ack_seconds", "Time from request received to acknowledgement", ["endpoint"],
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=r,
+            "jboxmon_collector_ack_seconds",
+            "Time from request received to acknowledgement",
+            ["endpoint"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
         )
         self.spool_bytes = Gauge("jboxmon_collector_spool_bytes", "Undelivered bytes in the spool", registry=r)
         self.spool_age = Gauge(

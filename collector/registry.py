@@ -136,7 +136,9 @@ class Registry:
         with self._lock:
             self._require_box(jbox_id)
             active = self._active_count(jbox_id, now)
-            self._db.execute("UPDATE tokens SET revoked_at = ? WHERE jbox_id = ? AND revoked_at IS NULL", (now, jbox_id))
+            self._db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE jbox_id = ? AND revoked_at IS NULL", (now, jbox_id)
+            )
             return active
 
     def boxes(self) -> list[Box]:

@@ -17,12 +17,25 @@ class CollectorServer:
     """uvicorn serving the collector app in a background thread (``start``/``stop``), or in the
     foreground (``serve_forever``). ``port`` 0 picks a free port, read back from ``port``."""
 
-    def __init__(self, service: IngestService, host: str = "127.0.0.1", port: int = 0,
-                 ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
+    def __init__(
+        self,
+        service: IngestService,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+    ) -> None:
         self.service = service
         config = uvicorn.Config(
-            create_app(service), host=host, port=port, log_level="warning", access_log=False,
-            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, timeout_keep_alive=30, lifespan="off",
+            create_app(service),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            timeout_keep_alive=30,
+            lifespan="off",
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

@@ -67,12 +67,16 @@ class Validator:
     def _check_point(self, box: Box, point: Point, now_ns: int) -> tuple[str, str]:
         schema = self.schema.get(point.measurement)
         if schema is None:
-            raise Refused(f"measurement {point.measurement!r} is not accepted (allowed: {', '.join(self.schema)})", "schema")
+            raise Refused(
+                f"measurement {point.measurement!r} is not accepted (allowed: {', '.join(self.schema)})", "schema"
+            )
         time_ns = now_ns if point.time_ns is None else point.time_ns
         if time_ns > now_ns + self.max_future_ns:
             raise Refused(f"timestamp is {(time_ns - now_ns) / 1e9:.0f}s in the future", "timestamp")
         if self.max_age_ns is not None and time_ns < now_ns - self.max_age_ns:
-            raise Refused(f"timestamp is {(now_ns - time_ns) / 86400e9:.1f} days old, beyond raw retention", "timestamp")
+            raise Refused(
+                f"timestamp is {(now_ns - time_ns) / 86400e9:.1f} days old, beyond raw retention", "timestamp"
+            )
         tags = self._tags(box, point, schema)
         fields = {name: _typed(name, value, schema) for name, value in point.fields.items()}
         if not fields:

@@ -140,4 +140,3 @@ def _chunks(records: list[Record], max_lines: int) -> list[list[Record]]:
         chunks[-1].append(record)
         lines += record.lines.count(b"\n") + 1
     return chunks
-

@@ -38,9 +38,16 @@ def default_schema() -> dict[str, MeasurementSchema]:
     return {
         "telemetry": MeasurementSchema(fields=telemetry),
         "heartbeat": MeasurementSchema(
-            fields={"uptime_s": "integer", "fw_version": "string", "payload_version": "integer", "disk_used_pct": "float"}
+            fields={
+                "uptime_s": "integer",
+                "fw_version": "string",
+                "payload_version": "integer",
+                "disk_used_pct": "float",
+            }
         ),
-        "log": MeasurementSchema(retention_policy="logs", fields={"code": "string", "message": "string"}, tags=["level"]),
+        "log": MeasurementSchema(
+            retention_policy="logs", fields={"code": "string", "message": "string"}, tags=["level"]
+        ),
         "scrape": MeasurementSchema(fields={"up": "boolean", "duration_s": "float"}),
     }
 

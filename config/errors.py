@@ -39,7 +39,7 @@ def describe_errors(
         path = (*prefix, *_clean_location(item["loc"]))
         line = nearest_line(lines, path)
         where = f"{source}:{line}" if line else source
-        message = f"{where}: {format_path(path)}: {_explain(item, model, path[len(prefix):])}"
+        message = f"{where}: {format_path(path)}: {_explain(item, model, path[len(prefix) :])}"
         problems.append((line or 0, message))
     return [message for _, message in sorted(problems, key=lambda pair: pair[0])]
 

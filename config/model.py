@@ -116,9 +116,7 @@ class SimulatorConfig(Strict):
     @model_validator(mode="after")
     def _shares(self) -> SimulatorConfig:
         if self.afrr_share + self.idle_share > 1:
-            raise ValueError(
-                f"afrr_share + idle_share must be at most 1, got {self.afrr_share} + {self.idle_share}"
-            )
+            raise ValueError(f"afrr_share + idle_share must be at most 1, got {self.afrr_share} + {self.idle_share}")
         return self
 
 

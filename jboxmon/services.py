@@ -49,7 +49,9 @@ class Services:
         service = IngestService(cfg, self.influx, raw_retention_s=self.config.influxdb.retention.raw)
         host, port = self.listen.rsplit(":", 1)
         server = CollectorServer(
-            service, host=host.strip("[]"), port=int(port),
+            service,
+            host=host.strip("[]"),
+            port=int(port),
             ssl_certfile=str(cfg.tls_cert) if cfg.tls_cert else None,
             ssl_keyfile=str(cfg.tls_key) if cfg.tls_key else None,
         )

@@ -51,8 +51,10 @@ class StatusServer:
                 if sample is None:
                     self.send_error(500 if box in owner.broken else 404)
                     return
-                document = {"header": {"jbox_id": box, "fw_version": "2.1.0", "sent_at": _rfc3339(now)},
-                            "samples": [{"time": _rfc3339(now), **sample}]}
+                document = {
+                    "header": {"jbox_id": box, "fw_version": "2.1.0", "sent_at": _rfc3339(now)},
+                    "samples": [{"time": _rfc3339(now), **sample}],
+                }
                 body = json.dumps(document).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

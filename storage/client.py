@@ -76,9 +76,7 @@ class InfluxClient:
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         try:
-            response = self._session.request(
-                method, self._base + path, timeout=self.settings.timeout_s, **kwargs
-            )
+            response = self._session.request(method, self._base + path, timeout=self.settings.timeout_s, **kwargs)
         except requests.Timeout as exc:
             raise InfluxError(f"InfluxDB at {self._base} timed out: {exc}", retryable=True) from exc
         except requests.ConnectionError as exc:

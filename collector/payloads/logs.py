@@ -1,7 +1,7 @@
 """Log entries (``POST /v1/logs``), any firmware::
 
-    {"jbox_id": "jbox-0001",
-     "entries": [{"time": "2026-11-29T16:00:00.123Z", "level": "error", "code": "E042", "message": "..."}]}
+{"jbox_id": "jbox-0001",
+ "entries": [{"time": "2026-11-29T16:00:00.123Z", "level": "error", "code": "E042", "message": "..."}]}
 """
 
 from __future__ import annotations

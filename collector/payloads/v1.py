@@ -16,7 +16,13 @@ from __future__ import annotations
 from collector.model import Decoded, LineError, PayloadError, Point
 from collector.payloads.common import epoch_seconds_to_ns, require_object
 
-TELEMETRY_KEYS = {"p_kw": "p_meas_kw", "sp_kw": "p_setpoint_kw", "f_hz": "grid_freq_hz", "soc": "soc_pct", "t_max": "temp_max_c"}
+TELEMETRY_KEYS = {
+    "p_kw": "p_meas_kw",
+    "sp_kw": "p_setpoint_kw",
+    "f_hz": "grid_freq_hz",
+    "soc": "soc_pct",
+    "t_max": "temp_max_c",
+}
 HEARTBEAT_KEYS = {"uptime_s": "uptime_s", "fw": "fw_version", "disk_pct": "disk_used_pct"}
 KINDS = {"telemetry": ("telemetry", TELEMETRY_KEYS), "heartbeat": ("heartbeat", HEARTBEAT_KEYS)}
 ENVELOPE = {"jbox_id", "ts", "kind"}

@@ -27,7 +27,7 @@ Backfill window: without --start, the window ENDS at the current time floored to
 the same seed twice within the same hour gives identical data and ground truth. With --start, the
 window starts there. Same seed + same window => byte-identical ground truth and identical data.
 
-Live mode: --duration is wall-clock run time; the simulated span is duration x speed, starting now.
+Live mode: --duration is wall-clock run time; the simulated span is duration x speed, ending when the run\nends (with --speed above 1 it starts in the past and catches up, so no timestamp is in the future).
 """
 
 
@@ -112,7 +112,10 @@ def _window(args: argparse.Namespace, default_interval: float, now: datetime):
 
     interval = args.interval or default_interval
     if args.live:
-        return SimWindow(to_ms(now), args.duration * args.speed, interval)
+        # faster than real time catches up from the past: the simulated clock reaches "now" when
+        # the run ends, so no timestamp is ever in the future (the collector refuses those)
+        span = args.duration * args.speed
+        return SimWindow(to_ms(now) - int((span - args.duration) * 1000), span, interval)
     if args.start:
         return SimWindow(parse_time(args.start), args.backfill, interval)
     return SimWindow.ending_at_hour(now, args.backfill, interval)

@@ -41,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _issue(registry: Registry, args, config) -> int:
-    tokens = {box: registry.issue(box, site=args.site, region=args.region, service=args.service) for box in args.jbox_ids}
+    tokens = {
+        box: registry.issue(box, site=args.site, region=args.region, service=args.service) for box in args.jbox_ids
+    }
     if args.json:
         print(json.dumps(tokens, indent=2))
     else:

@@ -50,8 +50,7 @@ def make_config(tmp_path: Path, **overrides) -> CollectorConfig:
 def issue_tokens(registry_path: Path, boxes: list[str]) -> dict[str, str]:
     with Registry(registry_path) as registry:
         return {
-            box: registry.issue(box, site=f"site-{i // 2}", region="IDF", service="fcr")
-            for i, box in enumerate(boxes)
+            box: registry.issue(box, site=f"site-{i // 2}", region="IDF", service="fcr") for i, box in enumerate(boxes)
         }
 
 

@@ -51,11 +51,14 @@ class Pusher:
         base = int(time.time() - 3600) * 10**9 + index  # distinct series per box anyway
         sequence = 0
         while not self._stop.is_set():
-            lines = [f"telemetry,jbox_id={box} soc_pct={sequence + i}.0 {base + (sequence + i) * 1000}"
-                     for i in range(self.batch)]
+            lines = [
+                f"telemetry,jbox_id={box} soc_pct={sequence + i}.0 {base + (sequence + i) * 1000}"
+                for i in range(self.batch)
+            ]
             try:
-                response = session.post(f"{self.url}/write", data="\n".join(lines), timeout=5,
-                                        headers={"Authorization": f"Token {token}"})
+                response = session.post(
+                    f"{self.url}/write", data="\n".join(lines), timeout=5, headers={"Authorization": f"Token {token}"}
+                )
             except requests.RequestException:
                 response = None
             if response is not None and response.status_code == 204:
@@ -111,8 +114,18 @@ def test_influxdb_outage_loses_nothing_and_duplicates_nothing(tmp_path: Path) ->
 
 def run_collector(config_path: Path, port: int) -> subprocess.Popen:
     process = subprocess.Popen(
-        [sys.executable, "-m", "jboxmon.cli", "--config", str(config_path), "collector", "--listen", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "jboxmon.cli",
+            "--config",
+            str(config_path),
+            "collector",
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -134,8 +147,21 @@ def test_sigkill_of_the_collector_loses_no_acknowledged_point(tmp_path: Path, in
         f"collector:\n  registry: {tmp_path}/registry.sqlite\n  spool_dir: {tmp_path}/spool\n"
     )
     issued = subprocess.run(
-        [sys.executable, "-m", "jboxmon.cli", "--config", str(config_path), "tokens", "issue", "jbox-0001", "jbox-0002",
-         "--json"], capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "jboxmon.cli",
+            "--config",
+            str(config_path),
+            "tokens",
+            "issue",
+            "jbox-0001",
+            "jbox-0002",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     tokens = json.loads(issued.stdout)
     port = free_port()

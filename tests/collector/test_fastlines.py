@@ -17,17 +17,48 @@ NOW_NS = int(time.time()) * 10**9
 VALIDATOR = Validator(default_schema(), max_future_s=300, max_age_s=7 * 86400)
 BOX = Box("jbox-0001", "site-1", "IDF", "fcr")
 
-keys = st.sampled_from([
-    "telemetry", "telemetry,jbox_id=jbox-0001", "telemetry,site=x,region=IDF", "heartbeat", "log,level=error",
-    "nope", "telemetry,colour=red", "telemetry,jbox_id=jbox-0001,service=afrr", "scrape",
-])
+keys = st.sampled_from(
+    [
+        "telemetry",
+        "telemetry,jbox_id=jbox-0001",
+        "telemetry,site=x,region=IDF",
+        "heartbeat",
+        "log,level=error",
+        "nope",
+        "telemetry,colour=red",
+        "telemetry,jbox_id=jbox-0001,service=afrr",
+        "scrape",
+    ]
+)
 names = st.sampled_from(["p_meas_kw", "soc_pct", "uptime_s", "fw_version", "code", "up", "bogus", ""])
-values = st.sampled_from([
-    "1", "1.5", "-2.25", "5i", "-7i", "1e3", "nan", "inf", "t", "false", '"text"', "1.", ".5", "-.5", "abc",
-    "99999999999999999999i", "3u", "0.0", "+1", "1_0", "",
-])
-stamps = st.sampled_from(["", str(NOW_NS), str(NOW_NS - 10**9), str(NOW_NS + 10**12), str(NOW_NS - 30 * 86400 * 10**9),
-                          "x", "1.5"])
+values = st.sampled_from(
+    [
+        "1",
+        "1.5",
+        "-2.25",
+        "5i",
+        "-7i",
+        "1e3",
+        "nan",
+        "inf",
+        "t",
+        "false",
+        '"text"',
+        "1.",
+        ".5",
+        "-.5",
+        "abc",
+        "99999999999999999999i",
+        "3u",
+        "0.0",
+        "+1",
+        "1_0",
+        "",
+    ]
+)
+stamps = st.sampled_from(
+    ["", str(NOW_NS), str(NOW_NS - 10**9), str(NOW_NS + 10**12), str(NOW_NS - 30 * 86400 * 10**9), "x", "1.5"]
+)
 
 
 @st.composite

@@ -14,20 +14,41 @@ ENDPOINTS = ["/v1/telemetry", "/v2/telemetry", "/v1/logs", "/write", "/api/v2/wr
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=30),
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=30),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=12), children, max_size=6),
     max_leaves=25,
 )
-field_names = st.sampled_from(["p_meas_kw", "soc_pct", "jbox_id", "time", "ts", "kind", "header", "samples",
-                               "heartbeat", "entries", "level", "code", "message", "p_kw", "soc", "fw"])
+field_names = st.sampled_from(
+    [
+        "p_meas_kw",
+        "soc_pct",
+        "jbox_id",
+        "time",
+        "ts",
+        "kind",
+        "header",
+        "samples",
+        "heartbeat",
+        "entries",
+        "level",
+        "code",
+        "message",
+        "p_kw",
+        "soc",
+        "fw",
+    ]
+)
 shaped_json = st.recursive(
     json_values,
     lambda children: st.dictionaries(field_names, children, max_size=6) | st.lists(children, max_size=4),
     max_leaves=30,
 )
 line_protocol_text = st.text(
-    alphabet=st.sampled_from(list("telmyrsoc_pk ,=\\\"\n\t0123456789.-+eEiTFtf#é€\u2028\x00")), max_size=200
+    alphabet=st.sampled_from(list('telmyrsoc_pk ,=\\"\n\t0123456789.-+eEiTFtf#é€\u2028\x00')), max_size=200
 )
 
 
@@ -71,8 +92,13 @@ def test_random_line_protocol_never_gives_5xx(fuzz_target, text: str, precision:
 
 
 @given(
-    value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(min_value=-(2**100), max_value=2**100),
-                    st.text(max_size=20), st.booleans(), st.none()),
+    value=st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(min_value=-(2**100), max_value=2**100),
+        st.text(max_size=20),
+        st.booleans(),
+        st.none(),
+    ),
     time_value=st.one_of(st.text(max_size=30), st.integers(min_value=-(2**70), max_value=2**70), st.floats()),
 )
 @FUZZ
@@ -86,10 +112,18 @@ def test_odd_values_in_valid_shapes(fuzz_target, value, time_value) -> None:
 @pytest.mark.parametrize("endpoint", ENDPOINTS)
 @pytest.mark.parametrize(
     ("body", "content_type"),
-    [(b"", None), (b"", "application/json"), (b"{}", "text/csv"), (b"null", "application/json"),
-     (b"[" * 100_000, "application/json"), ('{"header": {"jbox_id": "\ud800"}, "samples": [{"soc_pct": 1}]}'.encode("utf-8", "surrogatepass"), None),
-     (b"telemetry soc_pct=1e400", "text/plain"), (b"telemetry soc_pct=99999999999999999999999i", "text/plain"),
-     (b"\xff\xfe\x00", "application/octet-stream"), (b"telemetry,jbox_id=jbox-0001 soc_pct=NaN", None)],
+    [
+        (b"", None),
+        (b"", "application/json"),
+        (b"{}", "text/csv"),
+        (b"null", "application/json"),
+        (b"[" * 100_000, "application/json"),
+        ('{"header": {"jbox_id": "\ud800"}, "samples": [{"soc_pct": 1}]}'.encode("utf-8", "surrogatepass"), None),
+        (b"telemetry soc_pct=1e400", "text/plain"),
+        (b"telemetry soc_pct=99999999999999999999999i", "text/plain"),
+        (b"\xff\xfe\x00", "application/octet-stream"),
+        (b"telemetry,jbox_id=jbox-0001 soc_pct=NaN", None),
+    ],
 )
 def test_hand_picked_nasties(fuzz_target, endpoint: str, body: bytes, content_type: str | None) -> None:
     headers = {"Content-Type": content_type} if content_type else {}

@@ -30,7 +30,9 @@ def test_influxdb_client_write_api_pushes_with_a_box_token(collector) -> None:
         # no jbox_id tag: filled in from the token
         write_api.write(bucket="jboxmon", record="telemetry p_meas_kw=12.5")
     assert count(collector) == 50
-    frame = collector.influx.query('SELECT "p_meas_kw", "jbox_id", "site", "region", "service" FROM "telemetry" WHERE "p_meas_kw" > 0')
+    frame = collector.influx.query(
+        'SELECT "p_meas_kw", "jbox_id", "site", "region", "service" FROM "telemetry" WHERE "p_meas_kw" > 0'
+    )
     assert frame[["jbox_id", "site", "region", "service"]].iloc[0].tolist() == ["jbox-0001", "site-0", "IDF", "fcr"]
 
 
@@ -78,7 +80,10 @@ def test_revoked_token_gets_401_and_rotated_token_overlaps(collector) -> None:
     new = registry.rotate("jbox-0001", overlap_s=3600)
     body = f"telemetry soc_pct=1 {NOW}"
     for token in (old, new):
-        assert collector.post("/write?precision=s", headers={"Authorization": f"Token {token}"}, data=body).status_code == 204
+        assert (
+            collector.post("/write?precision=s", headers={"Authorization": f"Token {token}"}, data=body).status_code
+            == 204
+        )
     clock.advance(3601)
     assert collector.post("/write?precision=s", headers={"Authorization": f"Token {old}"}, data=body).status_code == 401
     assert collector.post("/write?precision=s", headers={"Authorization": f"Token {new}"}, data=body).status_code == 204
@@ -87,15 +92,17 @@ def test_revoked_token_gets_401_and_rotated_token_overlaps(collector) -> None:
 
 
 def test_mixed_batch_keeps_good_lines_and_names_the_first_bad(collector) -> None:
-    body = "\n".join([
-        f"telemetry soc_pct=50 {NOW}",
-        f"telemetry soc_pct=\"high\" {NOW + 1}",
-        f"telemetry soc_pct=51 {NOW + 2}",
-        "garbage",
-        f"unknown_measurement v=1 {NOW + 3}",
-        f"telemetry soc_pct=52 {NOW + 4000}",  # an hour in the future
-        f"telemetry soc_pct=53 {NOW + 5}",
-    ])
+    body = "\n".join(
+        [
+            f"telemetry soc_pct=50 {NOW}",
+            f'telemetry soc_pct="high" {NOW + 1}',
+            f"telemetry soc_pct=51 {NOW + 2}",
+            "garbage",
+            f"unknown_measurement v=1 {NOW + 3}",
+            f"telemetry soc_pct=52 {NOW + 4000}",  # an hour in the future
+            f"telemetry soc_pct=53 {NOW + 5}",
+        ]
+    )
     response = collector.post("/write?precision=s", data=body)
     assert response.status_code == 400
     payload = response.json()
@@ -107,17 +114,41 @@ def test_mixed_batch_keeps_good_lines_and_names_the_first_bad(collector) -> None
 
 
 def test_v1_and_v2_payloads_are_normalised_into_one_model(collector) -> None:
-    v1 = {"jbox_id": "jbox-0001", "ts": NOW - 10, "kind": "telemetry", "p_kw": 400.0, "sp_kw": 410.0, "f_hz": 49.98,
-          "soc": 55.5, "t_max": 31.0}
+    v1 = {
+        "jbox_id": "jbox-0001",
+        "ts": NOW - 10,
+        "kind": "telemetry",
+        "p_kw": 400.0,
+        "sp_kw": 410.0,
+        "f_hz": 49.98,
+        "soc": 55.5,
+        "t_max": 31.0,
+    }
     assert collector.post("/v1/telemetry", json=v1).status_code == 202
-    heartbeat = {"jbox_id": "jbox-0001", "ts": NOW - 5, "kind": "heartbeat", "uptime_s": 100, "fw": "1.4.2",
-                 "disk_pct": 40.0}
+    heartbeat = {
+        "jbox_id": "jbox-0001",
+        "ts": NOW - 5,
+        "kind": "heartbeat",
+        "uptime_s": 100,
+        "fw": "1.4.2",
+        "disk_pct": 40.0,
+    }
     assert collector.post("/v1/telemetry", json=heartbeat).status_code == 202
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(NOW - 10))
-    v2 = {"header": {"jbox_id": "jbox-0002", "fw_version": "2.1.0", "sent_at": stamp + "Z", "seq": 1},
-          "samples": [{"time": stamp + ".000Z", "p_meas_kw": 400.0, "p_setpoint_kw": 410.0, "grid_freq_hz": 49.98,
-                       "soc_pct": 55.5, "temp_max_c": 31.0}],
-          "heartbeat": {"time": stamp + "Z", "uptime_s": 100, "disk_used_pct": 40.0}}
+    v2 = {
+        "header": {"jbox_id": "jbox-0002", "fw_version": "2.1.0", "sent_at": stamp + "Z", "seq": 1},
+        "samples": [
+            {
+                "time": stamp + ".000Z",
+                "p_meas_kw": 400.0,
+                "p_setpoint_kw": 410.0,
+                "grid_freq_hz": 49.98,
+                "soc_pct": 55.5,
+                "temp_max_c": 31.0,
+            }
+        ],
+        "heartbeat": {"time": stamp + "Z", "uptime_s": 100, "disk_used_pct": 40.0},
+    }
     response = collector.post("/v2/telemetry", box="jbox-0002", json=v2)
     assert response.status_code == 202 and response.json() == {"accepted": 2}
     collector.drain()
@@ -130,8 +161,10 @@ def test_v1_and_v2_payloads_are_normalised_into_one_model(collector) -> None:
 
 
 def test_logs_go_to_the_logs_retention_policy(collector) -> None:
-    entries = [{"time": "2026-11-29T10:00:00.001Z", "level": "error", "code": "E042", "message": 'inverter "3" tripped'},
-               {"time": "2026-11-29T10:00:00.002Z", "level": "shouting", "code": "X"}]
+    entries = [
+        {"time": "2026-11-29T10:00:00.001Z", "level": "error", "code": "E042", "message": 'inverter "3" tripped'},
+        {"time": "2026-11-29T10:00:00.002Z", "level": "shouting", "code": "X"},
+    ]
     response = collector.post("/v1/logs", json={"jbox_id": "jbox-0001", "entries": entries})
     assert response.status_code == 400
     assert "entries[1].level: expected one of debug, info, warning, error, critical, got 'shouting'" in response.text
@@ -170,8 +203,9 @@ def test_deprecated_then_retired_payload_version(collector_factory) -> None:
     from config.collector import PayloadVersionPolicy
 
     today = dt.date.today()
-    policies = {"v1": PayloadVersionPolicy(deprecated_since=today - dt.timedelta(days=30),
-                                           sunset=today + dt.timedelta(days=30))}
+    policies = {
+        "v1": PayloadVersionPolicy(deprecated_since=today - dt.timedelta(days=30), sunset=today + dt.timedelta(days=30))
+    }
     collector = collector_factory(payload_versions=policies)
     response = collector.post("/v1/telemetry", json={"ts": NOW, "soc": 50.0})
     assert response.status_code == 202

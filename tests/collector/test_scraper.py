@@ -28,8 +28,8 @@ def test_scrapes_feed_the_pipeline_and_record_health(collector, status_server) -
     finally:
         scraper.stop()
     collector.drain()
-    telemetry = collector.influx.query('SELECT last(soc_pct), site FROM telemetry GROUP BY jbox_id')
+    telemetry = collector.influx.query("SELECT last(soc_pct), site FROM telemetry GROUP BY jbox_id")
     assert sorted(telemetry["jbox_id"]) == ["jbox-0001", "jbox-0002"]
     assert telemetry["site"].tolist() == ["site-0", "site-0"]  # box metadata from the registry
-    health = collector.influx.query('SELECT last(up) AS up FROM scrape GROUP BY jbox_id').set_index("jbox_id")
+    health = collector.influx.query("SELECT last(up) AS up FROM scrape GROUP BY jbox_id").set_index("jbox_id")
     assert health["up"].to_dict() == {"jbox-0001": True, "jbox-0002": True, "jbox-0003": False, "jbox-0004": False}

@@ -87,7 +87,7 @@ def test_retention_policies_created_and_altered(influx: InfluxClient) -> None:
     assert policies["raw"]["duration"] == "168h0m0s"
     assert policies["logs"]["duration"] == "24h0m0s"
     influx.create_database()  # idempotent: ALTER when they exist
-    influx.write([f"log,level=error code=\"E1\" {NOW}"], retention_policy="logs")
+    influx.write([f'log,level=error code="E1" {NOW}'], retention_policy="logs")
     assert influx.count("log", "code") == 0  # default policy is raw
     frame = influx.query('SELECT count("code") FROM "logs"."log"')
     assert int(frame["count"].iloc[0]) == 1
