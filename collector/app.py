@@ -27,6 +27,7 @@ from starlette.routing import Route
 
 from collector import payloads
 from collector.auth import token_from
+from collector.groupcommit import GroupCommitter
 from collector.lineparser import PRECISION_NS
 from collector.model import PayloadError
 from collector.openapi import OPENAPI
@@ -37,6 +38,8 @@ from collector.versions import version_headers
 
 log = logging.getLogger(__name__)
 
+INLINE_BODY_BYTES = 64 * 1024
+
 
 class HTTPProblem(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
@@ -45,7 +48,7 @@ class HTTPProblem(Exception):
         self.headers = headers or {}
 
 
-def create_app(service: IngestService) -> Starlette:
+def create_app(service: IngestService, committer: GroupCommitter) -> Starlette:
     config = service.config
     metrics = service.metrics
 
@@ -81,7 +84,11 @@ def create_app(service: IngestService) -> Starlette:
                     raise HTTPProblem(410, gone, headers)
             box = box_for(request)
             body = await read_body(request)
-            result = await run_in_threadpool(decode, request, body, box)
+            if len(body) > INLINE_BODY_BYTES:  # keep the event loop responsive for big bodies
+                result = await run_in_threadpool(decode, request, body, box)
+            else:
+                result = decode(request, body, box)
+            await committer.durable(result.position)
             if headers:
                 metrics.deprecated.labels(version).inc()
                 if service.should_warn_deprecated(box.jbox_id, version):
@@ -116,7 +123,7 @@ def create_app(service: IngestService) -> Starlette:
                 ) from None
             except RecursionError:
                 raise PayloadError("body is not valid JSON: nested too deeply") from None
-            return service.ingest(box, decoder(parsed))
+            return service.accept(box, decoder(parsed))
 
         return decode
 
@@ -128,7 +135,7 @@ def create_app(service: IngestService) -> Starlette:
             text = body.decode()
         except UnicodeDecodeError as exc:
             raise PayloadError(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
-        return service.ingest_lines(box, text, precision)
+        return service.accept_lines(box, text, precision)
 
     def telemetry_route(version: str):
         async def handler(request: Request) -> Response:

@@ -73,6 +73,10 @@ class Registry:
         self.clock = clock
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        # last-seen updates go through their own connection: in WAL mode they then never block
+        # the authentication reads of the request path
+        self._seen_lock = threading.Lock()
+        self._seen_db: sqlite3.Connection | None = None
 
     def open(self) -> Registry:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,12 +89,15 @@ class Registry:
         db.executescript(_SCHEMA)
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._db = db
+        self._seen_db = sqlite3.connect(self.path, check_same_thread=False)
+        self._seen_db.execute("PRAGMA busy_timeout=5000")
         return self
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        for db in (self._db, self._seen_db):
+            if db is not None:
+                db.close()
+        self._db = self._seen_db = None
 
     def __enter__(self) -> Registry:
         return self.open()
@@ -117,6 +124,23 @@ class Registry:
                 (jbox_id, site, region, service, now),
             )
             return self._new_token(jbox_id, now)
+
+    def issue_many(self, boxes: list[Box]) -> dict[str, str]:
+        """``issue`` for many boxes in one transaction (a whole fleet at commissioning)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+        try:
+            tokens = {
+                box.jbox_id: self.issue(box.jbox_id, site=box.site, region=box.region, service=box.service)
+                for box in boxes
+            }
+        except Exception:
+            with self._lock:
+                self._db.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._db.execute("COMMIT")
+        return tokens
 
     def rotate(self, jbox_id: str, overlap_s: float) -> str:
         """A new token; the current ones keep working for ``overlap_s`` seconds, then expire."""
@@ -176,8 +200,8 @@ class Registry:
 
     def mark_seen(self, seen: Iterable[tuple[str, float]]) -> None:
         """Record last contact times (called in batches by the collector, not per request)."""
-        with self._lock:
-            self._db.executemany(
+        with self._seen_lock, self._seen_db:  # one transaction
+            self._seen_db.executemany(
                 "UPDATE boxes SET last_seen = max(coalesce(last_seen, 0), ?) WHERE jbox_id = ?",
                 [(when, box) for box, when in seen],
             )

@@ -8,6 +8,7 @@ import threading
 import uvicorn
 
 from collector.app import create_app
+from collector.groupcommit import GroupCommitter
 from collector.service import IngestService
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,9 @@ class CollectorServer:
         ssl_keyfile: str | None = None,
     ) -> None:
         self.service = service
+        self.committer = GroupCommitter(service.spool)
         config = uvicorn.Config(
-            create_app(service),
+            create_app(service, self.committer),
             host=host,
             port=port,
             log_level="warning",
@@ -53,6 +55,7 @@ class CollectorServer:
 
     def start(self) -> CollectorServer:
         self.service.start()
+        self.committer.start()
         self._thread = threading.Thread(target=self._server.run, name="collector-http", daemon=True)
         self._thread.start()
         while not self._server.started:
@@ -78,6 +81,7 @@ class CollectorServer:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._thread = None
+        self.committer.stop()
         self.service.stop()
 
     def wait(self) -> None:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 class IngestResult:
     accepted: int
     errors: list[LineError]
+    position: tuple[int, int] | None = None  # spool position to sync before acknowledging
 
     @property
     def rejected(self) -> int:
@@ -93,28 +94,42 @@ class IngestService:
 
         Raises ForbiddenError (another box's data), RateLimited, or SpoolFullError.
         """
-        now = self.clock()
-        return self._spool(box, self.validator.check(box, decoded, int(now * 1e9)), now)
+        return self._synced(self.accept(box, decoded))
 
     def ingest_lines(self, box: Box, body: str, precision: str) -> IngestResult:
         """Like ``ingest`` for a line-protocol body, on the fast path."""
+        return self._synced(self.accept_lines(box, body, precision))
+
+    def accept(self, box: Box, decoded: Decoded) -> IngestResult:
+        """Validate and write to the spool; the caller must ``spool.sync(result.position)`` before
+        acknowledging (the HTTP layer does so through the group committer, without a thread hop)."""
+        now = self.clock()
+        return self._spool(box, self.validator.check(box, decoded, int(now * 1e9)), now)
+
+    def accept_lines(self, box: Box, body: str, precision: str) -> IngestResult:
         now = self.clock()
         return self._spool(box, validate_body(self.validator, box, body, precision, int(now * 1e9)), now)
 
+    def _synced(self, result: IngestResult) -> IngestResult:
+        if result.position is not None:
+            self.spool.sync(result.position)
+        return result
+
     def _spool(self, box: Box, accepted: Accepted, now: float) -> IngestResult:
+        position = None
         if accepted.count:
             wait = self.limiter.take(box.jbox_id, accepted.count)
             if wait is not None:
                 raise RateLimited(wait)
             for policy, lines in accepted.lines_by_policy.items():
-                self.spool.append("\n".join(lines).encode(), "" if policy == "raw" else policy)
+                position = self.spool.write("\n".join(lines).encode(), "" if policy == "raw" else policy)
             self.writer.notify()
             with self._seen_lock:
                 self._seen[box.jbox_id] = now
         self.metrics.points.labels("accepted", "").inc(accepted.count)
         for error in accepted.errors:
             self.metrics.points.labels("rejected", error.category).inc()
-        return IngestResult(accepted.count, accepted.errors)
+        return IngestResult(accepted.count, accepted.errors, position)
 
     def flush_seen(self) -> None:
         """Persist last-contact times in one transaction (called periodically, not per request)."""

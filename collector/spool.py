@@ -99,6 +99,13 @@ class Spool:
 
     def append(self, lines: bytes, retention_policy: str = "") -> None:
         """Append one batch and return once it is on disk (fsync). Raises SpoolFullError when full."""
+        self.sync(self.write(lines, retention_policy))
+
+    def write(self, lines: bytes, retention_policy: str = "") -> tuple[int, int]:
+        """Append one batch without waiting for the disk; returns the position to pass to ``sync``.
+
+        Nothing written is acknowledged or delivered until a ``sync`` covering it returns.
+        """
         payload = retention_policy.encode() + b"\n" + lines
         record = HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
         with self._lock:
@@ -110,10 +117,10 @@ class Spool:
             self._write_offset += len(record)
             self._pending_bytes += len(record)
             self._oldest_append.setdefault(self._segment, time.time())
-            position = (self._segment, self._write_offset)
-        self._sync_to(position)
+            return (self._segment, self._write_offset)
 
-    def _sync_to(self, position: tuple[int, int]) -> None:
+    def sync(self, position: tuple[int, int]) -> None:
+        """Return once everything up to ``position`` is on disk (group commit)."""
         with self._sync_lock:
             if self._synced >= position:
                 return  # another thread's fsync covered these bytes

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from collector.model import Decoded, LineError, Point
 from collector.registry import Box
 from config.collector import BOX_TAGS, MeasurementSchema
-from storage.lineprotocol import encode_point
+from storage.lineprotocol import encode_tags, escape_key, escape_measurement, format_field
 
 MAX_TAG_LENGTH = 128
 MAX_STRING_BYTES = 64 * 1024  # InfluxDB's own limit for a string field
@@ -45,6 +45,7 @@ class Validator:
         self.schema = schema
         self.max_future_ns = int(max_future_s * 1e9)
         self.max_age_ns = int(max_age_s * 1e9) if max_age_s > 0 else None
+        self._series: dict[tuple, str] = {}  # (box, measurement, tags) -> encoded series key
 
     def check(self, box: Box, decoded: Decoded, now_ns: int) -> Accepted:
         """Validate and encode; raises ForbiddenError when any point names another box."""
@@ -77,13 +78,20 @@ class Validator:
             raise Refused(
                 f"timestamp is {(now_ns - time_ns) / 86400e9:.1f} days old, beyond raw retention", "timestamp"
             )
-        tags = self._tags(box, point, schema)
-        fields = {name: _typed(name, value, schema) for name, value in point.fields.items()}
+        cache_key = (box, point.measurement, tuple(point.tags.items()))
+        series = self._series.get(cache_key)
+        if series is None:
+            tags = self._tags(box, point, schema)
+            series = escape_measurement(point.measurement) + encode_tags(tags)
+            if len(self._series) > 100_000:  # bounded: keys repeat, but hostile input need not
+                self._series.clear()
+            self._series[cache_key] = series
+        fields = ",".join(
+            f"{escape_key(name)}={format_field(_typed(name, value, schema))}" for name, value in point.fields.items()
+        )
         if not fields:
             raise Refused("no field", "schema")
-        line = encode_point(point.measurement, tags, fields, time_ns)
-        assert line is not None  # every field was checked storable above
-        return schema.retention_policy, line
+        return schema.retention_policy, f"{series} {fields} {time_ns}"
 
     def _tags(self, box: Box, point: Point, schema: MeasurementSchema) -> dict[str, str]:
         tags = {}

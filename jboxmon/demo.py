@@ -40,7 +40,7 @@ def write_config(influx_url: str, collector_port: int) -> Path:
 
 def issue_tokens(config, boxes: int, seed: int) -> Path:
     """Register the simulated fleet in the inventory; tokens go to a file only the owner can read."""
-    from collector.registry import SERVICES, Registry
+    from collector.registry import SERVICES, Box, Registry
     from simulator.scenario import build_scenario
     from simulator.window import SimWindow
 
@@ -48,13 +48,13 @@ def issue_tokens(config, boxes: int, seed: int) -> Path:
     fleet = build_scenario(boxes=boxes, seed=seed, window=SimWindow(0, 60, 10), simulator=config.simulator).fleet
     path = VAR / "tokens.json"
     tokens = json.loads(path.read_text()) if path.exists() else {}
+    new = [
+        Box(box, site=fleet.sites[i], region=fleet.regions[i], service=SERVICES[int(fleet.service[i])])
+        for i, box in enumerate(fleet.ids)
+        if box not in tokens
+    ]
     with Registry(config.collector.registry) as registry:
-        for index, box in enumerate(fleet.ids):
-            if box not in tokens:
-                tokens[box] = registry.issue(
-                    box, site=fleet.sites[index], region=fleet.regions[index],
-                    service=SERVICES[int(fleet.service[index])],
-                )
+        tokens |= registry.issue_many(new)
     path.write_text(json.dumps(tokens))
     os.chmod(path, 0o600)
     return path
@@ -83,14 +83,44 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(config_path)
         cli = ["--config", str(config_path)]
         start = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).isoformat()
-        jboxmon([*cli, "simulate", "--boxes", str(args.boxes), "--seed", str(args.seed), "--backfill", "1h",
-                 "--start", start, "--truth", str(VAR / "ground_truth_backfill.jsonl")])
+        jboxmon(
+            [
+                *cli,
+                "simulate",
+                "--boxes",
+                str(args.boxes),
+                "--seed",
+                str(args.seed),
+                "--backfill",
+                "1h",
+                "--start",
+                start,
+                "--truth",
+                str(VAR / "ground_truth_backfill.jsonl"),
+            ]
+        )
         tokens = issue_tokens(config, args.boxes, args.seed)
         services = Services(config).start()
         live = threading.Thread(
-            target=jboxmon, daemon=True,
-            args=([*cli, "simulate", "--live", "--boxes", str(args.boxes), "--seed", str(args.seed),
-                   "--tokens", str(tokens), "--speed", str(args.speed), "--duration", f"{int(args.duration)}s"],),
+            target=jboxmon,
+            daemon=True,
+            args=(
+                [
+                    *cli,
+                    "simulate",
+                    "--live",
+                    "--boxes",
+                    str(args.boxes),
+                    "--seed",
+                    str(args.seed),
+                    "--tokens",
+                    str(tokens),
+                    "--speed",
+                    str(args.speed),
+                    "--duration",
+                    f"{int(args.duration)}s",
+                ],
+            ),
         )
         live.start()
         print_guide(influxd.url, config)
@@ -106,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_guide(influx_url: str, config) -> None:
     collector = f"http://{config.collector.listen}"
-    print(f"""
+    print(
+        f"""
 jboxmon demo is running. Ctrl-C stops it.
   InfluxDB     {influx_url}  (database 'jboxmon', data in {VAR}/influxdb)
   collector    {collector}  (/health, /metrics, /openapi.json)
@@ -120,7 +151,9 @@ or the boxes whose measured power strays from the setpoint:
   curl -sG {influx_url}/query --data-urlencode db=jboxmon \\
     --data-urlencode "q=SELECT max(dev) FROM (SELECT abs(p_meas_kw - p_setpoint_kw) AS dev FROM telemetry \\
 WHERE time > now() - 10m) GROUP BY jbox_id"
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 def print_status(services) -> None:
@@ -130,8 +163,11 @@ def print_status(services) -> None:
         if isinstance(component, CollectorServer):
             metrics = component.service.metrics
             written = metrics.written._value.get()
-            print(f"{datetime.now():%H:%M:%S} collector: {written:,.0f} points written, "
-                  f"spool {component.service.spool.pending_bytes:,} bytes", flush=True)
+            print(
+                f"{datetime.now():%H:%M:%S} collector: {written:,.0f} points written, "
+                f"spool {component.service.spool.pending_bytes:,} bytes",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

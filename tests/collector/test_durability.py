@@ -179,7 +179,11 @@ def test_sigkill_of_the_collector_loses_no_acknowledged_point(tmp_path: Path, in
         if not influx_up:
             influxd.start()
         process = run_collector(config_path, port)
-        assert wait_for_count(client, pusher.acked) == pusher.acked
+        stored = wait_for_count(client, pusher.acked)
+        # every acknowledged point is there; beyond them only the batch each client had in flight
+        # when the collector died (durably spooled, never acknowledged) may be: at-least-once for
+        # unacknowledged data, which a real client retries and InfluxDB stores once
+        assert pusher.acked <= stored <= pusher.acked + pusher.batch * len(tokens)
     finally:
         process.kill()
         process.wait()
