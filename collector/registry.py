@@ -217,7 +217,8 @@ class Registry:
 
     def _active_count(self, jbox_id: str, now: float) -> int:
         return self._db.execute(
-            "SELECT count(*) FROM tokens WHERE jbox_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)",
+            "SELECT count(*) FROM tokens WHERE jbox_id = ? AND revoked_at IS NULL "
+            "AND (expires_at IS NULL OR expires_at > ?)",
             (jbox_id, now),
         ).fetchone()[0]
 

@@ -27,7 +27,8 @@ Backfill window: without --start, the window ENDS at the current time floored to
 the same seed twice within the same hour gives identical data and ground truth. With --start, the
 window starts there. Same seed + same window => byte-identical ground truth and identical data.
 
-Live mode: --duration is wall-clock run time; the simulated span is duration x speed, ending when the run\nends (with --speed above 1 it starts in the past and catches up, so no timestamp is in the future).
+Live mode: --duration is wall-clock run time; the simulated span is duration x speed, ending when the run
+ends (with --speed above 1 it starts in the past and catches up, so no timestamp is in the future).
 """
 
 
