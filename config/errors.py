@@ -36,12 +36,17 @@ def describe_errors(
     """One message per pydantic error: ``file:line: key.path: what is wrong, got 'value'``."""
     problems = []
     for item in error.errors():
-        path = (*prefix, *_clean_location(item["loc"]))
+        path = (*prefix, *error_location(item))
         line = nearest_line(lines, path)
         where = f"{source}:{line}" if line else source
-        message = f"{where}: {format_path(path)}: {_explain(item, model, path[len(prefix) :])}"
+        message = f"{where}: {format_path(path)}: {explain(item, model, path[len(prefix) :])}"
         problems.append((line or 0, message))
     return [message for _, message in sorted(problems, key=lambda pair: pair[0])]
+
+
+def error_location(item: dict) -> Location:
+    """The key path of one pydantic error, as the YAML author wrote it."""
+    return _clean_location(item["loc"])
 
 
 def _clean_location(loc: tuple) -> Location:
@@ -50,11 +55,13 @@ def _clean_location(loc: tuple) -> Location:
     return tuple(part for part in loc if isinstance(part, int) or not _is_internal(part))
 
 
+
 def _is_internal(part: str) -> bool:
     return "[" in part or part[:1].isupper()
 
 
-def _explain(item: dict, model: type[BaseModel] | None, path: Location) -> str:
+def explain(item: dict, model: type[BaseModel] | None, path: Location) -> str:
+    """What is wrong, in words, with the offending value quoted."""
     kind = item["type"]
     if kind == "extra_forbidden":
         allowed = _allowed_keys(model, path[:-1])
@@ -85,7 +92,7 @@ def _allowed_keys(model: type[BaseModel] | None, path: Location) -> list[str]:
         if field is None:
             return []
         current = _model_of(field.annotation)
-    return sorted(current.model_fields) if current else []
+    return sorted(field.alias or name for name, field in current.model_fields.items()) if current else []
 
 
 def _model_of(annotation) -> type[BaseModel] | None:

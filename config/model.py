@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from config.collector import CollectorConfig
 from config.durations import format_duration
 from config.fields import Duration, Secret, Strict
+from config.rules import RulesConfig
 from storage.client import InfluxSettings, RetentionPolicy
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -131,5 +132,6 @@ class JboxmonConfig(Strict):
     influxdb: InfluxDBConfig = InfluxDBConfig()
     fleet: FleetConfig = FleetConfig()
     collector: CollectorConfig = CollectorConfig()
+    rules: RulesConfig = RulesConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     logging: LoggingConfig = LoggingConfig()

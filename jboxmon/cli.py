@@ -19,6 +19,8 @@ COMMANDS = {
     "collector": "collector_cmd",
     "config": "config_cmd",
     "tokens": "tokens",
+    "rules": "rules_cmd",
+    "alerts": "alerts",
     "simulate": "simulate",
 }
 

@@ -16,7 +16,7 @@ from storage import InfluxClient, InfluxError
 
 log = logging.getLogger(__name__)
 
-ALL = ("collector",)
+ALL = ("collector", "rules")
 
 
 class Component(Protocol):
@@ -38,7 +38,14 @@ class Services:
         built: list[Component] = []
         if "collector" in self.names:
             built += self._collector()
+        if "rules" in self.names:
+            built.append(self._rules())
         return built
+
+    def _rules(self) -> Component:
+        from jboxmon.rules_component import RulesComponent
+
+        return RulesComponent(self.config, self.influx)
 
     def _collector(self) -> list[Component]:
         from collector.scraper import Scraper
@@ -84,9 +91,17 @@ class Services:
                 log.exception("error while stopping %s", type(component).__name__)
         self.influx.close()
 
+    def reload(self) -> None:
+        """SIGHUP: components that read files (rule files) reload them."""
+        for component in self.started:
+            reload = getattr(component, "reload", None)
+            if reload is not None:
+                reload()
+
     def run_until_signal(self) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self.reload, daemon=True).start())
         self.start()
         log.info("jboxmon running (%s); Ctrl-C to stop", ", ".join(self.names))
         self._stop.wait()

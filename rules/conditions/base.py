@@ -1,0 +1,106 @@
+"""What every condition kind shares: comparison operators, time ranges, rolling windows per box."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from config.fields import Strict
+from storage.influxql import quote_ident
+
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne}
+RESULT_COLUMNS = ["time", "jbox_id", "value", "active"]
+
+
+@dataclass
+class EvalContext:
+    """What a condition may look at besides its own query: the inventory and the alert states."""
+
+    inventory: list[str] = field(default_factory=list)
+    firing: dict[str, set[str]] = field(default_factory=dict)  # alert name -> boxes firing now
+    alert_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # alert name -> its rule labels
+
+
+class ConditionBase(Strict):
+    """A condition kind. ``window`` is how much history one evaluation looks at."""
+
+    def window_s(self, step_s: int) -> int:
+        """The window rounded up to whole steps (buckets are aligned on steps)."""
+        window = getattr(self, "window", step_s) or step_s
+        return int(max(step_s, -(-window // step_s) * step_s))
+
+    def query(self, start_ns: int, end_ns: int, step_s: int) -> str | None:
+        """One InfluxQL statement for all boxes over [start, end), grouped per step; None if no data needed."""
+        raise NotImplementedError
+
+    def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
+        """Rows (time, jbox_id, value, active) for each evaluation time and each box with data."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+def source(measurement: str, retention_policy: str | None) -> str:
+    """``"measurement"`` or ``"policy"."measurement"`` (logs live in their own retention policy)."""
+    name = quote_ident(measurement)
+    return f"{quote_ident(retention_policy)}.{name}" if retention_policy else name
+
+
+def time_range(spec, start_ns: int, end_ns: int) -> str:
+    return f"FROM {source(spec.measurement, spec.retention_policy)} WHERE time >= {start_ns} AND time < {end_ns}"
+
+
+def grouped(step_s: int) -> str:
+    return f'GROUP BY time({step_s}s), "jbox_id" fill(none)'
+
+
+def pivot(frame: pd.DataFrame, column: str, eval_times: list[int], step_s: int, window_s: int) -> pd.DataFrame:
+    """Per-bucket values as a (bucket start x box) table covering every bucket the evaluations need."""
+    step_ns = step_s * 1_000_000_000
+    first = min(eval_times) - window_s * 1_000_000_000
+    index = pd.Index(np.arange(first, max(eval_times), step_ns), name="time")
+    if frame.empty or column not in frame:
+        return pd.DataFrame(index=index)
+    table = frame.pivot_table(index="t_ns", columns="jbox_id", values=column, aggfunc="last")
+    return table.reindex(index)
+
+
+def rolling(table: pd.DataFrame, window_s: int, step_s: int, how: str) -> pd.DataFrame:
+    """Aggregate ``window_s / step_s`` consecutive buckets; row ``b`` covers buckets (b-k, b]."""
+    k = max(1, window_s // step_s)
+    window = table.rolling(k, min_periods=1)
+    return getattr(window, how)()
+
+
+def at_eval_times(table: pd.DataFrame, eval_times: list[int], step_s: int) -> pd.DataFrame:
+    """Rows of a rolled table for each evaluation time ``t`` (its last bucket starts at t - step)."""
+    step_ns = step_s * 1_000_000_000
+    rows = table.reindex([t - step_ns for t in eval_times])
+    rows.index = pd.Index(eval_times, name="time")
+    return rows
+
+
+def to_results(values: pd.DataFrame, active: pd.DataFrame) -> pd.DataFrame:
+    """Long format (time, jbox_id, value, active) keeping only cells with a value."""
+    if values.empty or values.columns.empty:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    long = values.stack().rename("value").to_frame()
+    long["active"] = active.stack().reindex(long.index).fillna(False).astype(bool)
+    long = long.reset_index()
+    long.columns = RESULT_COLUMNS
+    return long
+
+
+def with_ns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``t_ns`` (int nanoseconds) next to the query's ``time`` column."""
+    if frame.empty:
+        return frame
+    frame = frame.copy()
+    frame["t_ns"] = (frame["time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+    return frame

@@ -1,0 +1,218 @@
+"""Evaluate rule groups: one query per rule per evaluation for all boxes, then the state machine.
+
+``evaluate(group, eval_times)`` is the single entry point for live evaluation (one time),
+``rules test`` (the test's times) and backtests (hours of times, in chunks): the same queries,
+the same pandas code, the same state machine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from alerting.model import Alert
+from collector.registry import Box
+from rules.conditions.base import EvalContext
+from rules.model import Group, Rule
+from rules.state import RuleStates, Transition
+from rules.store import StateStore
+from rules.templates import compile_template, render
+from storage import InfluxError
+
+log = logging.getLogger(__name__)
+Query = Callable[[str], pd.DataFrame]
+
+
+@dataclass
+class LoadedRule:
+    group: Group
+    rule: Rule
+    states: RuleStates
+    templates: dict[str, object]
+    last_error: str | None = None
+    last_duration_s: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return f"{self.group.name}/{self.rule.alert}"
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation round produced."""
+
+    transitions: list[tuple[LoadedRule, Transition]] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)  # firing now, plus those resolved this round
+    errors: dict[str, str] = field(default_factory=dict)  # rule key -> error
+
+
+class RuleEngine:
+    def __init__(
+        self,
+        groups: list[Group],
+        query: Query,
+        inventory: Callable[[], list[Box]],
+        store: StateStore | None = None,
+    ) -> None:
+        self.query = query
+        self.inventory = inventory
+        self.store = store
+        self.groups = groups
+        self.rules: dict[str, list[LoadedRule]] = {}
+        for group in groups:
+            self.rules[group.name] = [self._load(group, rule) for rule in group.rules if rule.enabled]
+
+    def _load(self, group: Group, rule: Rule) -> LoadedRule:
+        loaded = LoadedRule(
+            group, rule, RuleStates(rule.for_, rule.keep_firing_for, rule.clear is not None),
+            {name: compile_template(text) for name, text in rule.annotations.items()},
+        )
+        if self.store is not None:
+            loaded.states.alerts = self.store.load(loaded.key)
+        return loaded
+
+    def adopt_states(self, previous: RuleEngine) -> None:
+        """Carry alert states over a reload: rules that kept their name keep their alerts."""
+        old = {loaded.key: loaded for rules in previous.rules.values() for loaded in rules}
+        for rules in self.rules.values():
+            for loaded in rules:
+                if loaded.key in old:
+                    loaded.states.alerts = old[loaded.key].states.alerts
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def evaluate(self, group: Group, eval_times: list[int]) -> Evaluation:
+        """Evaluate ``group`` at each of ``eval_times`` (ns, multiples of the interval), in order."""
+        step = int(group.interval)
+        boxes = {box.jbox_id: box for box in self.inventory()}
+        context = EvalContext(inventory=sorted(boxes))
+        rules = self.rules.get(group.name, [])
+        box_rules = [r for r in rules if r.rule.condition.kind != "fleet_ratio"]
+        fleet_rules = [r for r in rules if r.rule.condition.kind == "fleet_ratio"]
+        result = Evaluation()
+        per_rule = {}
+        for loaded in box_rules:
+            try:
+                per_rule[loaded.key] = self._results(loaded, eval_times, step, context)
+            except InfluxError as exc:
+                loaded.last_error = str(exc)
+                result.errors[loaded.key] = str(exc)
+                log.warning("rule %s: evaluation failed, states kept: %s", loaded.key, exc)
+        for t in eval_times:
+            for loaded in box_rules:
+                if loaded.key in per_rule:
+                    self._step(loaded, t, per_rule[loaded.key].get(t, {}), boxes, result)
+            if fleet_rules:
+                context.firing = self.firing_by_alert()
+                context.alert_labels = self.rule_labels()
+                for loaded in fleet_rules:
+                    results = _by_time(loaded.rule.condition.evaluate(pd.DataFrame(), [t], step, context))
+                    clear = loaded.rule.clear
+                    if clear is not None:
+                        cleared = _by_time(clear.evaluate(pd.DataFrame(), [t], step, context))
+                        results = _merge_clear(results, cleared)
+                    self._step(loaded, t, results.get(t, {}), boxes, result)
+        if eval_times:
+            result.alerts = self._current_alerts(rules, eval_times[-1], boxes, result)
+        if self.store is not None:
+            self.store.save({loaded.key: loaded.states.alerts for loaded in rules})
+        return result
+
+    def _results(self, loaded: LoadedRule, eval_times: list[int], step: int, context: EvalContext) -> dict:
+        started = time.perf_counter()
+        condition, clear = loaded.rule.condition, loaded.rule.clear
+        frames: dict[str, pd.DataFrame] = {}  # a clear condition on the same signal reuses the query
+        results = _by_time(self._condition(condition, eval_times, step, context, frames))
+        if clear is not None:
+            results = _merge_clear(results, _by_time(self._condition(clear, eval_times, step, context, frames)))
+        loaded.last_error = None
+        loaded.last_duration_s = time.perf_counter() - started
+        return results
+
+    def _condition(self, condition, eval_times: list[int], step: int, context: EvalContext,
+                   frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+        window_ns = condition.window_s(step) * 1_000_000_000
+        statement = condition.query(min(eval_times) - window_ns, max(eval_times), step)
+        if statement and statement not in frames:
+            frames[statement] = self.query(statement)
+        frame = frames[statement] if statement else pd.DataFrame()
+        return condition.evaluate(frame, eval_times, step, context)
+
+    def _step(self, loaded: LoadedRule, t: int, results: dict, boxes: dict, out: Evaluation) -> None:
+        for transition in loaded.states.step(t, results):
+            out.transitions.append((loaded, transition))
+            if transition.to == "resolved":
+                out.alerts.append(self._alert(loaded, transition.state, boxes, resolved_at=t))
+
+    def _current_alerts(self, rules: list[LoadedRule], t: int, boxes: dict, out: Evaluation) -> list[Alert]:
+        firing = [
+            self._alert(loaded, state, boxes)
+            for loaded in rules
+            for state in loaded.states.alerts.values()
+            if state.state == "firing"
+        ]
+        return firing + out.alerts
+
+    def _alert(self, loaded: LoadedRule, state, boxes: dict, resolved_at: int | None = None) -> Alert:
+        labels = dict(loaded.rule.labels)
+        box = boxes.get(state.key)
+        if state.key:
+            labels["jbox_id"] = state.key
+            if box is not None:
+                labels.update({k: v for k, v in box.tags().items() if v and k != "jbox_id"})
+        context = {
+            "labels": {"alertname": loaded.rule.alert, **labels},
+            "value": state.value,
+            "alert": loaded.rule.alert,
+            "box": {"site": box.site, "region": box.region, "service": box.service} if box else {},
+        }
+        annotations = {name: render(template, context) for name, template in loaded.templates.items()}
+        return Alert(
+            name=loaded.rule.alert,
+            labels=labels,
+            annotations=annotations,
+            status="resolved" if resolved_at is not None else "firing",
+            starts_at=_utc(state.fired_at or state.active_since),
+            ends_at=_utc(resolved_at) if resolved_at is not None else None,
+            value=state.value,
+        )
+
+    # -- introspection -------------------------------------------------------------------------
+
+    def firing_by_alert(self) -> dict[str, set[str]]:
+        firing: dict[str, set[str]] = {}
+        for rules in self.rules.values():
+            for loaded in rules:
+                firing.setdefault(loaded.rule.alert, set()).update(loaded.states.firing())
+        return firing
+
+    def rule_labels(self) -> dict[str, dict[str, str]]:
+        return {loaded.rule.alert: loaded.rule.labels for rules in self.rules.values() for loaded in rules}
+
+
+def _by_time(frame: pd.DataFrame) -> dict[int, dict[str, tuple[float, bool, bool]]]:
+    """DataFrame (time, jbox_id, value, active) -> {time: {box: (value, active, False)}}."""
+    out: dict[int, dict[str, tuple[float, bool, bool]]] = {}
+    if frame.empty:
+        return out
+    for t, box, value, active in frame[["time", "jbox_id", "value", "active"]].itertuples(index=False):
+        out.setdefault(int(t), {})[box] = (float(value), bool(active), False)
+    return out
+
+
+def _merge_clear(results: dict, cleared: dict) -> dict:
+    """Set the third element (the clear condition holds) from the clear condition's results."""
+    for t, boxes in results.items():
+        clear_at = cleared.get(t, {})
+        for box, (value, active, _) in boxes.items():
+            boxes[box] = (value, active, clear_at.get(box, (0.0, False, False))[1])
+    return results
+
+
+def _utc(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)

@@ -1,0 +1,23 @@
+"""The rules engine's self-metrics, on a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class RulesMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.duration = Histogram(
+            "jboxmon_rules_group_evaluation_seconds", "Time to evaluate a rule group", ["group"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r,
+        )
+        self.failures = Counter(
+            "jboxmon_rules_evaluation_failures", "Rule evaluations that failed (states kept)", ["rule"], registry=r
+        )
+        self.alerts = Gauge("jboxmon_rules_alerts", "Alerts by rule and state", ["rule", "state"], registry=r)
+        self.reloads = Counter("jboxmon_rules_reloads", "Rule file reloads by result", ["result"], registry=r)
+        self.last_reload_ok = Gauge(
+            "jboxmon_rules_last_reload_successful", "1 when the last reload succeeded", registry=r
+        )

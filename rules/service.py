@@ -1,0 +1,176 @@
+"""The rules engine as a service: APScheduler runs one job per group at its interval, rule files
+are reloaded on change or SIGHUP (a broken file keeps the previous rules running), and alerts go to
+the sinks and to a small HTTP API (``/api/v1/alerts``, ``/api/v1/rules``, ``/health``, ``/metrics``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from alerting.model import AlertSink
+from collector.registry import Box
+from config.rules import RulesConfig
+from rules.engine import RuleEngine
+from rules.loader import RulesError, load_rules
+from rules.metrics import RulesMetrics
+from rules.model import Group
+from rules.sinks import CurrentAlerts, InfluxHistory
+from rules.store import StateStore
+
+log = logging.getLogger(__name__)
+
+
+class RulesService:
+    def __init__(
+        self,
+        config: RulesConfig,
+        query: Callable,
+        inventory: Callable[[], list[Box]],
+        *,
+        history: InfluxHistory | None = None,
+        sinks: list[AlertSink] = (),
+        clock: Callable[[], float] = time.time,
+        metrics: RulesMetrics | None = None,
+    ) -> None:
+        self.config = config
+        self.query = query
+        self.inventory = inventory
+        self.history = history
+        self.sinks = list(sinks)
+        self.clock = clock
+        self.metrics = metrics or RulesMetrics()
+        self.current = CurrentAlerts()
+        self.store = StateStore(config.state_db)
+        self.engine: RuleEngine | None = None
+        self.last_reload_error: str | None = None
+        self._fingerprint = ""
+        self._last_eval: dict[str, int] = {}
+        self._lock = threading.Lock()  # one group evaluation or reload at a time
+        self._scheduler: BackgroundScheduler | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> RulesService:
+        self.store.open()
+        groups = load_rules(self.config.resolve_files())  # a broken file at start is fatal: nothing to keep
+        self._fingerprint = self._files_fingerprint()
+        self.engine = RuleEngine(groups, self.query, self.inventory, self.store)
+        self._scheduler = BackgroundScheduler(timezone="UTC")
+        self._schedule(groups)
+        self._scheduler.add_job(self.reload_if_changed, IntervalTrigger(seconds=self.config.reload_every),
+                                id="reload", coalesce=True, max_instances=1)
+        self._scheduler.start()
+        self.metrics.last_reload_ok.set(1)
+        log.info("rules: %d group(s) scheduled", len(groups))
+        return self
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        self.store.close()
+
+    def _schedule(self, groups: list[Group]) -> None:
+        for job in self._scheduler.get_jobs():
+            if job.id.startswith("group:"):
+                job.remove()
+        for group in groups:
+            self._scheduler.add_job(
+                self.evaluate_group, IntervalTrigger(seconds=group.interval), args=[group.name],
+                id=f"group:{group.name}", coalesce=True, max_instances=1,
+                misfire_grace_time=int(self.config.misfire_grace), next_run_time=_now_dt(),
+            )
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def evaluate_group(self, name: str, now: float | None = None) -> None:
+        """Evaluate one group at the last completed step (minus the group's query offset)."""
+        with self._lock:
+            engine = self.engine
+            group = next((g for g in engine.groups if g.name == name), None) if engine else None
+            if group is None:
+                return
+            step_ns = int(group.interval) * 1_000_000_000
+            at = int(((now or self.clock()) - group.query_offset) * 1e9) // step_ns * step_ns
+            if self._last_eval.get(name, 0) >= at:
+                return  # this step was evaluated already (coalesced or duplicate trigger)
+            started = time.perf_counter()
+            evaluation = engine.evaluate(group, [at])
+            self._last_eval[name] = at
+            self.metrics.duration.labels(name).observe(time.perf_counter() - started)
+        for rule in evaluation.errors:
+            self.metrics.failures.labels(rule).inc()
+        for loaded, transition in evaluation.transitions:
+            if transition.to in ("firing", "resolved"):
+                log.info("alert %s %s %s", loaded.rule.alert, transition.key or "(fleet)", transition.to)
+        self._publish(group, engine, evaluation)
+
+    def _publish(self, group: Group, engine: RuleEngine, evaluation) -> None:
+        self.current.update(group.name, evaluation.alerts)
+        for loaded in engine.rules.get(group.name, []):
+            states = [s.state for s in loaded.states.alerts.values()]
+            for state in ("pending", "firing"):
+                self.metrics.alerts.labels(loaded.rule.alert, state).set(states.count(state))
+        if self.history is not None:
+            self.history.record(evaluation)
+        for sink in self.sinks:
+            try:
+                sink.send(evaluation.alerts)
+            except Exception:  # one broken sink must not stop the others or the evaluations
+                log.exception("alert sink %s failed", type(sink).__name__)
+
+    # -- reload --------------------------------------------------------------------------------
+
+    def reload_if_changed(self) -> None:
+        if self._files_fingerprint() != self._fingerprint:
+            self.reload()
+
+    def reload(self) -> bool:
+        """Load the rule files again; on any problem keep the running rules and report it."""
+        files = self.config.resolve_files()
+        try:
+            groups = load_rules(files)
+        except RulesError as exc:
+            self.last_reload_error = str(exc)
+            self._fingerprint = self._files_fingerprint()  # report once per change, not every poll
+            self.metrics.reloads.labels("failure").inc()
+            self.metrics.last_reload_ok.set(0)
+            log.error("rule reload failed, previous rules keep running:\n%s", exc)
+            return False
+        with self._lock:
+            engine = RuleEngine(groups, self.query, self.inventory, None)
+            engine.adopt_states(self.engine)
+            engine.store = self.store
+            self.engine = engine
+            self._fingerprint = self._files_fingerprint()
+            if self._scheduler is not None:
+                self._schedule(groups)
+        self.last_reload_error = None
+        self.metrics.reloads.labels("success").inc()
+        self.metrics.last_reload_ok.set(1)
+        log.info("rules reloaded: %d group(s) from %d file(s)", len(groups), len(files))
+        return True
+
+    def _files_fingerprint(self) -> str:
+        digest = hashlib.sha256()
+        for path in self.config.resolve_files():
+            digest.update(str(path).encode())
+            try:
+                digest.update(Path(path).read_bytes())
+            except OSError:
+                digest.update(b"(missing)")
+        return digest.hexdigest()
+
+
+def _now_dt():
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC)
