@@ -21,6 +21,7 @@ class AlertState:
     fired_at: int | None = None
     last_active: int = 0
     value: float | None = None
+    cleared_since: int | None = None  # first evaluation with the condition off while firing
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,15 @@ class RuleStates:
                 continue
             # firing: with a clear condition, only it resolves (hysteresis); otherwise the
             # condition must stay false for keep_firing_for
+            # (counted from the first evaluation that found it off, as Prometheus does)
             still_on = not clear if self.has_clear else active
             if still_on:
                 current.last_active = t
-            elif t - current.last_active >= self.keep_ns:
+                current.cleared_since = None
+                continue
+            if current.cleared_since is None:
+                current.cleared_since = t
+            if t - current.cleared_since >= self.keep_ns:
                 del self.alerts[key]
                 transitions.append(Transition(key, "resolved", t, current))
         return transitions

@@ -23,10 +23,12 @@ class StateStore:
         db = sqlite3.connect(self.path, check_same_thread=False)
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path}: alert state schema {version} is newer than this jboxmon ({SCHEMA_VERSION})")
+            raise RuntimeError(
+                f"{self.path}: alert state schema {version} is newer than this jboxmon ({SCHEMA_VERSION})"
+            )
         db.execute(
             "CREATE TABLE IF NOT EXISTS alert_state (rule TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, "
-            "active_since INTEGER NOT NULL, fired_at INTEGER, last_active INTEGER NOT NULL, value REAL, "
+            "active_since INTEGER NOT NULL, fired_at INTEGER, last_active INTEGER NOT NULL, value REAL, cleared_since INTEGER, "
             "PRIMARY KEY (rule, key))"
         )
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -42,7 +44,8 @@ class StateStore:
     def load(self, rule: str) -> dict[str, AlertState]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT key, state, active_since, fired_at, last_active, value FROM alert_state WHERE rule = ?", (rule,)
+                "SELECT key, state, active_since, fired_at, last_active, value, cleared_since FROM alert_state WHERE rule = ?",
+                (rule,),
             ).fetchall()
         return {row[0]: AlertState(*row) for row in rows}
 
@@ -52,6 +55,9 @@ class StateStore:
             for rule, alerts in states.items():
                 self._db.execute("DELETE FROM alert_state WHERE rule = ?", (rule,))
                 self._db.executemany(
-                    "INSERT INTO alert_state VALUES (?,?,?,?,?,?,?)",
-                    [(rule, a.key, a.state, a.active_since, a.fired_at, a.last_active, a.value) for a in alerts.values()],
+                    "INSERT INTO alert_state VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (rule, a.key, a.state, a.active_since, a.fired_at, a.last_active, a.value, a.cleared_since)
+                        for a in alerts.values()
+                    ],
                 )

@@ -32,9 +32,7 @@ class AbsenceSpec(ConditionBase):
         return int(max(step_s, -(-self.duration // step_s) * step_s))
 
     def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
-        return f"SELECT count({quote_ident(self.field)}) AS n {time_range(self, start_ns, end_ns)} " + grouped(
-            step_s
-        )
+        return f"SELECT count({quote_ident(self.field)}) AS n {time_range(self, start_ns, end_ns)} " + grouped(step_s)
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         window_s = self.window_s(step_s)
@@ -45,7 +43,8 @@ class AbsenceSpec(ConditionBase):
         # bucket end time of the most recent bucket with data, carried forward
         seen_end = pd.DataFrame(
             np.where(table.notna().to_numpy(), (table.index.to_numpy() + step_ns)[:, None], np.nan),
-            index=table.index, columns=boxes,
+            index=table.index,
+            columns=boxes,
         ).ffill()
         last = at_eval_times(seen_end, eval_times, step_s)
         times = np.asarray(eval_times, dtype="float64")[:, None]

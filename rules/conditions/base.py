@@ -90,7 +90,7 @@ def to_results(values: pd.DataFrame, active: pd.DataFrame) -> pd.DataFrame:
     """Long format (time, jbox_id, value, active) keeping only cells with a value."""
     if values.empty or values.columns.empty:
         return pd.DataFrame(columns=RESULT_COLUMNS)
-    long = values.stack().rename("value").to_frame()
+    long = values.stack().dropna().rename("value").to_frame()  # pandas >= 3 keeps NaN cells in stack()
     long["active"] = active.stack().reindex(long.index).fillna(False).astype(bool)
     long = long.reset_index()
     long.columns = RESULT_COLUMNS

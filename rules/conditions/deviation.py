@@ -69,5 +69,7 @@ class DeviationSpec(ConditionBase):
         return to_results(deviation, (excess > 0) & deviation.notna())
 
     def describe(self) -> str:
-        return (f"|{self.field} - {self.reference}| beyond {self.absolute:g} + {self.relative:g}x|{self.reference}| "
-                f"on average over {self.window:g}s")
+        return (
+            f"|{self.field} - {self.reference}| beyond {self.absolute:g} + {self.relative:g}x|{self.reference}| "
+            f"on average over {self.window:g}s"
+        )

@@ -42,9 +42,7 @@ class RateSpec(ConditionBase):
     absolute: bool = False
 
     def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
-        return f"SELECT mean({quote_ident(self.field)}) AS v {time_range(self, start_ns, end_ns)} " + grouped(
-            step_s
-        )
+        return f"SELECT mean({quote_ident(self.field)}) AS v {time_range(self, start_ns, end_ns)} " + grouped(step_s)
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         window_s = self.window_s(step_s)

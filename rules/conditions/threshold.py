@@ -29,8 +29,14 @@ from storage.influxql import quote_ident
 
 Aggregate = Literal["mean", "max", "min", "last", "count", "sum"]
 # how each aggregate is computed per bucket in InfluxDB and then combined across the window
-_BUCKET = {"mean": ("sum", "count"), "sum": ("sum",), "count": ("count",), "max": ("max",), "min": ("min",),
-           "last": ("last",)}
+_BUCKET = {
+    "mean": ("sum", "count"),
+    "sum": ("sum",),
+    "count": ("count",),
+    "max": ("max",),
+    "min": ("min",),
+    "last": ("last",),
+}
 
 
 class ThresholdSpec(ConditionBase):
@@ -71,7 +77,8 @@ def window_aggregate(frame: pd.DataFrame, aggregate: str, eval_times: list[int],
         rolled = rolling(pivot(frame, aggregate, eval_times, step_s, window_s), window_s, step_s, how)
     if aggregate in ("sum", "count"):
         # a window with no bucket at all has no data, not a zero
-        present = rolling(pivot(frame, aggregate, eval_times, step_s, window_s).notna().astype(float),
-                          window_s, step_s, "sum")
+        present = rolling(
+            pivot(frame, aggregate, eval_times, step_s, window_s).notna().astype(float), window_s, step_s, "sum"
+        )
         rolled = rolled.where(present > 0)
     return at_eval_times(rolled, eval_times, step_s)

@@ -51,3 +51,10 @@ def test_no_data_keeps_the_state() -> None:
     events = run(states, [(0, on()), (10, {}), (20, {}), (30, off())])
     assert events == [(0, "b1", "pending"), (0, "b1", "firing"), (30, "b1", "resolved")]
     assert states.firing() == set()
+
+
+def test_keep_firing_for_counts_from_the_first_evaluation_found_off() -> None:
+    """As Prometheus: with keep_firing_for equal to the interval, one off evaluation is bridged."""
+    states = RuleStates(for_s=0, keep_firing_for_s=10, has_clear=False)
+    events = run(states, [(0, on()), (10, off()), (20, on()), (30, off()), (40, off())])
+    assert events == [(0, "b1", "pending"), (0, "b1", "firing"), (40, "b1", "resolved")]

@@ -1,0 +1,474 @@
+"""``jboxmon rules test FILES``: unit tests for rules, shaped like ``promtool test rules``.
+
+Each test writes its input series into a fresh database of a REAL InfluxDB (a private ``influxd``
+started for the run, or ``--influx-url``), then runs the production :class:`~rules.engine.RuleEngine`
+over it - the same queries, pandas code and state machine - and compares the firing alerts with
+the expected ones at each ``eval_time``. The database is dropped afterwards.
+
+::
+
+    rule_files: [../jbox.yaml]          # relative to this file
+    evaluation_interval: 10s            # optional: evaluate EVERY group at this interval
+                                        # (default: each group's own interval)
+    tests:
+      - name: stuck power fires after 3 minutes, not before
+        interval: 10s                   # spacing of the input samples (default 1m, like promtool)
+        inventory:                      # optional fleet inventory (default: the jbox_id tags of input_series)
+          - jbox-0001
+          - {jbox_id: jbox-0002, site: site-002, region: IDF, service: fcr}
+        input_series:
+          - series: 'telemetry.p_meas_kw{jbox_id="jbox-0001"}'
+            values: '500x30'
+          - series: 'telemetry.p_setpoint_kw{jbox_id="jbox-0001"}'
+            values: '0x30'
+          - series: 'logs:log.code{jbox_id="jbox-0001", level="error"}'   # policy 'logs'
+            values: '"E1"x300'                                         # string field
+        alert_rule_test:
+          - eval_time: 3m10s            # offset from the test start
+            alertname: SetpointNotFollowed
+            exp_alerts:                 # the FIRING alerts at that time; [] = none firing
+              - exp_labels: {jbox_id: jbox-0001, severity: critical, team: operations}
+                exp_annotations: {summary: "..."}   # optional; all annotations, compared exactly
+
+Series and values: see :mod:`rules.series` (``[policy:]measurement.field{tags}``; promtool's
+expanding notation ``a+bxN``, ``axN``, ``_``, ``_xN``, and quoted strings ``"E1"xN``). Sample ``i``
+is written at ``start + i * interval``.
+
+Time: ``start`` is a fixed instant about six hours ago (inside every retention policy, the one-day
+``logs`` policy included), a multiple of every interval in the file. Each group is evaluated at
+``start + k * interval`` (k = 1, 2, ...) up to the last ``eval_time``, so alert states evolve exactly
+as in production; an ``eval_time`` between two evaluations sees the state of the earlier one. At
+one instant box rules are evaluated before fleet rules (``fleet_ratio``), which read them.
+
+Labels: ``exp_labels`` must equal the alert's labels exactly: the rule's labels, ``jbox_id`` and the
+box's non-empty ``site``/``region``/``service`` from the inventory (``alertname`` may be given too).
+
+Exit code: 0 all tests passed, 1 a test failed, 2 a test file (or a rule file it names) is invalid.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TextIO
+
+from pydantic import Field, PlainValidator, ValidationError, field_validator
+
+from alerting.model import Alert
+from collector.registry import Box
+from config.durations import format_duration
+from config.errors import error_location, explain, format_path
+from config.fields import Duration, Strict
+from config.yamlsource import Location, YamlSyntaxError, load_yaml_file, nearest_line
+from rules.engine import RuleEngine
+from rules.loader import RulesError, load_rules
+from rules.model import Group
+from rules.series import Selector, parse_selector, parse_values
+from storage import InfluxClient, InfluxError
+from storage.lineprotocol import encode_point
+
+NS = 1_000_000_000
+LOOKBACK_NS = 6 * 3600 * NS  # how far before now a test starts: inside the 1-day 'logs' policy
+BATCHED = True  # False: one evaluation per call, like the live evaluator (tests prove both agree)
+
+
+def _selector(value: Any) -> Selector:
+    if isinstance(value, Selector):
+        return value
+    return parse_selector(value)
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError(f"expected a duration above zero like '10s', got {format_duration(value)!r}")
+    return value
+
+
+class InputSeries(Strict):
+    series: Annotated[Selector, PlainValidator(_selector)]
+    values: Annotated[list, PlainValidator(parse_values)]
+
+
+class ExpectedAlert(Strict):
+    exp_labels: dict[str, str] = {}
+    exp_annotations: dict[str, str] | None = None
+
+
+class AlertRuleTest(Strict):
+    eval_time: Duration
+    alertname: str
+    exp_alerts: list[ExpectedAlert] = []
+
+
+class InventoryBox(Strict):
+    jbox_id: str
+    site: str = ""
+    region: str = ""
+    service: str = ""
+
+
+class UnitTest(Strict):
+    name: str = ""
+    interval: Duration = 60
+    inventory: list[InventoryBox] | None = None
+    input_series: list[InputSeries] = []
+    alert_rule_test: list[AlertRuleTest] = []
+
+    @field_validator("interval")
+    @classmethod
+    def _positive_interval(cls, value: float) -> float:
+        return _positive(value)
+
+    @field_validator("inventory", mode="before")
+    @classmethod
+    def _box_ids(cls, value: Any) -> Any:
+        """``jbox-0001`` is short for ``{jbox_id: jbox-0001}``."""
+        if isinstance(value, list):
+            return [{"jbox_id": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    def boxes(self) -> list[Box]:
+        """The inventory given, or every ``jbox_id`` of the input series."""
+        if self.inventory is None:
+            seen = {s.series.jbox_id for s in self.input_series} - {None}
+            return [Box(jbox_id) for jbox_id in sorted(seen)]
+        return [Box(b.jbox_id, b.site, b.region, b.service) for b in self.inventory]
+
+
+class TestFile(Strict):
+    __test__ = False  # not a pytest class
+
+    rule_files: list[str] = Field(min_length=1)
+    evaluation_interval: Duration | None = None
+    tests: list[UnitTest] = []
+
+    @field_validator("evaluation_interval")
+    @classmethod
+    def _whole_seconds(cls, value: float | None) -> float | None:
+        # groups are evaluated on whole seconds (GROUP BY time(step)), like a group's own interval
+        if value is not None and (value < 1 or value != int(value)):
+            raise ValueError(f"expected a whole number of seconds of at least 1s, got {format_duration(value)!r}")
+        return value
+
+
+class InvalidTestFile(ValueError):
+    """A test file (or a rule file it names) is invalid; ``problems`` holds one pointed message each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass
+class LoadedTestFile:
+    path: Path
+    spec: TestFile
+    groups: list[Group]
+    lines: dict[Location, int]
+
+    def line_of(self, *path: str | int) -> int | None:
+        return nearest_line(self.lines, path)
+
+
+# -- loading ---------------------------------------------------------------------------------------
+
+
+def load_test_file(path: Path | str) -> LoadedTestFile:
+    """Parse and validate a test file and the rule files it names; raises InvalidTestFile."""
+    path, source = Path(path), str(path)
+    try:
+        data, lines = load_yaml_file(path)
+    except YamlSyntaxError as exc:
+        raise InvalidTestFile([str(exc)]) from exc
+    if not isinstance(data, dict):
+        raise InvalidTestFile([f"{source}:1: (top level): expected a mapping with 'rule_files' and 'tests'"])
+    try:
+        spec = TestFile.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidTestFile(_describe(exc, source, lines, data)) from exc
+    rule_paths = [path.parent / name for name in spec.rule_files]
+    try:
+        groups = load_rules(rule_paths)
+    except RulesError as exc:
+        where = f"{source}:{nearest_line(lines, ('rule_files',))}: rule_files"
+        raise InvalidTestFile([f"{where}: {problem}" for problem in exc.problems]) from exc
+    if spec.evaluation_interval is not None:
+        groups = [group.model_copy(update={"interval": spec.evaluation_interval}) for group in groups]
+    loaded = LoadedTestFile(path, spec, groups, lines)
+    _check_alertnames(loaded, data)
+    return loaded
+
+
+def _check_alertnames(loaded: LoadedTestFile, data: dict) -> None:
+    known = {rule.alert for group in loaded.groups for rule in group.rules if rule.enabled}
+    problems = []
+    for t, test in enumerate(loaded.spec.tests):
+        for a, check in enumerate(test.alert_rule_test):
+            if check.alertname not in known:
+                path = ("tests", t, "alert_rule_test", a, "alertname")
+                close = difflib.get_close_matches(check.alertname, known, n=1)
+                hint = f", did you mean {close[0]!r}?" if close else ""
+                problems.append(
+                    f"{_where(str(loaded.path), loaded.lines, path)}: {_named(path, data)}: no enabled rule "
+                    f"{check.alertname!r} in the rule files{hint} (known: {', '.join(sorted(known))})"
+                )
+    if problems:
+        raise InvalidTestFile(problems)
+
+
+def _describe(error: ValidationError, source: str, lines: dict, data: dict) -> list[str]:
+    problems = []
+    for item in error.errors():
+        path = error_location(item)
+        message = f"{_where(source, lines, path)}: {_named(path, data)}: {explain(item, TestFile, path)}"
+        problems.append((nearest_line(lines, path) or 0, message))
+    return [message for _, message in sorted(problems, key=lambda pair: pair[0])]
+
+
+def _where(source: str, lines: dict, path: Location) -> str:
+    line = nearest_line(lines, path)
+    return f"{source}:{line}" if line else source
+
+
+def _named(path: Location, data: dict) -> str:
+    """``tests[0] (stuck power): input_series[1].values`` - the test's name after its position."""
+    if len(path) >= 2 and path[0] == "tests" and isinstance(path[1], int):
+        try:
+            name = data["tests"][path[1]].get("name")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            name = None
+        head = format_path(path[:2]) + (f" ({name})" if isinstance(name, str) else "")
+        return f"{head}: {format_path(path[2:])}" if len(path) > 2 else head
+    return format_path(path)
+
+
+# -- running ---------------------------------------------------------------------------------------
+
+
+def run_test_files(files: list[Path | str], influx_url: str | None = None, out: TextIO | None = None) -> int:
+    """Run every test of ``files``; print failures and a summary. Exit code 0, 1 (failed) or 2 (invalid)."""
+    out = out or sys.stdout
+    loaded, invalid = [], 0
+    for path in files:
+        try:
+            loaded.append(load_test_file(path))
+        except InvalidTestFile as exc:
+            invalid += 1
+            for problem in exc.problems:
+                print(problem, file=out)
+    passed = failed = 0
+    started = time.monotonic()
+    if any(file.spec.tests for file in loaded):
+        with _influx(influx_url) as url:
+            for file in loaded:
+                print(f"Unit testing: {file.path}", file=out)
+                for number, test in enumerate(file.spec.tests):
+                    failures = run_test(file, number, test, url)
+                    passed, failed = passed + (not failures), failed + bool(failures)
+                    for failure in failures:
+                        print(failure, file=out)
+    summary = f"{passed} passed, {failed} failed in {time.monotonic() - started:.1f}s"
+    if invalid:
+        summary += f"; {invalid} invalid test file(s)"
+    print(summary, file=out)
+    return 2 if invalid else 1 if failed else 0
+
+
+@contextmanager
+def _influx(url: str | None) -> Iterator[str]:
+    """The given InfluxDB, or a private ``influxd`` in a temporary directory for the run."""
+    if url is not None:
+        yield url
+        return
+    from storage.server import InfluxServer
+
+    with tempfile.TemporaryDirectory(prefix="jboxmon-rules-test-") as data_dir, InfluxServer(data_dir) as server:
+        yield server.url
+
+
+def run_test(file: LoadedTestFile, number: int, test: UnitTest, influx_url: str) -> list[str]:
+    """One test on a fresh database, dropped afterwards; returns its failure messages (empty = passed)."""
+    from config.model import InfluxDBConfig
+
+    config = InfluxDBConfig(url=influx_url, database=f"rules_test_{uuid.uuid4().hex[:16]}")
+    client = InfluxClient(config.settings())
+    try:
+        client.create_database()
+        start = start_time(file, time.time_ns())
+        _write_series(client, test, start)
+        return _check(file, number, test, start, client)
+    except InfluxError as exc:
+        return [f"{_header(file, number, ('tests', number))}\n    InfluxDB: {exc}"]
+    finally:
+        try:
+            client.execute(f'DROP DATABASE "{config.database}"', database="")
+        except InfluxError:
+            pass
+        client.close()
+
+
+def start_time(file: LoadedTestFile, now_ns: int) -> int:
+    """About six hours ago, a multiple of every interval of the file (samples and groups)."""
+    step = 60 * NS
+    intervals = [group.interval for group in file.groups] + [test.interval for test in file.spec.tests]
+    for seconds in intervals:
+        step = math.lcm(step, round(seconds * NS))
+    return (now_ns - LOOKBACK_NS) // step * step
+
+
+def _write_series(client: InfluxClient, test: UnitTest, start: int) -> None:
+    interval = round(test.interval * NS)
+    by_policy: dict[str | None, list[str]] = {}
+    for item in test.input_series:
+        selector: Selector = item.series
+        lines = by_policy.setdefault(selector.retention_policy, [])
+        tags = dict(selector.tags)
+        for i, value in enumerate(item.values):
+            if value is not None:
+                lines.append(encode_point(selector.measurement, tags, {selector.field: value}, start + i * interval))
+    for policy, lines in by_policy.items():
+        client.write_batches(lines, retention_policy=policy)
+
+
+def _check(file: LoadedTestFile, number: int, test: UnitTest, start: int, client: InfluxClient) -> list[str]:
+    checkpoints = sorted({start + round(check.eval_time * NS) for check in test.alert_rule_test})
+    if not checkpoints:
+        return []
+    engine = RuleEngine(file.groups, query=client.query, inventory=test.boxes)
+    alertnames = {check.alertname for check in test.alert_rule_test}
+    firing, errors = evaluate_until(engine, file.groups, start, checkpoints, alertnames)
+    failures = []
+    for a, check in enumerate(test.alert_rule_test):
+        at = start + round(check.eval_time * NS)
+        problem = errors.get(at) or _compare(check, firing[at].get(check.alertname, []))
+        if problem:
+            header = _header(file, number, ("tests", number, "alert_rule_test", a))
+            at_text = f"alertname: {check.alertname}, time: {format_duration(check.eval_time)}"
+            failures.append(f"{header}\n    {at_text}\n{problem}")
+    return failures
+
+
+def _header(file: LoadedTestFile, number: int, path: Location) -> str:
+    name = file.spec.tests[number].name or f"tests[{number}]"
+    return f"  FAILED: {name} ({file.path}:{file.line_of(*path)})"
+
+
+def evaluate_until(
+    engine: RuleEngine, groups: list[Group], start: int, checkpoints: list[int], alertnames: set[str] | None = None
+) -> tuple[dict[int, dict[str, list[Alert]]], dict[int, str]]:
+    """Evaluate the groups at each multiple of their interval up to the last checkpoint.
+
+    Returns, per checkpoint, the firing alerts by name, and the evaluation errors seen up to it.
+    Only the groups ``alertnames`` depend on are evaluated (all when None): a box rule reads only
+    its data, a fleet rule also the states of the alerts it names. Box groups are evaluated in
+    batches (the engine's backtest path: the same code); a group with a fleet rule needs the other
+    groups' states at its own instant, so each of its evaluation times ends a batch, and it is
+    evaluated after the box groups.
+    """
+    groups = needed_groups(groups, alertnames)
+    end = checkpoints[-1]
+    schedule = {g.name: list(range(start + int(g.interval) * NS, end + 1, int(g.interval) * NS)) for g in groups}
+    fleet = [g for g in groups if _fleet_rules(g)]
+    ordered = [g for g in groups if g not in fleet] + fleet
+    batch_ends = fleet if BATCHED else groups
+    boundaries = sorted(set(checkpoints) | {t for g in batch_ends for t in schedule[g.name]})
+    firing_by_group: dict[str, list[Alert]] = {}
+    snapshots: dict[int, dict[str, list[Alert]]] = {}
+    errors: dict[int, str] = {}
+    error = ""
+    previous = start
+    for boundary in boundaries:
+        for group in ordered:
+            times = [t for t in schedule[group.name] if previous < t <= boundary]
+            if not times:
+                continue
+            result = engine.evaluate(group, times)
+            firing_by_group[group.name] = [alert for alert in result.alerts if alert.status == "firing"]
+            for key, message in result.errors.items():
+                error = error or f"    evaluation of {key} failed: {message}"
+        if boundary in checkpoints:
+            by_name: dict[str, list[Alert]] = {}
+            for alert in (a for alerts in firing_by_group.values() for a in alerts):
+                by_name.setdefault(alert.name, []).append(alert)
+            snapshots[boundary] = by_name
+            if error:
+                errors[boundary] = error
+        previous = boundary
+    return snapshots, errors
+
+
+def needed_groups(groups: list[Group], alertnames: set[str] | None) -> list[Group]:
+    """The groups holding ``alertnames`` and, transitively, the alerts their fleet rules read."""
+    if alertnames is None:
+        return groups
+    wanted, needed = set(alertnames), set()
+    while True:
+        grow = {g.name for g in groups if any(r.alert in wanted for r in g.rules)} - needed
+        if not grow:
+            return [g for g in groups if g.name in needed]
+        needed |= grow
+        for group in (g for g in groups if g.name in grow):
+            for rule in _fleet_rules(group):
+                # an empty list (or a severity filter) means: any alert may count
+                names = rule.condition.alerts
+                wanted |= set(names) if names else {r.alert for g in groups for r in g.rules}
+
+
+def _fleet_rules(group: Group) -> list:
+    return [rule for rule in group.rules if rule.enabled and rule.condition.kind == "fleet_ratio"]
+
+
+def _compare(check: AlertRuleTest, got: list[Alert]) -> str:
+    """Empty when the firing alerts match the expected ones (in any order), else what differs."""
+    remaining = list(got)
+    unmatched = []
+    for expected in check.exp_alerts:
+        match = next((alert for alert in remaining if _matches(expected, alert)), None)
+        if match is None:
+            unmatched.append(expected)
+        else:
+            remaining.remove(match)
+    if not unmatched and not remaining:
+        return ""
+    exp = [_show(e.exp_labels, e.exp_annotations) for e in check.exp_alerts]
+    shown = [_show(a.labels, a.annotations if _wants_annotations(check) else None) for a in got]
+    return f"      exp:{_listing(exp)}\n      got:{_listing(shown)}"
+
+
+def _matches(expected: ExpectedAlert, alert: Alert) -> bool:
+    labels = dict(alert.labels)
+    if "alertname" in expected.exp_labels:
+        labels["alertname"] = alert.name
+    if expected.exp_labels != labels:
+        return False
+    return expected.exp_annotations is None or expected.exp_annotations == alert.annotations
+
+
+def _wants_annotations(check: AlertRuleTest) -> bool:
+    return any(e.exp_annotations is not None for e in check.exp_alerts) or not check.exp_alerts
+
+
+def _show(labels: dict[str, str], annotations: dict[str, str] | None) -> str:
+    text = _braces(labels)
+    return f"{text} annotations {_braces(annotations)}" if annotations is not None else text
+
+
+def _braces(pairs: dict[str, str]) -> str:
+    """``{jbox_id="jbox-0001", severity="critical"}``, keys sorted, as promtool shows labels."""
+    text = ", ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in sorted(pairs.items()))
+    return "{" + text + "}"
+
+
+def _listing(items: list[str]) -> str:
+    if not items:
+        return " (none)"
+    return "".join(f"\n        {i}: {item}" for i, item in enumerate(items))
