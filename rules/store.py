@@ -28,7 +28,8 @@ class StateStore:
             )
         db.execute(
             "CREATE TABLE IF NOT EXISTS alert_state (rule TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, "
-            "active_since INTEGER NOT NULL, fired_at INTEGER, last_active INTEGER NOT NULL, value REAL, cleared_since INTEGER, "
+            "active_since INTEGER NOT NULL, fired_at INTEGER, last_active INTEGER NOT NULL, value REAL, "
+            "cleared_since INTEGER, "
             "PRIMARY KEY (rule, key))"
         )
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -44,7 +45,8 @@ class StateStore:
     def load(self, rule: str) -> dict[str, AlertState]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT key, state, active_since, fired_at, last_active, value, cleared_since FROM alert_state WHERE rule = ?",
+                "SELECT key, state, active_since, fired_at, last_active, value, cleared_since "
+                "FROM alert_state WHERE rule = ?",
                 (rule,),
             ).fetchall()
         return {row[0]: AlertState(*row) for row in rows}

@@ -58,4 +58,5 @@ class RateSpec(ConditionBase):
 
     def describe(self) -> str:
         sign = "|change|" if self.absolute else "change"
-        return f"{sign} of {self.measurement}.{self.field} per {self.per:g}s over {self.window:g}s {self.op} {self.value:g}"
+        what = f"{sign} of {self.measurement}.{self.field} per {self.per:g}s"
+        return f"{what} over {self.window:g}s {self.op} {self.value:g}"

@@ -10,6 +10,7 @@ from jboxmon.cli import main
 from rules.loader import RulesError, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
+CONDITION = "        condition: {threshold: {field: x, op: '>', value: 1}}\n"
 BROKEN = sorted((ROOT / "tests/rules/broken").glob("*.yaml"))
 
 
@@ -29,8 +30,17 @@ def test_broken_rule_file_gives_the_exact_pointed_error(path: Path) -> None:
 def test_default_rules_load_and_check_passes(capsys) -> None:
     groups = load_rules(["rules/default/jbox.yaml"])
     names = {rule.alert for group in groups for rule in group.rules}
-    assert {"SetpointNotFollowed", "JBoxSilent", "TelemetryStale", "OverheatWarning", "OverheatCritical",
-            "SoCLow", "SoCHigh", "FleetFaultShareHigh", "LogStorm"} <= names
+    assert {
+        "SetpointNotFollowed",
+        "JBoxSilent",
+        "TelemetryStale",
+        "OverheatWarning",
+        "OverheatCritical",
+        "SoCLow",
+        "SoCHigh",
+        "FleetFaultShareHigh",
+        "LogStorm",
+    } <= names
     assert main(["rules", "check", "rules/default/jbox.yaml"]) == 0
     assert "power/SetpointNotFollowed" in capsys.readouterr().out
 
@@ -45,7 +55,7 @@ def test_check_reports_every_file_and_exits_2(capsys) -> None:
 
 
 def test_same_group_in_two_files_is_refused(tmp_path: Path) -> None:
-    rule = "groups:\n  - name: power\n    rules:\n      - alert: A\n        condition: {threshold: {field: x, op: '>', value: 1}}\n"
+    rule = "groups:\n  - name: power\n    rules:\n      - alert: A\n" + CONDITION
     (tmp_path / "a.yaml").write_text(rule)
     (tmp_path / "b.yaml").write_text(rule)
     with pytest.raises(RulesError, match=r"b.yaml: group 'power' is also defined in .*a.yaml"):
@@ -55,8 +65,9 @@ def test_same_group_in_two_files_is_refused(tmp_path: Path) -> None:
 def test_templates_are_sandboxed(tmp_path: Path) -> None:
     path = tmp_path / "evil.yaml"
     path.write_text(
-        "groups:\n  - name: g\n    rules:\n      - alert: A\n        condition: {threshold: {field: x, op: '>', value: 1}}\n"
-        "        annotations:\n          summary: \"{{ labels.__class__.__mro__[1].__subclasses__() }}\"\n"
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n"
+        + CONDITION
+        + '        annotations:\n          summary: "{{ labels.__class__.__mro__[1].__subclasses__() }}"\n'
     )
     with pytest.raises(RulesError, match="template does not render: access to attribute '__class__'"):
         load_rules([path])
