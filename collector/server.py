@@ -17,8 +17,14 @@ class CollectorServer:
     """The collector as one component: ``start()`` opens the service and serves HTTP, ``stop()``
     is idempotent. ``port`` 0 picks a free port, read back from ``port``/``url``."""
 
-    def __init__(self, service: IngestService, host: str = "127.0.0.1", port: int = 0,
-                 ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
+    def __init__(
+        self,
+        service: IngestService,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+    ) -> None:
         self.service = service
         self.committer = GroupCommitter(service.spool)
         self.http = BackgroundServer(create_app(service, self.committer), host, port, ssl_certfile, ssl_keyfile)

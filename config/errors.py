@@ -55,7 +55,6 @@ def _clean_location(loc: tuple) -> Location:
     return tuple(part for part in loc if isinstance(part, int) or not _is_internal(part))
 
 
-
 def _is_internal(part: str) -> bool:
     return "[" in part or part[:1].isupper()
 

@@ -39,4 +39,3 @@ class RulesConfig(Strict):
             matches = sorted(Path().glob(pattern)) if any(c in pattern for c in "*?[") else [Path(pattern)]
             found += matches
         return found
-

@@ -168,16 +168,21 @@ def print_status(services, announced: set) -> None:
     for component in services.started:
         if isinstance(component, CollectorServer):
             written = component.service.metrics.written._value.get()
-            print(f"{datetime.now():%H:%M:%S} collector: {written:,.0f} points written, "
-                  f"spool {component.service.spool.pending_bytes:,} bytes", flush=True)
+            print(
+                f"{datetime.now():%H:%M:%S} collector: {written:,.0f} points written, "
+                f"spool {component.service.spool.pending_bytes:,} bytes",
+                flush=True,
+            )
         if isinstance(component, RulesComponent):
             alerts = component.service.current.snapshot()
             for alert in alerts:
                 key = (alert.name, alert.labels.get("jbox_id", ""))
                 if key not in announced:
                     announced.add(key)
-                    print(f"  ALERT {alert.name} {key[1] or '(fleet)'}: {alert.annotations.get('summary', '')}",
-                          flush=True)
+                    print(
+                        f"  ALERT {alert.name} {key[1] or '(fleet)'}: {alert.annotations.get('summary', '')}",
+                        flush=True,
+                    )
             print(f"{datetime.now():%H:%M:%S} rules: {len(alerts)} alert(s) firing", flush=True)
 
 

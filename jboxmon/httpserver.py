@@ -10,11 +10,24 @@ import uvicorn
 class BackgroundServer:
     """Serve an ASGI app from a daemon thread. ``port`` 0 picks a free port (read it back after start)."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0,
-                 ssl_certfile: str | None = None, ssl_keyfile: str | None = None) -> None:
+    def __init__(
+        self,
+        app,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ssl_certfile: str | None = None,
+        ssl_keyfile: str | None = None,
+    ) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
-            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, timeout_keep_alive=30,
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

@@ -18,8 +18,11 @@ class RulesComponent:
         self.registry = Registry(config.collector.registry)
         sinks = [HttpAlertSink(rules.alerting_url)] if rules.alerting_url else []
         self.service = RulesService(
-            rules, influx.query, self.inventory,
-            history=InfluxHistory(influx) if rules.write_alerts_to_influxdb else None, sinks=sinks,
+            rules,
+            influx.query,
+            self.inventory,
+            history=InfluxHistory(influx) if rules.write_alerts_to_influxdb else None,
+            sinks=sinks,
         )
         host, port = rules.listen.rsplit(":", 1)
         self.http = BackgroundServer(create_app(self.service), host.strip("[]"), int(port))

@@ -25,26 +25,35 @@ def create_app(service: RulesService) -> Starlette:
         groups = []
         for group in engine.groups if engine else []:
             loaded = engine.rules.get(group.name, [])
-            groups.append({
-                "name": group.name,
-                "interval": group.interval,
-                "rules": [{
-                    "name": item.rule.alert,
-                    "condition": item.rule.condition.describe(),
-                    "for": item.rule.for_,
-                    "labels": item.rule.labels,
-                    "health": "err" if item.last_error else "ok",
-                    "lastError": item.last_error or "",
-                    "evaluationTime": item.last_duration_s,
-                    "alerts": {state: sum(1 for s in item.states.alerts.values() if s.state == state)
-                               for state in ("pending", "firing")},
-                } for item in loaded],
-            })
+            groups.append(
+                {
+                    "name": group.name,
+                    "interval": group.interval,
+                    "rules": [
+                        {
+                            "name": item.rule.alert,
+                            "condition": item.rule.condition.describe(),
+                            "for": item.rule.for_,
+                            "labels": item.rule.labels,
+                            "health": "err" if item.last_error else "ok",
+                            "lastError": item.last_error or "",
+                            "evaluationTime": item.last_duration_s,
+                            "alerts": {
+                                state: sum(1 for s in item.states.alerts.values() if s.state == state)
+                                for state in ("pending", "firing")
+                            },
+                        }
+                        for item in loaded
+                    ],
+                }
+            )
         return JSONResponse({"status": "success", "data": {"groups": groups}})
 
     async def health(request: Request) -> Response:
-        body = {"status": "ok" if service.last_reload_error is None else "degraded: last reload failed",
-                "last_reload_error": service.last_reload_error}
+        body = {
+            "status": "ok" if service.last_reload_error is None else "degraded: last reload failed",
+            "last_reload_error": service.last_reload_error,
+        }
         return JSONResponse(body)
 
     async def reload(request: Request) -> Response:
@@ -54,7 +63,12 @@ def create_app(service: RulesService) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[
-        Route("/api/v1/alerts", alerts), Route("/api/v1/rules", rules), Route("/health", health),
-        Route("/-/reload", reload, methods=["POST"]), Route("/metrics", metrics),
-    ])
+    return Starlette(
+        routes=[
+            Route("/api/v1/alerts", alerts),
+            Route("/api/v1/rules", rules),
+            Route("/health", health),
+            Route("/-/reload", reload, methods=["POST"]),
+            Route("/metrics", metrics),
+        ]
+    )

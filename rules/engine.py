@@ -69,7 +69,9 @@ class RuleEngine:
 
     def _load(self, group: Group, rule: Rule) -> LoadedRule:
         loaded = LoadedRule(
-            group, rule, RuleStates(rule.for_, rule.keep_firing_for, rule.clear is not None),
+            group,
+            rule,
+            RuleStates(rule.for_, rule.keep_firing_for, rule.clear is not None),
             {name: compile_template(text) for name, text in rule.annotations.items()},
         )
         if self.store is not None:
@@ -134,8 +136,9 @@ class RuleEngine:
         loaded.last_duration_s = time.perf_counter() - started
         return results
 
-    def _condition(self, condition, eval_times: list[int], step: int, context: EvalContext,
-                   frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    def _condition(
+        self, condition, eval_times: list[int], step: int, context: EvalContext, frames: dict[str, pd.DataFrame]
+    ) -> pd.DataFrame:
         window_ns = condition.window_s(step) * 1_000_000_000
         statement = condition.query(min(eval_times) - window_ns, max(eval_times), step)
         if statement and statement not in frames:

@@ -70,8 +70,12 @@ def _describe(error: ValidationError, source: str, lines: dict, data: dict) -> l
     problems = []
     for item in error.errors():
         path = error_location(item)
-        problems.append((nearest_line(lines, path) or 0, f"{_where(source, lines, path)}: {_named(path, data)}: "
-                         f"{explain(item, RuleFile, path)}"))
+        problems.append(
+            (
+                nearest_line(lines, path) or 0,
+                f"{_where(source, lines, path)}: {_named(path, data)}: {explain(item, RuleFile, path)}",
+            )
+        )
     return [message for _, message in sorted(problems, key=lambda pair: pair[0])]
 
 

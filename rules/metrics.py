@@ -10,8 +10,11 @@ class RulesMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.duration = Histogram(
-            "jboxmon_rules_group_evaluation_seconds", "Time to evaluate a rule group", ["group"],
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r,
+            "jboxmon_rules_group_evaluation_seconds",
+            "Time to evaluate a rule group",
+            ["group"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
         )
         self.failures = Counter(
             "jboxmon_rules_evaluation_failures", "Rule evaluations that failed (states kept)", ["rule"], registry=r

@@ -65,8 +65,13 @@ class RulesService:
         self.engine = RuleEngine(groups, self.query, self.inventory, self.store)
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._schedule(groups)
-        self._scheduler.add_job(self.reload_if_changed, IntervalTrigger(seconds=self.config.reload_every),
-                                id="reload", coalesce=True, max_instances=1)
+        self._scheduler.add_job(
+            self.reload_if_changed,
+            IntervalTrigger(seconds=self.config.reload_every),
+            id="reload",
+            coalesce=True,
+            max_instances=1,
+        )
         self._scheduler.start()
         self.metrics.last_reload_ok.set(1)
         log.info("rules: %d group(s) scheduled", len(groups))
@@ -84,9 +89,14 @@ class RulesService:
                 job.remove()
         for group in groups:
             self._scheduler.add_job(
-                self.evaluate_group, IntervalTrigger(seconds=group.interval), args=[group.name],
-                id=f"group:{group.name}", coalesce=True, max_instances=1,
-                misfire_grace_time=int(self.config.misfire_grace), next_run_time=_now_dt(),
+                self.evaluate_group,
+                IntervalTrigger(seconds=group.interval),
+                args=[group.name],
+                id=f"group:{group.name}",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=int(self.config.misfire_grace),
+                next_run_time=_now_dt(),
             )
 
     # -- evaluation ----------------------------------------------------------------------------

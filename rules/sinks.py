@@ -32,8 +32,12 @@ class InfluxHistory:
             if transition.to == "inactive":
                 continue
             labels = loaded.rule.labels
-            tags = {"alertname": loaded.rule.alert, "jbox_id": transition.key, "state": transition.to,
-                    "severity": labels.get("severity", "")}
+            tags = {
+                "alertname": loaded.rule.alert,
+                "jbox_id": transition.key,
+                "state": transition.to,
+                "severity": labels.get("severity", ""),
+            }
             fields = {"value": transition.state.value, "group": loaded.group.name}
             line = encode_point("alerts", tags, fields, transition.at)
             if line:

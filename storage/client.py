@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import requests
 
@@ -184,17 +185,27 @@ class InfluxClient:
 
 
 def series_to_frame(series: list[dict]) -> pd.DataFrame:
-    """Flatten InfluxDB's JSON ``series`` into one DataFrame (tags become columns)."""
-    frames = []
-    for one in series:
-        frame = pd.DataFrame(one.get("values", []), columns=one["columns"])
-        frame.insert(0, "measurement", one.get("name", ""))
-        for key, value in (one.get("tags") or {}).items():
-            frame[key] = value
-        frames.append(frame)
-    if not frames:
+    """Flatten InfluxDB's JSON ``series`` into one DataFrame (tags become columns).
+
+    Built column-wise in one go: a query grouped by ``jbox_id`` returns one series per box, and one
+    small DataFrame per series (then concatenated) cost ~0.5 ms each, 5 s for 10,000 boxes.
+    """
+    if not series:
         return pd.DataFrame()
-    frame = pd.concat(frames, ignore_index=True)
+    frames = []
+    by_columns: dict[tuple, list[dict]] = {}
+    for one in series:
+        by_columns.setdefault(tuple(one["columns"]), []).append(one)
+    for columns, group in by_columns.items():
+        counts = [len(one.get("values") or ()) for one in group]
+        rows = [row for one in group for row in one.get("values") or ()]
+        frame = pd.DataFrame(rows, columns=list(columns))
+        frame.insert(0, "measurement", np.repeat([one.get("name", "") for one in group], counts))
+        tag_keys = list(dict.fromkeys(key for one in group for key in (one.get("tags") or {})))
+        for key in tag_keys:
+            frame[key] = np.repeat([(one.get("tags") or {}).get(key) for one in group], counts)
+        frames.append(frame)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     if "time" in frame.columns:
         frame["time"] = pd.to_datetime(frame["time"], unit="ns", utc=True)
     return frame

@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'ALERT':<22} {'JBOX':<12} {'SEVERITY':<9} {'SINCE':<21} SUMMARY")
     for alert in sorted(alerts, key=lambda a: (a["labels"]["alertname"], a["labels"].get("jbox_id", ""))):
         labels = alert["labels"]
-        print(f"{labels['alertname']:<22} {labels.get('jbox_id', '(fleet)'):<12} {labels.get('severity', ''):<9} "
-              f"{alert['startsAt'][:19]:<21} {alert['annotations'].get('summary', '')}")
+        print(
+            f"{labels['alertname']:<22} {labels.get('jbox_id', '(fleet)'):<12} {labels.get('severity', ''):<9} "
+            f"{alert['startsAt'][:19]:<21} {alert['annotations'].get('summary', '')}"
+        )
     print(f"{len(alerts)} alert(s) firing")
     return 0

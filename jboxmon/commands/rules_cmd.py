@@ -18,15 +18,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("files", nargs="+", type=Path)
     test = actions.add_parser("test", help="run rule unit-test files (shaped like promtool's)")
     test.add_argument("files", nargs="+", type=Path)
-    test.add_argument("--influx-url", default=None,
-                      help="InfluxDB to run the tests on (default: a private influxd started for the run)")
+    test.add_argument(
+        "--influx-url",
+        default=None,
+        help="InfluxDB to run the tests on (default: a private influxd started for the run)",
+    )
     backtest = actions.add_parser("backtest", help="replay the state machine over history in InfluxDB")
     backtest.add_argument("--rules", nargs="+", type=Path, required=True, dest="rule_files")
     backtest.add_argument("--from", dest="start", required=True, help="start, ISO 8601 (UTC if no zone)")
     backtest.add_argument("--to", dest="end", required=True, help="end, ISO 8601")
     backtest.add_argument("--truth", type=Path, default=None, help="simulator ground truth (JSON lines)")
-    backtest.add_argument("--match", action="append", default=[], metavar="ALERT=KIND[,KIND]",
-                          help="which fault kinds an alert detects (defaults known for the shipped rules)")
+    backtest.add_argument(
+        "--match",
+        action="append",
+        default=[],
+        metavar="ALERT=KIND[,KIND]",
+        help="which fault kinds an alert detects (defaults known for the shipped rules)",
+    )
     backtest.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
@@ -61,6 +69,8 @@ def _check(files: list[Path]) -> int:
     for group in groups:
         for rule in group.rules:
             state = "" if rule.enabled else " (disabled)"
-            print(f"  {group.name}/{rule.alert}{state}: {rule.condition.describe()}, for {rule.for_:g}s, "
-                  f"every {group.interval:g}s")
+            print(
+                f"  {group.name}/{rule.alert}{state}: {rule.condition.describe()}, for {rule.for_:g}s, "
+                f"every {group.interval:g}s"
+            )
     return 0

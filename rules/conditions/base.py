@@ -67,15 +67,38 @@ def pivot(frame: pd.DataFrame, column: str, eval_times: list[int], step_s: int, 
     index = pd.Index(np.arange(first, max(eval_times), step_ns), name="time")
     if frame.empty or column not in frame:
         return pd.DataFrame(index=index)
-    table = frame.pivot_table(index="t_ns", columns="jbox_id", values=column, aggfunc="last")
-    return table.reindex(index)
+    # numpy scatter instead of pivot_table (5x faster on 1,000 boxes); as with pivot_table, boxes
+    # without any value are left out
+    values = frame[column].to_numpy(dtype="float64", na_value=np.nan)
+    rows = index.get_indexer(frame["t_ns"].to_numpy())
+    codes, boxes = pd.factorize(frame["jbox_id"], sort=True)
+    keep = (rows >= 0) & ~np.isnan(values)
+    table = np.full((len(index), len(boxes)), np.nan)
+    table[rows[keep], codes[keep]] = values[keep]
+    seen = np.zeros(len(boxes), dtype=bool)
+    seen[codes[keep]] = True
+    columns = pd.Index(np.asarray(boxes)[seen], name="jbox_id")
+    return pd.DataFrame(table[:, seen], index=index, columns=columns)
 
 
 def rolling(table: pd.DataFrame, window_s: int, step_s: int, how: str) -> pd.DataFrame:
-    """Aggregate ``window_s / step_s`` consecutive buckets; row ``b`` covers buckets (b-k, b]."""
+    """Aggregate ``window_s / step_s`` consecutive buckets; row ``b`` covers buckets (b-k, b].
+
+    Missing buckets are skipped; a window without any bucket is NaN (pandas' ``rolling(k,
+    min_periods=1)``). Done in numpy on the whole table at once: pandas rolls column by column,
+    which costs ~30 us per box and dominated a live evaluation of 1,000 boxes.
+    """
     k = max(1, window_s // step_s)
-    window = table.rolling(k, min_periods=1)
-    return getattr(window, how)()
+    values = table.to_numpy(dtype="float64", na_value=np.nan)
+    if k > 1 and values.size:
+        padded = np.vstack([np.full((k - 1, values.shape[1]), np.nan), values])
+        windows = np.lib.stride_tricks.sliding_window_view(padded, k, axis=0)  # (rows, boxes, k), no copy
+        if how == "sum":
+            present = (~np.isnan(windows)).any(axis=-1)
+            values = np.where(present, np.nansum(windows, axis=-1), np.nan)
+        else:
+            values = {"max": np.fmax, "min": np.fmin}[how].reduce(windows, axis=-1)  # fmax/fmin skip NaN
+    return pd.DataFrame(values, index=table.index, columns=table.columns)
 
 
 def at_eval_times(table: pd.DataFrame, eval_times: list[int], step_s: int) -> pd.DataFrame:

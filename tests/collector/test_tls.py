@@ -19,17 +19,38 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs t
 def test_https_with_a_box_token(tmp_path, influx) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     config = make_config(tmp_path, tls_cert=cert, tls_key=key)
     tokens = issue_tokens(config.registry, ["jbox-0001"])
     server = CollectorServer(IngestService(config, influx), ssl_certfile=str(cert), ssl_keyfile=str(key)).start()
     try:
         assert server.url.startswith("https://")
-        response = requests.post(f"{server.url}/write?precision=s", data=f"telemetry soc_pct=1 {int(time.time())}",
-                                 headers={"Authorization": f"Token {tokens['jbox-0001']}"}, verify=str(cert))
+        response = requests.post(
+            f"{server.url}/write?precision=s",
+            data=f"telemetry soc_pct=1 {int(time.time())}",
+            headers={"Authorization": f"Token {tokens['jbox-0001']}"},
+            verify=str(cert),
+        )
         assert response.status_code == 204
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(f"{server.url}/health", timeout=5)  # an unknown certificate is refused by default

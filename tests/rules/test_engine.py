@@ -19,22 +19,70 @@ S = 1_000_000_000
 STEP = 10
 T0 = (int(time.time()) - 3600) // 60 * 60 * S  # an aligned start, an hour ago
 
-RULES = RuleFile.model_validate({"groups": [{
-    "name": "power", "interval": "10s", "rules": [
-        {"alert": "SetpointNotFollowed", "for": "30s",
-         "condition": {"deviation": {"field": "p_meas_kw", "reference": "p_setpoint_kw", "absolute": 50,
-                                     "relative": 0.1, "window": "20s"}},
-         "labels": {"severity": "critical"},
-         "annotations": {"summary": "{{ labels.jbox_id }} off by {{ value | round | int }} kW in {{ box.region }}"}},
-        {"alert": "Hot", "condition": {"threshold": {"field": "temp_max_c", "aggregate": "max", "window": "20s",
-                                                     "op": ">", "value": 55}},
-         "clear": {"threshold": {"field": "temp_max_c", "aggregate": "max", "window": "20s", "op": "<", "value": 50}}},
-        {"alert": "Silent", "condition": {"absence": {"measurement": "telemetry", "field": "p_meas_kw",
-                                                      "duration": "1m"}}},
-    ]}, {
-    "name": "fleet", "interval": "10s", "rules": [
-        {"alert": "ManyFaulty", "condition": {"fleet_ratio": {"alerts": ["SetpointNotFollowed"], "value": 0.3}}},
-    ]}]}).groups
+RULES = RuleFile.model_validate(
+    {
+        "groups": [
+            {
+                "name": "power",
+                "interval": "10s",
+                "rules": [
+                    {
+                        "alert": "SetpointNotFollowed",
+                        "for": "30s",
+                        "condition": {
+                            "deviation": {
+                                "field": "p_meas_kw",
+                                "reference": "p_setpoint_kw",
+                                "absolute": 50,
+                                "relative": 0.1,
+                                "window": "20s",
+                            }
+                        },
+                        "labels": {"severity": "critical"},
+                        "annotations": {
+                            "summary": "{{ labels.jbox_id }} off by {{ value | round | int }} kW in {{ box.region }}"
+                        },
+                    },
+                    {
+                        "alert": "Hot",
+                        "condition": {
+                            "threshold": {
+                                "field": "temp_max_c",
+                                "aggregate": "max",
+                                "window": "20s",
+                                "op": ">",
+                                "value": 55,
+                            }
+                        },
+                        "clear": {
+                            "threshold": {
+                                "field": "temp_max_c",
+                                "aggregate": "max",
+                                "window": "20s",
+                                "op": "<",
+                                "value": 50,
+                            }
+                        },
+                    },
+                    {
+                        "alert": "Silent",
+                        "condition": {"absence": {"measurement": "telemetry", "field": "p_meas_kw", "duration": "1m"}},
+                    },
+                ],
+            },
+            {
+                "name": "fleet",
+                "interval": "10s",
+                "rules": [
+                    {
+                        "alert": "ManyFaulty",
+                        "condition": {"fleet_ratio": {"alerts": ["SetpointNotFollowed"], "value": 0.3}},
+                    },
+                ],
+            },
+        ]
+    }
+).groups
 BOXES = [Box(f"jbox-{i}", region="IDF") for i in range(1, 5)] + [Box("jbox-never", region="ARA")]
 
 
@@ -132,7 +180,9 @@ def test_states_survive_a_restart(influx, tmp_path: Path, restart_at: int) -> No
     store = StateStore(tmp_path / "state.sqlite").open()
     second = RuleEngine(RULES, influx.query, lambda: BOXES, store)
     evaluation = second.evaluate(RULES[0], [at(s) for s in range(restart_at + 10, 150, 10)])
-    fired = [t.at for rule, t in evaluation.transitions if t.to == "firing" and rule.rule.alert == "SetpointNotFollowed"]
+    fired = [
+        t.at for rule, t in evaluation.transitions if t.to == "firing" and rule.rule.alert == "SetpointNotFollowed"
+    ]
     # the pending timer kept its start: firing at 100s as without a restart; once fired, not again
     assert fired == ([at(100)] if restart_at < 100 else [])
     assert firing(second, "SetpointNotFollowed") == {"jbox-1"}

@@ -28,8 +28,9 @@ RULE = """groups:
 
 def write_temps(influx, temps: dict[str, float]) -> None:
     now = time.time_ns()
-    influx.write([encode_point("telemetry", {"jbox_id": b}, {"temp_max_c": v}, now - 5 * 10**9)
-                  for b, v in temps.items()])
+    influx.write(
+        [encode_point("telemetry", {"jbox_id": b}, {"temp_max_c": v}, now - 5 * 10**9) for b, v in temps.items()]
+    )
 
 
 class Memory:
