@@ -80,27 +80,33 @@ def explain(item: dict, model: type[BaseModel] | None, path: Location) -> str:
 
 
 def _allowed_keys(model: type[BaseModel] | None, path: Location) -> list[str]:
-    """The keys the model accepts at ``path``, for the 'unknown key' hint."""
-    current = model
+    """The keys the model accepts at ``path``, for the 'unknown key' hint.
+
+    Walks nested models, lists and dicts; a tagged union (``condition: {threshold: {...}}``) is
+    followed through the member whose ``kind`` is the tag.
+    """
+    candidates = [model] if model else []
     for part in path:
-        if current is None:
-            return []
-        if isinstance(part, int):
+        if isinstance(part, int) or not candidates:
             continue
-        field = current.model_fields.get(part)
-        if field is None:
+        field = next((c.model_fields[part] for c in candidates if part in c.model_fields), None)
+        if field is not None:
+            candidates = _models_in(field.annotation)
+            continue
+        tagged = [c for c in candidates if "kind" in c.model_fields and c.model_fields["kind"].default == part]
+        if not tagged:
             return []
-        current = _model_of(field.annotation)
-    return sorted(field.alias or name for name, field in current.model_fields.items()) if current else []
+        candidates = tagged
+    if len(candidates) != 1:
+        return []
+    # "kind" is set from the tag (condition: {threshold: ...}), never written by hand
+    return sorted(field.alias or name for name, field in candidates[0].model_fields.items() if name != "kind")
 
 
-def _model_of(annotation) -> type[BaseModel] | None:
+def _models_in(annotation) -> list[type[BaseModel]]:
+    """Every model an annotation may hold (through Optional, unions, lists, dicts, Annotated)."""
     import typing
 
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_of(arg)
-        if found:
-            return found
-    return None
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]

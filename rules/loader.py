@@ -46,6 +46,8 @@ def load_rule_file(path: Path | str) -> RuleFile:
         data, lines = load_yaml_file(path)
     except YamlSyntaxError as exc:
         raise RulesError([str(exc)]) from exc
+    if data is None:
+        raise RulesError([f"{source}:1: (top level): the file is empty; expected a mapping with 'groups'"])
     if not isinstance(data, dict):
         raise RulesError([f"{source}:1: (top level): expected a mapping with 'groups', got {type(data).__name__}"])
     try:

@@ -44,6 +44,8 @@ def _one_condition(value: Any) -> Any:
             raise ValueError(f"unknown condition kind {kind!r}{hint} (known: {', '.join(sorted(CONDITIONS))})")
     if isinstance(value, dict) and "kind" in value:
         return value
+    if isinstance(value, dict) and len(value) > 1:
+        raise ValueError(f"expected exactly one condition kind, got {len(value)}: {', '.join(map(str, value))}")
     raise ValueError(f"expected one condition such as {{threshold: {{...}}}}, got {value!r}")
 
 
