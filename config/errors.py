@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel, ValidationError
 
@@ -31,17 +31,47 @@ def describe_errors(
     source: str,
     lines: dict[Location, int],
     model: type[BaseModel] | None = None,
-    prefix: Location = (),
+    label: Callable[[Location], str] = format_path,
 ) -> list[str]:
-    """One message per pydantic error: ``file:line: key.path: what is wrong, got 'value'``."""
+    """One message per pydantic error, sorted by line: ``file:line: key.path: what is wrong, got 'value'``.
+
+    ``label`` spells the key path; rule and test files use ``named_path`` to add the element's name.
+    """
     problems = []
     for item in error.errors():
-        path = (*prefix, *error_location(item))
-        line = nearest_line(lines, path)
-        where = f"{source}:{line}" if line else source
-        message = f"{where}: {format_path(path)}: {explain(item, model, path[len(prefix) :])}"
-        problems.append((line or 0, message))
+        path = error_location(item)
+        message = f"{location(source, lines, path)}: {label(path)}: {explain(item, model, path)}"
+        problems.append((nearest_line(lines, path) or 0, message))
     return [message for _, message in sorted(problems, key=lambda pair: pair[0])]
+
+
+def location(source: str, lines: dict[Location, int], path: Location) -> str:
+    """``file:line`` of a key path (of its nearest existing parent when the key is missing)."""
+    line = nearest_line(lines, path)
+    return f"{source}:{line}" if line else source
+
+
+def named_path(path: Location, data: object, containers: tuple[str, ...], name_key: str) -> str:
+    """The key path with the named element after its position.
+
+    ``named_path(p, data, ("groups", "rules"), "alert")`` gives
+    ``groups[0].rules[2] (SetpointNotFollowed): for`` for ``p = ("groups", 0, "rules", 2, "for")``.
+    """
+    depth = 2 * len(containers)
+    inside = len(path) >= depth and all(
+        path[2 * k] == name and isinstance(path[2 * k + 1], int) for k, name in enumerate(containers)
+    )
+    if not inside:
+        return format_path(path)
+    node = data
+    try:
+        for part in path[:depth]:
+            node = node[part]
+        name = node.get(name_key)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        name = None
+    head = format_path(path[:depth]) + (f" ({name})" if isinstance(name, str) else "")
+    return f"{head}: {format_path(path[depth:])}" if len(path) > depth else head
 
 
 def error_location(item: dict) -> Location:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from config.errors import ConfigError, error_location, explain, format_path
-from config.yamlsource import Location, YamlSyntaxError, load_yaml_file, nearest_line
+from config.errors import ConfigError, describe_errors, location, named_path
+from config.yamlsource import Location, YamlSyntaxError, load_yaml_file
 from rules.model import Group, RuleFile
 from rules.templates import TemplateProblem, compile_template
 
@@ -53,7 +53,7 @@ def load_rule_file(path: Path | str) -> RuleFile:
     try:
         parsed = RuleFile.model_validate(data)
     except ValidationError as exc:
-        raise RulesError(_describe(exc, source, lines, data)) from exc
+        raise RulesError(describe_errors(exc, source, lines, RuleFile, lambda p: _named(p, data))) from exc
     problems = []
     for g, group in enumerate(parsed.groups):
         for r, rule in enumerate(group.rules):
@@ -62,38 +62,11 @@ def load_rule_file(path: Path | str) -> RuleFile:
                     compile_template(text)
                 except TemplateProblem as exc:
                     path_ = ("groups", g, "rules", r, "annotations", name)
-                    problems.append(f"{_where(source, lines, path_)}: {_named(path_, data)}: {exc}")
+                    problems.append(f"{location(source, lines, path_)}: {_named(path_, data)}: {exc}")
     if problems:
         raise RulesError(problems)
     return parsed
 
 
-def _describe(error: ValidationError, source: str, lines: dict, data: dict) -> list[str]:
-    problems = []
-    for item in error.errors():
-        path = error_location(item)
-        problems.append(
-            (
-                nearest_line(lines, path) or 0,
-                f"{_where(source, lines, path)}: {_named(path, data)}: {explain(item, RuleFile, path)}",
-            )
-        )
-    return [message for _, message in sorted(problems, key=lambda pair: pair[0])]
-
-
-def _where(source: str, lines: dict, path: Location) -> str:
-    line = nearest_line(lines, path)
-    return f"{source}:{line}" if line else source
-
-
 def _named(path: Location, data: dict) -> str:
-    """``groups[0].rules[2] (SetpointNotFollowed): for`` - the rule's name after its position."""
-    if len(path) >= 4 and path[0] == "groups" and path[2] == "rules" and isinstance(path[3], int):
-        try:
-            name = data["groups"][path[1]]["rules"][path[3]].get("alert")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            name = None
-        head = format_path(path[:4]) + (f" ({name})" if isinstance(name, str) else "")
-        rest = format_path(path[4:]) if len(path) > 4 else ""
-        return f"{head}: {rest}" if rest else head
-    return format_path(path)
+    return named_path(path, data, ("groups", "rules"), "alert")

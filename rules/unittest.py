@@ -66,7 +66,7 @@ from pydantic import Field, PlainValidator, ValidationError, field_validator
 from alerting.model import Alert
 from collector.registry import Box
 from config.durations import format_duration
-from config.errors import error_location, explain, format_path
+from config.errors import describe_errors, location, named_path
 from config.fields import Duration, Strict
 from config.yamlsource import Location, YamlSyntaxError, load_yaml_file, nearest_line
 from rules.engine import RuleEngine
@@ -194,7 +194,7 @@ def load_test_file(path: Path | str) -> LoadedTestFile:
     try:
         spec = TestFile.model_validate(data)
     except ValidationError as exc:
-        raise InvalidTestFile(_describe(exc, source, lines, data)) from exc
+        raise InvalidTestFile(describe_errors(exc, source, lines, TestFile, lambda p: _named(p, data))) from exc
     rule_paths = [path.parent / name for name in spec.rule_files]
     try:
         groups = load_rules(rule_paths)
@@ -218,37 +218,16 @@ def _check_alertnames(loaded: LoadedTestFile, data: dict) -> None:
                 close = difflib.get_close_matches(check.alertname, known, n=1)
                 hint = f", did you mean {close[0]!r}?" if close else ""
                 problems.append(
-                    f"{_where(str(loaded.path), loaded.lines, path)}: {_named(path, data)}: no enabled rule "
+                    f"{location(str(loaded.path), loaded.lines, path)}: {_named(path, data)}: no enabled rule "
                     f"{check.alertname!r} in the rule files{hint} (known: {', '.join(sorted(known))})"
                 )
     if problems:
         raise InvalidTestFile(problems)
 
 
-def _describe(error: ValidationError, source: str, lines: dict, data: dict) -> list[str]:
-    problems = []
-    for item in error.errors():
-        path = error_location(item)
-        message = f"{_where(source, lines, path)}: {_named(path, data)}: {explain(item, TestFile, path)}"
-        problems.append((nearest_line(lines, path) or 0, message))
-    return [message for _, message in sorted(problems, key=lambda pair: pair[0])]
-
-
-def _where(source: str, lines: dict, path: Location) -> str:
-    line = nearest_line(lines, path)
-    return f"{source}:{line}" if line else source
-
-
 def _named(path: Location, data: dict) -> str:
     """``tests[0] (stuck power): input_series[1].values`` - the test's name after its position."""
-    if len(path) >= 2 and path[0] == "tests" and isinstance(path[1], int):
-        try:
-            name = data["tests"][path[1]].get("name")
-        except (KeyError, IndexError, TypeError, AttributeError):
-            name = None
-        head = format_path(path[:2]) + (f" ({name})" if isinstance(name, str) else "")
-        return f"{head}: {format_path(path[2:])}" if len(path) > 2 else head
-    return format_path(path)
+    return named_path(path, data, ("tests",), "name")
 
 
 # -- running ---------------------------------------------------------------------------------------
