@@ -23,11 +23,11 @@ from rules.backtest import (
     Fault,
     RuleReplay,
     Timing,
-    _FleetReplayEngine,
     count_flaps,
     parse_matches,
     score_rule,
 )
+from rules.backtest.replay import _FleetReplayEngine
 from rules.loader import load_rules
 from simulator.backfill import run_backfill
 from simulator.scenario import build_scenario

@@ -1,0 +1,183 @@
+"""Replay rule groups over history with the real engine, in chunks, and collect episodes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from collector.registry import Box
+from rules.backtest.truth import NS, Episode
+from rules.engine import Evaluation, RuleEngine
+from rules.model import Group, Rule
+from storage import InfluxError
+
+CHUNK_S = 3600
+CELLS_PER_QUERY = 2_000_000  # boxes x buckets one query may return before chunks get shorter
+
+
+@dataclass(frozen=True)
+class Timing:
+    """What scoring needs to know about a rule's timing, in ns."""
+
+    interval: int
+    for_: int
+    window: int
+    inherited_warm_up: int = 0  # a fleet rule reads box alerts: their warm-up is its warm-up too
+
+    @classmethod
+    def of(cls, group: Group, rule: Rule) -> Timing:
+        step = int(group.interval)
+        conditions = [c for c in (rule.condition, rule.clear) if c is not None]
+        window = max(c.window_s(step) for c in conditions)
+        return cls(step * NS, int(rule.for_ * NS), window * NS)
+
+    @property
+    def warm_up(self) -> int:
+        return max(self.window, self.inherited_warm_up)
+
+    @property
+    def lag(self) -> int:
+        return self.for_ + self.window + 2 * self.interval
+
+
+@dataclass
+class RuleReplay:
+    """One rule's episodes over the replay."""
+
+    key: str
+    group: Group
+    rule: Rule
+    fleet: bool
+    episodes: list[Episode] = field(default_factory=list)
+    open: dict[str, Episode] = field(default_factory=dict)
+
+    def record(self, to: str, jbox_id: str, at: int) -> None:
+        if to == "firing":
+            self.open[jbox_id] = episode = Episode(jbox_id, at)
+            self.episodes.append(episode)
+        elif to == "resolved" and jbox_id in self.open:
+            self.open.pop(jbox_id).end = at
+
+
+@dataclass
+class Replay:
+    """Episodes per rule key, plus what the replay cost."""
+
+    rules: dict[str, RuleReplay]
+    evaluations: int = 0
+    queries: int = 0
+    seconds: float = 0.0
+    chunk_s: int = CHUNK_S
+
+
+class _FleetReplayEngine(RuleEngine):
+    """Fleet rules, fed the box alerts replayed so far as they were at the evaluation time ``at``.
+
+    Live, the fleet group reads the box groups' current states; a backtest evaluates the box
+    groups a chunk ahead, so the states at ``at`` are rebuilt from the recorded episodes instead.
+    """
+
+    def __init__(self, groups: list[Group], inventory, box_rules: list[RuleReplay]) -> None:
+        super().__init__(groups, lambda statement: None, inventory)
+        self.at = 0
+        self._box_rules = box_rules
+        self._labels = {r.rule.alert: r.rule.labels for r in box_rules}
+        self._recent: list[tuple[str, Episode]] = []
+
+    def forget_before(self, t: int) -> None:
+        """Keep only episodes that may still be firing at ``t`` or later (bounded work per time)."""
+        self._recent = [(r.rule.alert, e) for r in self._box_rules for e in r.episodes if e.until(t + 1) > t]
+
+    def firing_by_alert(self) -> dict[str, set[str]]:
+        firing: dict[str, set[str]] = {r.rule.alert: set() for r in self._box_rules}
+        for alert, episode in self._recent:
+            if episode.start <= self.at < episode.until(self.at + 1):
+                firing[alert].add(episode.jbox_id)
+        return firing
+
+    def rule_labels(self) -> dict[str, dict[str, str]]:
+        return self._labels
+
+
+def _split(groups: list[Group]) -> tuple[list[Group], list[Group]]:
+    """Groups restricted to their box rules, and to their fleet rules (enabled ones only)."""
+    box, fleet = [], []
+    for group in groups:
+        enabled = [r for r in group.rules if r.enabled]
+        for target, rules in (
+            (box, [r for r in enabled if r.condition.kind != "fleet_ratio"]),
+            (fleet, [r for r in enabled if r.condition.kind == "fleet_ratio"]),
+        ):
+            if rules:
+                target.append(group.model_copy(update={"rules": rules}))
+    return box, fleet
+
+
+def _times(step_s: int, start: int, stop: int) -> list[int]:
+    """Multiples of the step in ``[start, stop)``."""
+    step = step_s * NS
+    first = -(-start // step) * step
+    return list(range(first, stop, step))
+
+
+def chunk_seconds(boxes: int, groups: list[Group]) -> int:
+    """An hour of evaluation times per chunk, shorter when one query would return too many cells."""
+    finest = min((int(g.interval) for g in groups), default=60)
+    fits = CELLS_PER_QUERY * finest // max(1, boxes)
+    return int(max(60, min(CHUNK_S, fits // 60 * 60)))
+
+
+def replay(groups: list[Group], query: Callable, inventory: list[Box], start: int, end: int) -> Replay:
+    """Evaluate every group at its interval over ``[start, end]``, chunk by chunk, recording episodes.
+
+    Raises InfluxError when a query fails: a replay with holes would score wrongly.
+    """
+    started = time.perf_counter()
+    calls = [0]
+
+    def counted(statement: str):
+        calls[0] += 1
+        return query(statement)
+
+    box_groups, fleet_groups = _split(groups)
+    engine = RuleEngine(box_groups, counted, lambda: inventory)
+    rules = {
+        loaded.key: RuleReplay(loaded.key, loaded.group, loaded.rule, False)
+        for loaded_rules in engine.rules.values()
+        for loaded in loaded_rules
+    }
+    box_rules = list(rules.values())
+    fleet_engine = _FleetReplayEngine(fleet_groups, lambda: inventory, box_rules)
+    for loaded_rules in fleet_engine.rules.values():
+        for loaded in loaded_rules:
+            rules[loaded.key] = RuleReplay(loaded.key, loaded.group, loaded.rule, True)
+    chunk = chunk_seconds(len(inventory), groups)
+    result = Replay(rules, chunk_s=chunk)
+    for c0 in range(start, end + 1, chunk * NS):
+        c1 = min(c0 + chunk * NS, end + 1)
+        for group in box_groups:
+            times = _times(int(group.interval), c0, c1)
+            if times:
+                _collect(engine.evaluate(group, times), rules)
+                result.evaluations += len(times)
+        fleet_engine.forget_before(c0)
+        for group in fleet_groups:
+            for t in _times(int(group.interval), c0, c1):
+                fleet_engine.at = t
+                _collect(fleet_engine.evaluate(group, [t]), rules)
+                result.evaluations += 1
+    result.queries = calls[0]
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _collect(evaluation: Evaluation, rules: dict[str, RuleReplay]) -> None:
+    if evaluation.errors:
+        key, error = next(iter(evaluation.errors.items()))
+        raise InfluxError(f"rule {key}: {error}", retryable=False)
+    for loaded, transition in evaluation.transitions:
+        rules[loaded.key].record(transition.to, transition.key, transition.at)
+
+
+# -- scoring ------------------------------------------------------------------------------------
