@@ -18,8 +18,6 @@ from rules.loader import RulesError, load_rules
 from rules.model import Group
 from rules.series import Selector, parse_selector, parse_values
 
-NS = 1_000_000_000
-
 
 def _selector(value: Any) -> Selector:
     if isinstance(value, Selector):
