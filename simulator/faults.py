@@ -17,6 +17,7 @@ from simulator.fleet import AFRR, Fleet
 from simulator.grid import GridSignals
 from simulator.window import SimWindow, rfc3339
 
+ONSET_MS = 5 * 60_000  # how long an injected power fault must show from its start
 KINDS = ("power_stuck", "setpoint_not_followed", "silent", "overheat", "soc_drift", "log_storm")
 POWER_STUCK, SETPOINT_NOT_FOLLOWED, SILENT, OVERHEAT, SOC_DRIFT, LOG_STORM = range(len(KINDS))
 NO_FAULT = -1
@@ -201,13 +202,19 @@ def _stuck_value(
     end: int,
     power_kw: float,
 ) -> float:
-    """A frozen reading of 400-900 kW, on the side opposite to what the box is asked to do."""
+    """A frozen reading of 400-900 kW, on the side opposite to what the box is asked to do.
+
+    An aFRR setpoint wanders over the whole range, so for aFRR boxes the side is the one furthest
+    from the setpoint during the fault's first minutes: the fault shows from its start, and its
+    detection delay measures the rule, not the luck of the signal.
+    """
     magnitude = float(rng.uniform(0.4, 0.9)) * power_kw
     sign = 1.0 if rng.random() < 0.5 else -1.0
     if fleet.service[box] == AFRR:
-        steps = slice(start // window.interval_ms, max(start // window.interval_ms + 1, end // window.interval_ms))
-        mean_level = float(np.mean(grid.afrr_level[steps]))
-        sign = -1.0 if mean_level > 0 else 1.0
+        first = start // window.interval_ms
+        onset = slice(first, max(first + 1, min(end, start + ONSET_MS) // window.interval_ms))
+        setpoints = grid.afrr_level[onset] * power_kw * float(fleet.afrr_gain[box])
+        sign = 1.0 if np.min(np.abs(magnitude - setpoints)) >= np.min(np.abs(-magnitude - setpoints)) else -1.0
     return round(sign * magnitude, 1)
 
 
