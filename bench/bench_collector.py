@@ -15,13 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import requests
+from common import jboxmon_cli, start_collector
 
 from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer, free_port
@@ -103,19 +103,13 @@ def main() -> None:
             f"collector:\n  registry: {tmp}/registry.sqlite\n  spool_dir: {tmp}/spool\n"
             f"  rate_limit: {{points_per_s: 10000000, burst_points: 10000000}}\n"
         )
-        cli = [sys.executable, "-m", "jboxmon.cli", "--config", str(config)]
+        cli = jboxmon_cli(config)
         boxes = [f"jbox-{i:04d}" for i in range(args.clients)]
         issued = subprocess.run([*cli, "tokens", "issue", *boxes, "--json"], capture_output=True, text=True, check=True)
         tokens = [json.loads(issued.stdout)[box] for box in boxes]
         port = free_port()
-        collector = subprocess.Popen([*cli, "collector", "--listen", f"127.0.0.1:{port}"])
+        collector = start_collector(config, port)
         try:
-            for _ in range(200):
-                try:
-                    requests.get(f"http://127.0.0.1:{port}/ping", timeout=1)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.05)
             via = InfluxClient(InfluxSettings(url=influxd.url, database="via_collector"))
             started = time.perf_counter()
             ack_s = post_all(f"http://127.0.0.1:{port}/write", batches, tokens)

@@ -18,13 +18,11 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import requests
+from common import start_collector
 
 from collector.registry import Box, Registry
 from storage import InfluxClient, InfluxSettings
@@ -128,16 +126,9 @@ def main() -> None:
             boxes = [Box(f"jbox-{i:05d}", f"site-{i // 5:04d}", "IDF", "fcr") for i in range(args.boxes)]
             tokens = registry.issue_many(boxes)
         port = free_port()
-        cli = [sys.executable, "-m", "jboxmon.cli", "--config", str(config)]
-        collector = subprocess.Popen([*cli, "collector", "--listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+        collector = start_collector(config, port)
         influx_pid = influxd._process.pid
         try:
-            for _ in range(200):
-                try:
-                    requests.get(f"http://127.0.0.1:{port}/ping", timeout=1)
-                    break
-                except requests.RequestException:
-                    time.sleep(0.05)
             start_s = int(time.time()) - args.seconds - 60
             cpu0 = cpu_seconds(collector.pid), cpu_seconds(influx_pid)
             system0 = cpu_seconds(collector.pid, "system")
