@@ -260,3 +260,26 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+def test_influxdb_client_honours_retry_after_and_everything_lands(collector_factory) -> None:
+    from config.collector import RateLimit
+
+    collector = collector_factory(rate_limit=RateLimit(points_per_s=400, burst_points=400))
+    options = WriteOptions(
+        batch_size=400,
+        flush_interval=100,
+        max_retries=10,
+        retry_interval=500,
+        max_retry_delay=5_000,
+        exponential_base=1,
+    )
+    started = time.monotonic()
+    with InfluxDBClient(url=collector.url, token=collector.tokens["jbox-0001"], org="o") as client:
+        with client.write_api(write_options=options) as write_api:
+            for i in range(1200):
+                write_api.write("b", record=f"telemetry soc_pct={i}.0 {(NOW - 2000 + i) * 10**9}")
+    assert count(collector) == 1200
+    assert time.monotonic() - started >= 1.5  # 1,200 points at 400/s after a 400-point burst: throttled
+    metrics = requests.get(collector.url + "/metrics").text
+    assert 'endpoint="/api/v2/write",status="429"' in metrics
