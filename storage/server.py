@@ -36,7 +36,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
-  auth-enabled = false
+  auth-enabled = {auth_enabled}
   log-enabled = false
   max-body-size = 0
 
@@ -60,8 +60,11 @@ def free_port() -> int:
 class InfluxServer:
     """A private ``influxd`` process. ``start()`` waits until ``/ping`` answers; ``stop()`` is idempotent."""
 
-    def __init__(self, data_dir: Path | str, http_port: int | None = None, binary: str = "influxd") -> None:
+    def __init__(
+        self, data_dir: Path | str, http_port: int | None = None, binary: str = "influxd", auth: bool = False
+    ) -> None:
         self.data_dir = Path(data_dir).resolve()
+        self.auth = auth
         self.http_port = http_port or free_port()
         self.binary = binary
         self._process: subprocess.Popen | None = None
@@ -79,7 +82,12 @@ class InfluxServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.data_dir / "influxdb.conf"
         config_path.write_text(
-            CONFIG_TEMPLATE.format(data_dir=self.data_dir, http_port=self.http_port, rpc_port=free_port())
+            CONFIG_TEMPLATE.format(
+                data_dir=self.data_dir,
+                http_port=self.http_port,
+                rpc_port=free_port(),
+                auth_enabled="true" if self.auth else "false",
+            )
         )
         log_file = open(self.data_dir / "influxd.log", "ab")  # noqa: SIM115 - owned by the process
         self._process = subprocess.Popen(

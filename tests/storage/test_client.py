@@ -118,3 +118,23 @@ def test_line_protocol_escapes_round_trip(influx: InfluxClient) -> None:
 
 def test_encode_point_without_storable_fields_is_none() -> None:
     assert encode_point("m", {}, {"a": float("inf"), "b": None}) is None
+
+
+def test_influxdb_1x_username_and_password(tmp_path) -> None:
+    server = InfluxServer(tmp_path / "auth", auth=True).start()
+    try:
+        # with authentication on and no user yet, InfluxDB 1.x lets the first admin be created
+        bootstrap = InfluxClient(InfluxSettings(url=server.url, database="secure"))
+        bootstrap.execute("CREATE USER admin WITH PASSWORD 's3cret' WITH ALL PRIVILEGES", database="")
+        client = InfluxClient(InfluxSettings(url=server.url, database="secure", username="admin", password="s3cret"))
+        client.create_database()
+        client.write([f"m v=1 {NOW}"])
+        assert client.count("m", "v") == 1
+        wrong = InfluxClient(InfluxSettings(url=server.url, database="secure", username="admin", password="nope"))
+        with pytest.raises(InfluxError, match="InfluxDB answered 401") as caught:
+            wrong.write([f"m v=2 {NOW}"])
+        assert not caught.value.retryable
+        with pytest.raises(InfluxError, match="401"):
+            bootstrap.query('SELECT * FROM "m"')
+    finally:
+        server.stop()
