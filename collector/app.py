@@ -12,7 +12,6 @@ Status decisions, and why:
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import time
@@ -230,6 +229,3 @@ def _gunzip(body: bytes, limit: int) -> bytes:
     if len(output) > limit or decompressor.unconsumed_tail:
         raise HTTPProblem(413, f"decompressed body exceeds the limit of {limit} bytes")
     return output
-
-
-__all__ = ["create_app", "gzip"]

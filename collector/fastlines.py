@@ -13,11 +13,15 @@ import math
 import re
 
 from collector.lineparser import PRECISION_NS, parse_line
-from collector.model import LineError, Point
+from collector.model import Decoded, LineError
 from collector.registry import Box
 from collector.validate import Accepted, ForbiddenError, Refused, Validator
 
-_FLOAT_OK = {"float"}
+
+class _Fallback(Exception):
+    """This line is not plain: the general path decides, and names any fault exactly."""
+
+
 _BOOL_TEXT = {
     "t": True,
     "T": True,
@@ -35,7 +39,7 @@ _BOOL_TEXT = {
 def validate_body(validator: Validator, box: Box, body: str, precision: str, now_ns: int) -> Accepted:
     scale = PRECISION_NS[precision]
     accepted = Accepted()
-    keys: dict[str, tuple[str, str, dict] | Refused] = {}
+    keys: dict[str, tuple | None] = {}
     newest = now_ns + validator.max_future_ns
     oldest = now_ns - validator.max_age_ns if validator.max_age_ns is not None else -(2**63)
     out = accepted.lines_by_policy
@@ -44,32 +48,20 @@ def validate_body(validator: Validator, box: Box, body: str, precision: str, now
         if not line or line[0] == "#":
             continue
         parts = line.split(" ")
-        if "\\" in line or '"' in line or len(parts) not in (2, 3):
-            _general(validator, box, accepted, number, line, scale, now_ns)
-            continue
         try:
-            entry = keys.get(parts[0])
+            if "\\" in line or '"' in line or len(parts) not in (2, 3):
+                raise _Fallback
+            if parts[0] not in keys:
+                keys[parts[0]] = _check_key(validator, box, parts[0])
+            entry = keys[parts[0]]
             if entry is None:
-                entry = keys[parts[0]] = _check_key(validator, box, parts[0], now_ns)
-            if isinstance(entry, Refused):
-                raise entry
+                raise _Fallback
             policy, key, types, plain = entry
             fields = parts[1] if plain(parts[1]) else _fields(parts[1], types)
-            if len(parts) == 3:
-                try:
-                    time_ns = int(parts[2]) * scale
-                except ValueError:
-                    raise Refused(f"invalid timestamp {parts[2]!r}", "parse") from None
-                if time_ns > newest:
-                    raise Refused(f"timestamp is {(time_ns - now_ns) / 1e9:.0f}s in the future", "timestamp")
-                if time_ns < oldest:
-                    raise Refused(
-                        f"timestamp is {(now_ns - time_ns) / 86400e9:.1f} days old, beyond raw retention", "timestamp"
-                    )
-            else:
-                time_ns = now_ns
-        except Refused:
-            # the general path names the fault exactly as it would have (first fault in line order)
+            time_ns = int(parts[2]) * scale if len(parts) == 3 else now_ns
+            if not oldest <= time_ns <= newest:
+                raise _Fallback
+        except (_Fallback, ValueError):
             _general(validator, box, accepted, number, line, scale, now_ns)
             continue
         out[policy].append(f"{key} {fields} {time_ns}")
@@ -77,32 +69,24 @@ def validate_body(validator: Validator, box: Box, body: str, precision: str, now
     return accepted
 
 
-def _check_key(validator: Validator, box: Box, key: str, now_ns: int) -> tuple | Refused:
-    """(retention policy, normalised key, field types, plain-fields matcher) for a key, or why it is refused."""
+def _check_key(validator: Validator, box: Box, key: str) -> tuple | None:
+    """(retention policy, normalised key, field types, plain-fields matcher), or None when the
+    key is not acceptable as it is (the general path then reports why, line by line)."""
     try:
         point = parse_line(f"{key} x=0")
-    except ValueError as exc:
-        return Refused(str(exc), "parse")
+    except ValueError:
+        return None
     claimed = point.tags.get("jbox_id")
     if claimed is not None and claimed != box.jbox_id:
         raise ForbiddenError(f"this token belongs to {box.jbox_id!r} and cannot write data of {claimed!r}")
     schema = validator.schema.get(point.measurement)
     if schema is None:
-        return Refused(
-            f"measurement {point.measurement!r} is not accepted (allowed: {', '.join(validator.schema)})", "schema"
-        )
+        return None
     try:
-        tags = validator._tags(box, Point(point.measurement, point.tags, {}), schema)
-    except Refused as exc:
-        return exc
-    from storage.lineprotocol import encode_tags, escape_measurement
-
-    return (
-        schema.retention_policy,
-        escape_measurement(point.measurement) + encode_tags(tags),
-        schema.fields,
-        _plain_fields_matcher(point.measurement, schema.fields),
-    )
+        series = validator.series_key(box, point.measurement, point.tags, schema)
+    except Refused:
+        return None
+    return schema.retention_policy, series, schema.fields, _plain_fields_matcher(point.measurement, schema.fields)
 
 
 _MATCHERS: dict[tuple, object] = {}
@@ -139,12 +123,10 @@ def _never(text: str) -> None:
 def _fields(text: str, types: dict[str, str]) -> str:
     encoded = []
     for part in text.split(","):
-        name, sep, value = part.partition("=")
+        name, _, value = part.partition("=")
         kind = types.get(name)
-        if kind is None:
-            if not sep or not name:
-                raise Refused(f"invalid field {part!r}: expected key=value", "parse")
-            raise Refused(f"field {name!r} is not accepted (allowed: {', '.join(types)})", "schema")
+        if kind is None or not value:
+            raise _Fallback
         if (
             kind == "float"
             and value.replace(".", "", 1).lstrip("-").isdigit()
@@ -153,22 +135,19 @@ def _fields(text: str, types: dict[str, str]) -> str:
         ):
             encoded.append(part)  # a plain decimal: already canonical line protocol
             continue
-        if not value:
-            raise Refused(f"invalid field {part!r}: expected key=value", "parse")
-        encoded.append(f"{name}={_value(name, value, kind)}")
+        encoded.append(f"{name}={_value(value, kind)}")
     return ",".join(encoded)
 
 
-def _value(name: str, value: str, kind: str) -> str:
-    last = value[-1]
-    if last in "iu" and value[:-1].lstrip("-").isdigit():
+def _value(value: str, kind: str) -> str:
+    """The canonical spelling of ``value`` as a ``kind`` field; _Fallback when it is not one."""
+    if value[-1] in "iu" and value[:-1].lstrip("-").isdigit():
         number = int(value[:-1])
-        if not -(2**63) <= number < 2**63:
-            raise Refused(f"integer field value {value!r} out of range", "parse")
-        if kind == "integer":
-            return f"{number}i"
-        if kind == "float":
-            return repr(float(number))
+        if -(2**63) <= number < 2**63:
+            if kind == "integer":
+                return f"{number}i"
+            if kind == "float":
+                return repr(float(number))
     elif value in _BOOL_TEXT:
         if kind == "boolean":
             return "true" if _BOOL_TEXT[value] else "false"
@@ -176,21 +155,18 @@ def _value(name: str, value: str, kind: str) -> str:
         try:
             number = float(value)
         except ValueError:
-            raise Refused(f"invalid field value {value!r}", "parse") from None
-        if not math.isfinite(number):
-            raise Refused(f"invalid field value {value!r}: NaN and infinity cannot be stored", "parse")
-        if kind == "float":
-            return repr(number)
-        if kind == "integer" and number.is_integer() and abs(number) < 2**53:
-            return f"{int(number)}i"
-    raise Refused(f"field {name!r} must be {kind}, got {value!r}", "type")
+            raise _Fallback from None
+        if math.isfinite(number):
+            if kind == "float":
+                return repr(number)
+            if kind == "integer" and number.is_integer() and abs(number) < 2**53:
+                return f"{int(number)}i"
+    raise _Fallback
 
 
 def _general(
     validator: Validator, box: Box, accepted: Accepted, number: int, line: str, scale: int, now_ns: int
 ) -> None:
-    from collector.model import Decoded
-
     decoded = Decoded()
     try:
         decoded.points.append((number, parse_line(line, scale)))

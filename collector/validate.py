@@ -78,14 +78,7 @@ class Validator:
             raise Refused(
                 f"timestamp is {(now_ns - time_ns) / 86400e9:.1f} days old, beyond raw retention", "timestamp"
             )
-        cache_key = (box, point.measurement, tuple(point.tags.items()))
-        series = self._series.get(cache_key)
-        if series is None:
-            tags = self._tags(box, point, schema)
-            series = escape_measurement(point.measurement) + encode_tags(tags)
-            if len(self._series) > 100_000:  # bounded: keys repeat, but hostile input need not
-                self._series.clear()
-            self._series[cache_key] = series
+        series = self.series_key(box, point.measurement, point.tags, schema)
         fields = ",".join(
             f"{escape_key(name)}={format_field(_typed(name, value, schema))}" for name, value in point.fields.items()
         )
@@ -93,12 +86,24 @@ class Validator:
             raise Refused("no field", "schema")
         return schema.retention_policy, f"{series} {fields} {time_ns}"
 
-    def _tags(self, box: Box, point: Point, schema: MeasurementSchema) -> dict[str, str]:
+    def series_key(self, box: Box, measurement: str, tags: dict[str, str], schema: MeasurementSchema) -> str:
+        """The encoded ``measurement,tags`` of a point, box tags from the registry; cached, since
+        a box writes the same few series over and over. Raises Refused for a bad tag."""
+        cache_key = (box, measurement, tuple(tags.items()))
+        series = self._series.get(cache_key)
+        if series is None:
+            series = escape_measurement(measurement) + encode_tags(self._tags(box, measurement, tags, schema))
+            if len(self._series) > 100_000:  # bounded: keys repeat, but hostile input need not
+                self._series.clear()
+            self._series[cache_key] = series
+        return series
+
+    def _tags(self, box: Box, measurement: str, given: dict[str, str], schema: MeasurementSchema) -> dict[str, str]:
         tags = {}
-        for key, value in point.tags.items():
+        for key, value in given.items():
             if key not in BOX_TAGS and key not in schema.tags:
                 allowed = ", ".join([*BOX_TAGS, *schema.tags])
-                raise Refused(f"tag {key!r} is not accepted on {point.measurement!r} (allowed: {allowed})", "schema")
+                raise Refused(f"tag {key!r} is not accepted on {measurement!r} (allowed: {allowed})", "schema")
             if len(value) > MAX_TAG_LENGTH or not value.isprintable():
                 raise Refused(f"tag {key}={value[:40]!r}: at most {MAX_TAG_LENGTH} printable characters", "schema")
             tags[key] = value
