@@ -167,7 +167,7 @@ def print_status(services, announced: set) -> None:
 
     for component in services.started:
         if isinstance(component, CollectorServer):
-            written = component.service.metrics.written._value.get()
+            written = component.service.metrics.registry.get_sample_value("jboxmon_collector_points_written_total") or 0
             print(
                 f"{datetime.now():%H:%M:%S} collector: {written:,.0f} points written, "
                 f"spool {component.service.spool.pending_bytes:,} bytes",

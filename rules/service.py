@@ -5,6 +5,7 @@ the sinks and to a small HTTP API (``/api/v1/alerts``, ``/api/v1/rules``, ``/hea
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import threading
@@ -96,7 +97,7 @@ class RulesService:
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=int(self.config.misfire_grace),
-                next_run_time=_now_dt(),
+                next_run_time=dt.datetime.now(dt.UTC),
             )
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -178,9 +179,3 @@ class RulesService:
             except OSError:
                 digest.update(b"(missing)")
         return digest.hexdigest()
-
-
-def _now_dt():
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC)
