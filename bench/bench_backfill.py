@@ -20,7 +20,7 @@ from simulator.engine import FleetSimulator
 from simulator.lineprotocol import LineEncoder
 from simulator.scenario import build_scenario
 from simulator.window import SimWindow
-from storage import InfluxClient
+from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer
 
 
@@ -35,7 +35,7 @@ def prebuilt_lines(scenario) -> tuple[list[str], list[str]]:
 
 def fresh_client(server: InfluxServer, name: str) -> tuple[InfluxClient, InfluxDBConfig]:
     config = InfluxDBConfig(url=server.url, database=name)
-    client = InfluxClient(config.settings())
+    client = InfluxClient(InfluxSettings.from_config(config))
     client.create_database()
     return client, config
 
@@ -73,7 +73,7 @@ def main() -> None:
         )
 
         _, config = fresh_client(server, "bench_sim")
-        report = run_backfill(scenario, lambda: InfluxClient(config.settings()))
+        report = run_backfill(scenario, lambda: InfluxClient(InfluxSettings.from_config(config)))
         print(
             f"(b) simulator backfill (generate + encode + 2 writers): {report.total:,} points "
             f"in {report.seconds:.2f}s = {report.points_per_s:,.0f} points/s"

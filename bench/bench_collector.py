@@ -100,7 +100,7 @@ def main() -> None:
         config = Path(tmp) / "jboxmon.yaml"
         config.write_text(
             f"influxdb:\n  url: {influxd.url}\n  database: via_collector\n  gzip: {args.gzip}\n"
-            f"collector:\n  registry: {tmp}/registry.sqlite\n  spool_dir: {tmp}/spool\n"
+            f"inventory:\n  path: {tmp}/registry.sqlite\ncollector:\n  spool_dir: {tmp}/spool\n"
             f"  rate_limit: {{points_per_s: 10000000, burst_points: 10000000}}\n"
         )
         cli = jboxmon_cli(config)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import start_collector
 
-from collector.registry import Box, Registry
+from inventory import Box, Registry
 from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer, free_port
 
@@ -120,7 +120,7 @@ def main() -> None:
         config = Path(tmp) / "jboxmon.yaml"
         config.write_text(
             f"influxdb:\n  url: {influxd.url}\n  database: fleet\n  gzip: false\n"
-            f"collector:\n  registry: {tmp}/registry.sqlite\n  spool_dir: {tmp}/spool\n"
+            f"inventory:\n  path: {tmp}/registry.sqlite\ncollector:\n  spool_dir: {tmp}/spool\n"
         )
         with Registry(f"{tmp}/registry.sqlite") as registry:
             boxes = [Box(f"jbox-{i:05d}", f"site-{i // 5:04d}", "IDF", "fcr") for i in range(args.boxes)]

@@ -24,15 +24,15 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from collector.registry import Box
 from config.model import InfluxDBConfig
+from inventory import Box
 from rules.backtest import load_truth, run_backtest
 from rules.engine import RuleEngine
 from rules.loader import load_rules
 from simulator.backfill import run_backfill
 from simulator.scenario import build_scenario
 from simulator.window import SimWindow
-from storage import InfluxClient
+from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer
 
 RULES = Path(__file__).resolve().parents[1] / "rules" / "default" / "jbox.yaml"
@@ -41,7 +41,7 @@ NS = 1_000_000_000
 
 def backfilled(server: InfluxServer, name: str, boxes: int, hours: float, seed: int, tmp: Path):
     """A fresh database holding a simulated fleet's history ending at this hour; (client, scenario, truth)."""
-    settings = InfluxDBConfig(url=server.url, database=name, timeout="120s").settings()
+    settings = InfluxSettings.from_config(InfluxDBConfig(url=server.url, database=name, timeout="120s"))
     client = InfluxClient(settings)
     client.create_database()
     window = SimWindow.ending_at_hour(datetime.now(UTC), hours * 3600, 10)

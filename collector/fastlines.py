@@ -14,8 +14,8 @@ import re
 
 from collector.lineparser import PRECISION_NS, parse_line
 from collector.model import Decoded, LineError
-from collector.registry import Box
 from collector.validate import Accepted, ForbiddenError, Refused, Validator
+from inventory import Box
 
 
 class _Fallback(Exception):

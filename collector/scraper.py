@@ -16,9 +16,9 @@ import requests
 
 from collector.model import Decoded, PayloadError, Point
 from collector.payloads import DECODERS
-from collector.registry import Box
 from collector.service import IngestService
 from config.collector import PullConfig, PullTarget
+from inventory import Box
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from collector.fastlines import validate_body
 from collector.metrics import CollectorMetrics
 from collector.model import Decoded, LineError
 from collector.ratelimit import RateLimiter
-from collector.registry import Box, Registry
 from collector.spool import Spool
 from collector.validate import Accepted, Validator
 from collector.writer import SpoolWriter
 from config.collector import CollectorConfig
+from inventory import Box, Registry
 from storage import InfluxClient
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class IngestService:
         config: CollectorConfig,
         influx: InfluxClient,
         *,
+        registry: Registry,
         raw_retention_s: float = 0,
         clock: Callable[[], float] = time.time,
         metrics: CollectorMetrics | None = None,
@@ -58,7 +59,7 @@ class IngestService:
         self.config = config
         self.clock = clock
         self.metrics = metrics or CollectorMetrics()
-        self.registry = Registry(config.registry, clock=clock)
+        self.registry = registry
         self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes)
         self.validator = Validator(config.schema_, max_future_s=config.max_future, max_age_s=raw_retention_s)
         self.limiter = RateLimiter(config.rate_limit.points_per_s, config.rate_limit.burst_points, clock)

@@ -11,8 +11,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from collector.model import Decoded, LineError, Point
-from collector.registry import Box
 from config.collector import BOX_TAGS, MeasurementSchema
+from inventory import Box
 from storage.lineprotocol import encode_tags, escape_key, escape_measurement, format_field
 
 MAX_TAG_LENGTH = 128

@@ -92,7 +92,6 @@ class CollectorConfig(Strict):
     listen: str = "127.0.0.1:8181"
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    registry: Path = Path("var/registry.sqlite")
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = Field(1 << 30, gt=0)
     max_body_bytes: int = Field(10 << 20, gt=0)

@@ -12,10 +12,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.collector import CollectorConfig
-from config.durations import format_duration
 from config.fields import Duration, Secret, Strict
 from config.rules import RulesConfig
-from storage.client import InfluxSettings, RetentionPolicy
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -60,32 +58,6 @@ class InfluxDBConfig(Strict):
             raise ValueError("use either token (InfluxDB 2.x/3.x) or username/password (1.x), not both")
         return self
 
-    def settings(self) -> InfluxSettings:
-        """The storage client's settings, with secrets resolved now."""
-        return InfluxSettings(
-            url=self.url,
-            database=self.database,
-            username=self.username,
-            password=self.password.resolve() if self.password else None,
-            token=self.token.resolve() if self.token else None,
-            timeout_s=self.timeout,
-            gzip=self.gzip,
-            verify=str(self.tls_verify) if isinstance(self.tls_verify, Path) else self.tls_verify,
-            retention_policies=self.retention_policies(),
-        )
-
-    def retention_policies(self) -> tuple[RetentionPolicy, ...]:
-        def literal(seconds: float) -> str:
-            return "INF" if seconds == 0 else format_duration(seconds)
-
-        r = self.retention
-        return (
-            RetentionPolicy("raw", literal(r.raw), default=True),
-            RetentionPolicy("logs", literal(r.logs), shard_duration="1h"),
-            RetentionPolicy("ds_1m", literal(r.downsampled_1m)),
-            RetentionPolicy("ds_1h", literal(r.downsampled_1h)),
-        )
-
 
 class FleetConfig(Strict):
     """Physical facts of a JBOX, used by the simulator, the default rules and dashboards."""
@@ -121,6 +93,12 @@ class SimulatorConfig(Strict):
         return self
 
 
+class InventoryConfig(Strict):
+    """Where the fleet inventory (boxes, sites, regions, services, hashed tokens) is kept."""
+
+    path: Path = Path("var/registry.sqlite")
+
+
 class LoggingConfig(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["text", "json"] = "text"
@@ -131,6 +109,7 @@ class JboxmonConfig(Strict):
 
     influxdb: InfluxDBConfig = InfluxDBConfig()
     fleet: FleetConfig = FleetConfig()
+    inventory: InventoryConfig = InventoryConfig()
     collector: CollectorConfig = CollectorConfig()
     rules: RulesConfig = RulesConfig()
     simulator: SimulatorConfig = SimulatorConfig()

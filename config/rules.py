@@ -31,21 +31,3 @@ class RulesConfig(Strict):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
         return value
-
-    def resolve_files(self) -> list[Path]:
-        """The rule files the patterns name today, sorted (a reload picks up new files)."""
-        found: list[Path] = []
-        for pattern in self.files:
-            matches = sorted(Path().glob(pattern)) if any(c in pattern for c in "*?[") else [Path(pattern)]
-            found += [_shipped(path) for path in matches]
-        return found
-
-
-def _shipped(path: Path) -> Path:
-    """``rules/default/...`` outside a checkout: the copy installed with the package."""
-    if path.exists() or path.parts[:2] != ("rules", "default"):
-        return path
-    import rules
-
-    installed = Path(rules.__file__).parent.joinpath(*path.parts[1:])
-    return installed if installed.exists() else path

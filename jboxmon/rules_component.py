@@ -3,8 +3,8 @@ alert history in InfluxDB, the alerting service, and its HTTP API."""
 
 from __future__ import annotations
 
-from collector.registry import Box, Registry
 from config import JboxmonConfig
+from inventory import Box, Registry
 from jboxmon.httpserver import BackgroundServer
 from rules.api import create_app
 from rules.service import RulesService
@@ -15,7 +15,7 @@ from storage import InfluxClient
 class RulesComponent:
     def __init__(self, config: JboxmonConfig, influx: InfluxClient) -> None:
         rules = config.rules
-        self.registry = Registry(config.collector.registry)
+        self.registry = Registry(config.inventory.path)
         sinks = [HttpAlertSink(rules.alerting_url)] if rules.alerting_url else []
         self.service = RulesService(
             rules,

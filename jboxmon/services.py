@@ -12,7 +12,7 @@ import threading
 from typing import Protocol
 
 from config import JboxmonConfig
-from storage import InfluxClient, InfluxError
+from storage import InfluxClient, InfluxError, InfluxSettings
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Services:
         self.config = config
         self.listen = listen or config.collector.listen
         self.names = components
-        self.influx = InfluxClient(config.influxdb.settings())
+        self.influx = InfluxClient(InfluxSettings.from_config(config.influxdb))
         self.started: list[Component] = []
         self._stop = threading.Event()
 
@@ -49,11 +49,13 @@ class Services:
 
     def _collector(self) -> list[Component]:
         from collector.scraper import Scraper
-        from collector.server import CollectorServer
         from collector.service import IngestService
+        from inventory import Registry
+        from jboxmon.collector_component import CollectorServer
 
         cfg = self.config.collector
-        service = IngestService(cfg, self.influx, raw_retention_s=self.config.influxdb.retention.raw)
+        registry = Registry(self.config.inventory.path)
+        service = IngestService(cfg, self.influx, registry=registry, raw_retention_s=self.config.influxdb.retention.raw)
         host, port = self.listen.rsplit(":", 1)
         server = CollectorServer(
             service,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from alerting.model import Alert
-from collector.registry import Box
+from inventory import Box
 from rules.conditions.base import EvalContext
 from rules.model import Group, Rule
 from rules.state import RuleStates, Transition

@@ -17,9 +17,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerting.model import AlertSink
-from collector.registry import Box
 from config.rules import RulesConfig
+from inventory import Box
 from rules.engine import RuleEngine
+from rules.files import resolve_rule_files
 from rules.loader import RulesError, load_rules
 from rules.metrics import RulesMetrics
 from rules.model import Group
@@ -61,7 +62,7 @@ class RulesService:
 
     def start(self) -> RulesService:
         self.store.open()
-        groups = load_rules(self.config.resolve_files())  # a broken file at start is fatal: nothing to keep
+        groups = load_rules(resolve_rule_files(self.config.files))  # a broken file at start is fatal: nothing to keep
         self._fingerprint = self._files_fingerprint()
         self.engine = RuleEngine(groups, self.query, self.inventory, self.store)
         self._scheduler = BackgroundScheduler(timezone="UTC")
@@ -146,7 +147,7 @@ class RulesService:
 
     def reload(self) -> bool:
         """Load the rule files again; on any problem keep the running rules and report it."""
-        files = self.config.resolve_files()
+        files = resolve_rule_files(self.config.files)
         try:
             groups = load_rules(files)
         except RulesError as exc:
@@ -172,7 +173,7 @@ class RulesService:
 
     def _files_fingerprint(self) -> str:
         digest = hashlib.sha256()
-        for path in self.config.resolve_files():
+        for path in resolve_rule_files(self.config.files):
             digest.update(str(path).encode())
             try:
                 digest.update(Path(path).read_bytes())

@@ -9,11 +9,11 @@ from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, ValidationError, field_validator
 
-from collector.registry import Box
 from config.durations import format_duration
 from config.errors import describe_errors, location, named_path
 from config.fields import Duration, Strict
 from config.yamlsource import Location, YamlSyntaxError, load_yaml_file, nearest_line
+from inventory import Box
 from rules.loader import RulesError, load_rules
 from rules.model import Group
 from rules.series import Selector, parse_selector, parse_values

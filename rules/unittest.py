@@ -66,7 +66,7 @@ from rules.engine import RuleEngine
 from rules.model import Group
 from rules.series import Selector
 from rules.testfile import AlertRuleTest, ExpectedAlert, InvalidTestFile, LoadedTestFile, UnitTest, load_test_file
-from storage import InfluxClient, InfluxError
+from storage import InfluxClient, InfluxError, InfluxSettings
 from storage.lineprotocol import encode_point
 
 NS = 1_000_000_000
@@ -123,7 +123,7 @@ def run_test(file: LoadedTestFile, number: int, test: UnitTest, influx_url: str)
     from config.model import InfluxDBConfig
 
     config = InfluxDBConfig(url=influx_url, database=f"rules_test_{uuid.uuid4().hex[:16]}")
-    client = InfluxClient(config.settings())
+    client = InfluxClient(InfluxSettings.from_config(config))
     try:
         client.create_database()
         start = start_time(file, time.time_ns())

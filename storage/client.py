@@ -6,12 +6,16 @@ import gzip
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import requests
 
+from config.durations import format_duration
+from config.model import InfluxDBConfig, RetentionConfig
 from storage.errors import InfluxError
+from storage.http import HttpClient, HttpError, HttpSettings
 from storage.influxql import quote_ident
 
 log = logging.getLogger(__name__)
@@ -45,6 +49,35 @@ class InfluxSettings:
     verify: bool | str = True
     retention_policies: tuple[RetentionPolicy, ...] = ()
 
+    @classmethod
+    def from_config(cls, config: InfluxDBConfig) -> InfluxSettings:
+        """The settings of the ``influxdb:`` config section, with its secrets resolved now."""
+        return cls(
+            url=config.url,
+            database=config.database,
+            username=config.username,
+            password=config.password.resolve() if config.password else None,
+            token=config.token.resolve() if config.token else None,
+            timeout_s=config.timeout,
+            gzip=config.gzip,
+            verify=str(config.tls_verify) if isinstance(config.tls_verify, Path) else config.tls_verify,
+            retention_policies=retention_policies(config.retention),
+        )
+
+
+def retention_policies(retention: RetentionConfig) -> tuple[RetentionPolicy, ...]:
+    """jboxmon's retention policies, with the durations of the ``influxdb.retention`` section."""
+
+    def literal(seconds: float) -> str:
+        return "INF" if seconds == 0 else format_duration(seconds)
+
+    return (
+        RetentionPolicy("raw", literal(retention.raw), default=True),
+        RetentionPolicy("logs", literal(retention.logs), shard_duration="1h"),
+        RetentionPolicy("ds_1m", literal(retention.downsampled_1m)),
+        RetentionPolicy("ds_1h", literal(retention.downsampled_1h)),
+    )
+
 
 class InfluxClient:
     """Writes line protocol and runs InfluxQL over one pooled HTTP session.
@@ -57,15 +90,14 @@ class InfluxClient:
     def __init__(self, settings: InfluxSettings) -> None:
         self.settings = settings
         self._base = settings.url.rstrip("/")
-        self._session = requests.Session()
-        self._session.verify = settings.verify
-        if settings.token:
-            self._session.headers["Authorization"] = f"Token {settings.token}"
-        elif settings.username:
-            self._session.auth = (settings.username, settings.password or "")
+        token = {"Authorization": f"Token {settings.token}"} if settings.token else {}
+        auth = (settings.username, settings.password or "") if settings.username and not settings.token else None
+        self._http = HttpClient(
+            self._base, HttpSettings(timeout_s=settings.timeout_s, verify=settings.verify, headers=token, auth=auth)
+        )
 
     def close(self) -> None:
-        self._session.close()
+        self._http.close()
 
     def __enter__(self) -> InfluxClient:
         return self
@@ -77,11 +109,9 @@ class InfluxClient:
 
     def _request(self, method: str, path: str, **kwargs) -> requests.Response:
         try:
-            response = self._session.request(method, self._base + path, timeout=self.settings.timeout_s, **kwargs)
-        except requests.Timeout as exc:
-            raise InfluxError(f"InfluxDB at {self._base} timed out: {exc}", retryable=True) from exc
-        except requests.ConnectionError as exc:
-            raise InfluxError(f"InfluxDB at {self._base} unreachable: {exc}", retryable=True) from exc
+            response = self._http.request(method, path, check=False, **kwargs)
+        except HttpError as exc:
+            raise InfluxError(f"InfluxDB at {self._base}: {exc}", retryable=exc.retryable) from exc
         if response.status_code >= 300:
             raise InfluxError.from_response(response.status_code, response.text)
         return response

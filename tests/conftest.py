@@ -30,7 +30,7 @@ def influx_config(influx_server: InfluxServer) -> InfluxDBConfig:
 @pytest.fixture
 def influx(influx_config: InfluxDBConfig) -> Iterator[InfluxClient]:
     """A client on a fresh database (created with its retention policies), dropped afterwards."""
-    client = InfluxClient(influx_config.settings())
+    client = InfluxClient(InfluxSettings.from_config(influx_config))
     client.create_database()
     yield client
     client.execute(f'DROP DATABASE "{influx_config.database}"', database="")
@@ -39,4 +39,4 @@ def influx(influx_config: InfluxDBConfig) -> Iterator[InfluxClient]:
 
 @pytest.fixture
 def influx_settings(influx_config: InfluxDBConfig) -> InfluxSettings:
-    return influx_config.settings()
+    return InfluxSettings.from_config(influx_config)

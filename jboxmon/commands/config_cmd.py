@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from config import DEFAULT_PATH, ConfigError, load_config
+from storage import InfluxSettings
 
 HELP = "check a configuration file"
 
@@ -26,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         return 2
     try:
-        config.influxdb.settings()  # resolves secrets: a missing variable or file is a config error too
+        # resolves secrets: a missing variable or file is a config error too
+        InfluxSettings.from_config(config.influxdb)
     except ValueError as exc:
         print(f"{path}: influxdb: {exc}", file=sys.stderr)
         return 2

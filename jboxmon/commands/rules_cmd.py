@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         from rules.unittest import run_test_files
 
         return run_test_files(args.files, influx_url=args.influx_url)
-    from rules.backtest import run_backtest_command
+    from jboxmon.commands.backtest_cmd import run_backtest_command
 
     return run_backtest_command(args, load_config_or_exit(args))
 

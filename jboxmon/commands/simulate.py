@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from config.durations import parse_duration
+from storage import InfluxSettings
 
 HELP = "simulate a JBOX fleet with injected faults (backfill InfluxDB or push live to the collector)"
 
@@ -139,7 +140,7 @@ def _backfill(args: argparse.Namespace, scenario, config, truth: Path) -> int:
     from simulator.window import rfc3339
     from storage import InfluxClient, InfluxError
 
-    settings = config.influxdb.settings()
+    settings = InfluxSettings.from_config(config.influxdb)
     window = scenario.window
     print(
         f"backfilling {len(scenario.fleet)} boxes, {rfc3339(window.start_ms)} .. {rfc3339(window.end_ms)} "

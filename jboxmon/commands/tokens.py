@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from collector.registry import SERVICES, Registry, RegistryError
 from config.durations import parse_duration
+from inventory import SERVICES, Registry, RegistryError
 from jboxmon.cli import load_config_or_exit
 
 HELP = "issue, rotate, revoke and list box tokens (the fleet inventory)"
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
     try:
-        with Registry(config.collector.registry) as registry:
+        with Registry(config.inventory.path) as registry:
             return _ACTIONS[args.action](registry, args, config)
     except RegistryError as exc:
         print(f"jboxmon tokens {args.action}: {exc}", file=sys.stderr)

@@ -40,7 +40,7 @@ Exit codes: 0 report printed, 1 InfluxDB failed, 2 bad arguments (pointed messag
 
 from __future__ import annotations
 
-from rules.backtest.command import render, run_backtest, run_backtest_command
+from rules.backtest.command import render, run_backtest
 from rules.backtest.replay import Replay, RuleReplay, Timing, replay
 from rules.backtest.scoring import count_flaps, delay_stats, score_rule
 from rules.backtest.truth import DEFAULT_MATCH, NS, BacktestError, Episode, Fault, load_truth, matches, parse_matches
@@ -62,6 +62,5 @@ __all__ = [
     "render",
     "replay",
     "run_backtest",
-    "run_backtest_command",
     "score_rule",
 ]

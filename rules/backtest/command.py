@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import math
-import sys
 from pathlib import Path
 
-from collector.registry import Box, Registry
+from inventory import Box, Registry
 from rules.backtest.replay import replay
 from rules.backtest.scoring import FLAP_GAP_S, rule_report, timings
-from rules.backtest.truth import DEFAULT_MATCH, BacktestError, Fault, iso, load_truth, parse_matches, parse_time
+from rules.backtest.truth import DEFAULT_MATCH, Fault, iso
 from rules.model import Group
-from storage import InfluxClient, InfluxError
+from storage import InfluxClient
 
 PROG = "jboxmon rules backtest"
 
@@ -70,43 +68,6 @@ def run_backtest(
         "flap_gap_s": FLAP_GAP_S,
         "rules": rules,
     }
-
-
-def run_backtest_command(args, config) -> int:
-    """The CLI verb: parse and check arguments, run, print; exit 0, 1 (InfluxDB) or 2 (arguments)."""
-    from rules.loader import RulesError, load_rules
-
-    try:
-        start, end = parse_time(args.start, "--from"), parse_time(args.end, "--to")
-        if end <= start:
-            raise BacktestError(f"--to ({args.end}) must be after --from ({args.start})")
-        try:
-            groups = load_rules(args.rule_files)
-        except RulesError as exc:
-            raise BacktestError("\n".join(exc.problems)) from None
-        faults = load_truth(args.truth) if args.truth is not None else None
-        alerts = {r.alert for g in groups for r in g.rules}
-        from simulator.faults import KINDS
-
-        kinds = set(KINDS) | {f.kind for f in faults or ()}
-        match = parse_matches(args.match, alerts, kinds)
-    except BacktestError as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
-        return 2
-    try:
-        with InfluxClient(config.influxdb.settings()) as client:
-            inventory = registry_inventory(Path(config.collector.registry))
-            source = f"registry {config.collector.registry}"
-            if not inventory:
-                inventory, source = data_inventory(client, faults), "data (SHOW TAG VALUES) + ground truth"
-            report = run_backtest(
-                groups, client, start, end, faults=faults, match=match, inventory=inventory, inventory_source=source
-            )
-    except InfluxError as exc:
-        print(f"{PROG}: InfluxDB: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(report, indent=2, sort_keys=True) if args.json else render(report))
-    return 0
 
 
 # -- rendering ----------------------------------------------------------------------------------

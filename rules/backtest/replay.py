@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from collector.registry import Box
+from inventory import Box
 from rules.backtest.truth import NS, Episode
 from rules.engine import Evaluation, RuleEngine
 from rules.model import Group, Rule

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from collector.registry import Registry
-from collector.server import CollectorServer
 from collector.service import IngestService
 from config.collector import CollectorConfig
+from inventory import Registry
+from jboxmon.collector_component import CollectorServer
 from storage import InfluxClient
 
 
@@ -44,7 +44,11 @@ class RunningCollector:
 
 
 def make_config(tmp_path: Path, **overrides) -> CollectorConfig:
-    return CollectorConfig(registry=tmp_path / "registry.sqlite", spool_dir=tmp_path / "spool", **overrides)
+    return CollectorConfig(spool_dir=tmp_path / "spool", **overrides)
+
+
+def registry_path(tmp_path: Path) -> Path:
+    return tmp_path / "registry.sqlite"
 
 
 def issue_tokens(registry_path: Path, boxes: list[str]) -> dict[str, str]:
@@ -60,8 +64,8 @@ def collector_factory(tmp_path: Path, influx: InfluxClient):
 
     def start(**overrides) -> RunningCollector:
         config = make_config(tmp_path, **overrides)
-        tokens = issue_tokens(config.registry, ["jbox-0001", "jbox-0002"]) if not started else {}
-        service = IngestService(config, influx, raw_retention_s=7 * 86400)
+        tokens = issue_tokens(registry_path(tmp_path), ["jbox-0001", "jbox-0002"]) if not started else {}
+        service = IngestService(config, influx, registry=Registry(registry_path(tmp_path)), raw_retention_s=7 * 86400)
         server = CollectorServer(service).start()
         started.append(server)
         return RunningCollector(server, service, tokens, influx)

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from collector.server import CollectorServer
 from collector.service import IngestService
+from inventory import Registry
+from jboxmon.collector_component import CollectorServer
 from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer, free_port
-from tests.collector.conftest import issue_tokens, make_config
+from tests.collector.conftest import issue_tokens, make_config, registry_path
 
 OUTAGE_S = float(os.environ.get("JBOXMON_TEST_OUTAGE_S", "30"))
 
@@ -92,8 +93,8 @@ def test_influxdb_outage_loses_nothing_and_duplicates_nothing(tmp_path: Path) ->
     client = InfluxClient(InfluxSettings(url=influxd.url, database="outage", timeout_s=2))
     client.create_database()
     config = make_config(tmp_path)
-    tokens = issue_tokens(config.registry, [f"jbox-{i:04d}" for i in range(4)])
-    service = IngestService(config, client)
+    tokens = issue_tokens(registry_path(tmp_path), [f"jbox-{i:04d}" for i in range(4)])
+    service = IngestService(config, client, registry=Registry(registry_path(tmp_path)))
     server = CollectorServer(service).start()
     try:
         pusher = Pusher(server.url, tokens).start()
@@ -144,7 +145,7 @@ def test_sigkill_of_the_collector_loses_no_acknowledged_point(tmp_path: Path, in
     config_path = tmp_path / "jboxmon.yaml"
     config_path.write_text(
         f"influxdb:\n  url: {influxd.url}\n  database: killed\n  timeout: 2s\n"
-        f"collector:\n  registry: {tmp_path}/registry.sqlite\n  spool_dir: {tmp_path}/spool\n"
+        f"inventory:\n  path: {tmp_path}/registry.sqlite\ncollector:\n  spool_dir: {tmp_path}/spool\n"
     )
     issued = subprocess.run(
         [

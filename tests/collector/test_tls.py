@@ -9,9 +9,10 @@ import time
 import pytest
 import requests
 
-from collector.server import CollectorServer
 from collector.service import IngestService
-from tests.collector.conftest import issue_tokens, make_config
+from inventory import Registry
+from jboxmon.collector_component import CollectorServer
+from tests.collector.conftest import issue_tokens, make_config, registry_path
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
 
@@ -41,8 +42,9 @@ def test_https_with_a_box_token(tmp_path, influx) -> None:
         capture_output=True,
     )
     config = make_config(tmp_path, tls_cert=cert, tls_key=key)
-    tokens = issue_tokens(config.registry, ["jbox-0001"])
-    server = CollectorServer(IngestService(config, influx), ssl_certfile=str(cert), ssl_keyfile=str(key)).start()
+    tokens = issue_tokens(registry_path(tmp_path), ["jbox-0001"])
+    service = IngestService(config, influx, registry=Registry(registry_path(tmp_path)))
+    server = CollectorServer(service, ssl_certfile=str(cert), ssl_keyfile=str(key)).start()
     try:
         assert server.url.startswith("https://")
         response = requests.post(

@@ -10,6 +10,7 @@ from config import ConfigError, JboxmonConfig, load_config
 from config.durations import format_duration, parse_duration
 from config.fields import Secret
 from jboxmon.cli import main
+from storage import InfluxSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = sorted((ROOT / "tests/config/broken").glob("*.yaml"))
@@ -60,7 +61,7 @@ def test_config_check_reports_unset_secret_variable(tmp_path: Path, capsys, monk
     assert "environment variable 'JBOXMON_TEST_TOKEN' is not set" in capsys.readouterr().err
     monkeypatch.setenv("JBOXMON_TEST_TOKEN", "s3cret")
     assert main(["config", "check", str(path)]) == 0
-    assert load_config(path).influxdb.settings().token == "s3cret"
+    assert InfluxSettings.from_config(load_config(path).influxdb).token == "s3cret"
 
 
 def test_secret_from_file_and_never_in_repr(tmp_path: Path) -> None:
@@ -69,9 +70,11 @@ def test_secret_from_file_and_never_in_repr(tmp_path: Path) -> None:
     secret = Secret(file=secret_file)
     assert secret.resolve() == "hunter2"
     assert "hunter2" not in repr(secret)
-    settings = JboxmonConfig.model_validate(
-        {"influxdb": {"username": "admin", "password": {"file": str(secret_file)}}}
-    ).influxdb.settings()
+    settings = InfluxSettings.from_config(
+        JboxmonConfig.model_validate(
+            {"influxdb": {"username": "admin", "password": {"file": str(secret_file)}}}
+        ).influxdb
+    )
     assert settings.password == "hunter2"
     assert "hunter2" not in repr(settings)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collector.registry import Box, Registry
 from config.model import InfluxDBConfig
+from inventory import Box, Registry
 from jboxmon.cli import main
 from rules.backtest import (
     NS,
@@ -32,7 +32,7 @@ from rules.loader import load_rules
 from simulator.backfill import run_backfill
 from simulator.scenario import build_scenario
 from simulator.window import SimWindow, rfc3339
-from storage import InfluxClient
+from storage import InfluxClient, InfluxSettings
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "rules" / "default" / "jbox.yaml"
 MIN = 60 * NS
@@ -157,7 +157,8 @@ BOXES, HOURS, SEED = 100, 3, 3
 def history(influx_server, tmp_path_factory):
     """A simulated fleet's 3 h of history (ending this hour: inside every retention policy)."""
     tmp = tmp_path_factory.mktemp("backtest")
-    settings = InfluxDBConfig(url=influx_server.url, database=f"test_{uuid.uuid4().hex[:12]}").settings()
+    database = f"test_{uuid.uuid4().hex[:12]}"
+    settings = InfluxSettings.from_config(InfluxDBConfig(url=influx_server.url, database=database))
     window = SimWindow.ending_at_hour(datetime.now(UTC), HOURS * 3600, 10)
     scenario = build_scenario(boxes=BOXES, seed=SEED, window=window, fault_rate=0.3, transient_rate=0.2)
     config = tmp / "jboxmon.yaml"
@@ -165,7 +166,7 @@ def history(influx_server, tmp_path_factory):
         yaml.safe_dump(
             {
                 "influxdb": {"url": settings.url, "database": settings.database},
-                "collector": {"registry": str(tmp / "registry.sqlite")},  # absent: the data is the inventory
+                "inventory": {"path": str(tmp / "registry.sqlite")},  # absent: the data is the inventory
             }
         )
     )
@@ -266,7 +267,7 @@ def test_influxdb_down_exits_1(capsys, tmp_path):
         yaml.safe_dump(
             {
                 "influxdb": {"url": f"http://127.0.0.1:{free_port()}", "timeout": "2s"},
-                "collector": {"registry": str(tmp_path / "none.sqlite")},
+                "inventory": {"path": str(tmp_path / "none.sqlite")},
             }
         )
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.registry import Box
+from inventory import Box
 from rules.engine import RuleEngine
 from rules.model import RuleFile
 from rules.store import StateStore

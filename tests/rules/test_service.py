@@ -7,8 +7,8 @@ from pathlib import Path
 
 import requests
 
-from collector.registry import Box
 from config.rules import RulesConfig
+from inventory import Box
 from jboxmon.httpserver import BackgroundServer
 from rules.api import create_app
 from rules.service import RulesService

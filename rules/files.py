@@ -1,0 +1,24 @@
+"""Which rule files a ``rules.files`` list names today (a reload picks up new files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import rules
+
+
+def resolve_rule_files(patterns: list[str]) -> list[Path]:
+    """The files the paths and glob patterns name, each pattern's matches sorted."""
+    found: list[Path] = []
+    for pattern in patterns:
+        matches = sorted(Path().glob(pattern)) if any(c in pattern for c in "*?[") else [Path(pattern)]
+        found += [_shipped(path) for path in matches]
+    return found
+
+
+def _shipped(path: Path) -> Path:
+    """``rules/default/...`` outside a checkout: the copy installed with the package."""
+    if path.exists() or path.parts[:2] != ("rules", "default"):
+        return path
+    installed = Path(rules.__file__).parent.joinpath(*path.parts[1:])
+    return installed if installed.exists() else path
