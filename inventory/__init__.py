@@ -1,10 +1,24 @@
-"""The fleet inventory: every JBOX with its site, region and service, its hashed tokens, when it was
-registered and when it was last heard from.
+"""The fleet inventory: every JBOX with its site, region and service, the site gateways that push
+for several boxes, their hashed tokens, when they were registered and when last heard from.
 
-It sits below the services: the collector authenticates against it and stamps tags from it, the
-rules engine knows which boxes should be reporting, alerting and dashboards label boxes with it.
+It sits below the services: the collector authenticates against it (through the in-memory
+``TokenCache``) and stamps tags from it, the rules engine knows which boxes should be reporting,
+alerting and dashboards label boxes with it.
 """
 
-from inventory.registry import SERVICES, TOKEN_PREFIX, Box, Registry, RegistryError, hash_token
+from inventory.cache import TokenCache
+from inventory.model import Box, Gateway, Principal
+from inventory.registry import SERVICES, TOKEN_PREFIX, Credentials, Registry, RegistryError, hash_token
 
-__all__ = ["SERVICES", "TOKEN_PREFIX", "Box", "Registry", "RegistryError", "hash_token"]
+__all__ = [
+    "SERVICES",
+    "TOKEN_PREFIX",
+    "Box",
+    "Credentials",
+    "Gateway",
+    "Principal",
+    "Registry",
+    "RegistryError",
+    "TokenCache",
+    "hash_token",
+]

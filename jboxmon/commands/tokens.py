@@ -1,4 +1,4 @@
-"""``jboxmon tokens issue|rotate|revoke|list``: per-box tokens and the fleet inventory."""
+"""``jboxmon tokens issue|issue-gateway|rotate|revoke|list``: box and site-gateway tokens, the fleet inventory."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from config.durations import parse_duration
 from inventory import SERVICES, Registry, RegistryError
 from jboxmon.cli import load_config_or_exit
 
-HELP = "issue, rotate, revoke and list box tokens (the fleet inventory)"
+HELP = "issue, rotate, revoke and list box and site-gateway tokens (the fleet inventory)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,12 +21,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     issue.add_argument("--region", default="")
     issue.add_argument("--service", default="", choices=["", *SERVICES])
     issue.add_argument("--json", action="store_true", help="print {jbox_id: token} as JSON")
-    rotate = actions.add_parser("rotate", help="new token; the old one works during the overlap")
-    rotate.add_argument("jbox_id")
+    gateway = actions.add_parser(
+        "issue-gateway", help="register a site gateway (writes line protocol for several boxes), print its token"
+    )
+    gateway.add_argument("gateway_id", metavar="GATEWAY_ID")
+    bound = gateway.add_mutually_exclusive_group(required=True)
+    bound.add_argument("--site", help="the gateway writes for every box of this site")
+    bound.add_argument("--boxes", type=_id_list, help="or only for these boxes (comma-separated ids)")
+    gateway.add_argument("--json", action="store_true", help="print {gateway_id: token} as JSON")
+    rotate = actions.add_parser("rotate", help="new token for a box or gateway; the old one works during the overlap")
+    rotate.add_argument("jbox_id", metavar="ID")
     rotate.add_argument("--overlap", default=None, help="how long the old token keeps working (default: config)")
-    revoke = actions.add_parser("revoke", help="revoke every token of a box at once")
-    revoke.add_argument("jbox_id")
-    listing = actions.add_parser("list", help="the inventory: boxes, active tokens, last contact")
+    revoke = actions.add_parser("revoke", help="revoke every token of a box or gateway at once")
+    revoke.add_argument("jbox_id", metavar="ID")
+    listing = actions.add_parser("list", help="the inventory: boxes and gateways, active tokens, last contact")
     listing.add_argument("--json", action="store_true")
 
 
@@ -52,6 +60,22 @@ def _issue(registry: Registry, args, config) -> int:
     return 0
 
 
+def _issue_gateway(registry: Registry, args, config) -> int:
+    token = registry.issue_gateway(args.gateway_id, site=args.site or "", boxes=args.boxes or ())
+    if args.json:
+        print(json.dumps({args.gateway_id: token}, indent=2))
+    else:
+        print(f"{args.gateway_id}\t{token}")
+    return 0
+
+
+def _id_list(text: str) -> list[str]:
+    ids = [part.strip() for part in text.split(",") if part.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError(f"expected box ids separated by commas, got {text!r}")
+    return ids
+
+
 def _rotate(registry: Registry, args, config) -> int:
     overlap = parse_duration(args.overlap) if args.overlap else config.collector.token_overlap
     print(registry.rotate(args.jbox_id, overlap))
@@ -66,14 +90,22 @@ def _revoke(registry: Registry, args, config) -> int:
 
 
 def _list(registry: Registry, args, config) -> int:
-    boxes = registry.boxes()
+    boxes, gateways = registry.boxes(), registry.gateways()
     if args.json:
-        print(json.dumps([box.__dict__ for box in boxes], indent=2))
+        # a list of boxes as before; gateways carry "gateway_id" instead of "jbox_id"
+        rows = [box.__dict__ for box in boxes]
+        rows += [{**gateway.__dict__, "boxes": sorted(gateway.boxes)} for gateway in gateways]
+        print(json.dumps(rows, indent=2))
         return 0
     print(f"{'JBOX':<16} {'SITE':<10} {'REGION':<7} {'SERVICE':<8} {'TOKENS':>6}  LAST SEEN")
     for box in boxes:
         seen = _ago(box.last_seen, registry.clock()) if box.last_seen else "never"
         print(f"{box.jbox_id:<16} {box.site:<10} {box.region:<7} {box.service:<8} {box.active_tokens:>6}  {seen}")
+    if gateways:
+        print(f"\n{'GATEWAY':<16} {'WRITES FOR':<36} {'TOKENS':>6}  LAST SEEN")
+        for gateway in gateways:
+            seen = _ago(gateway.last_seen, registry.clock()) if gateway.last_seen else "never"
+            print(f"{gateway.gateway_id:<16} {gateway.describe():<36} {gateway.active_tokens:>6}  {seen}")
     return 0
 
 
@@ -82,4 +114,4 @@ def _ago(when: float, now: float) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m ago" if seconds >= 3600 else f"{seconds}s ago"
 
 
-_ACTIONS = {"issue": _issue, "rotate": _rotate, "revoke": _revoke, "list": _list}
+_ACTIONS = {"issue": _issue, "issue-gateway": _issue_gateway, "rotate": _rotate, "revoke": _revoke, "list": _list}
