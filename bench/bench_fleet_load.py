@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -79,7 +81,19 @@ class Outcome:
         )
 
 
-def one_fleet(boxes: int, seconds: int, workers: int, processes: int, connections: int) -> Outcome:
+def start_profiler(pid: int, seconds: int, path: Path) -> subprocess.Popen:
+    """py-spy sampling the collector (threads holding the GIL) for the run, collapsed stacks to ``path``."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--gil", "--rate", "200", "--format", "raw",
+         "--duration", str(seconds), "--output", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def one_fleet(
+    boxes: int, seconds: int, workers: int, processes: int, connections: int, profile: Path | None = None
+) -> Outcome:
     """A fresh InfluxDB and collector, ``boxes`` boxes pushing on schedule for ``seconds``."""
     with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp) / "influx") as influxd:
         config = Path(tmp) / "jboxmon.yaml"
@@ -98,6 +112,7 @@ def one_fleet(boxes: int, seconds: int, workers: int, processes: int, connection
             start_s = int(time.time()) - seconds - 60
             pids = collector_pids(collector)
             cpu0 = process_cpu(pids), cpu_seconds(influx_pid)
+            profiler = start_profiler(pids[-1], seconds, profile) if profile else None
             run = run_fleet(
                 port, tokens, seconds=seconds, start_s=start_s, processes=processes, connections=connections
             )
@@ -107,6 +122,8 @@ def one_fleet(boxes: int, seconds: int, workers: int, processes: int, connection
                 time.sleep(0.2)
             stored = client.count("telemetry", "soc_pct")
             cpu1 = process_cpu(pids), cpu_seconds(influx_pid)
+            if profiler is not None:
+                profiler.wait(timeout=60)
         finally:
             collector.terminate()
             collector.wait()
@@ -177,13 +194,14 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--connections", type=int, default=256, help="keep-alive connections, all processes")
     parser.add_argument("--search", action="store_true", help="find the largest fleet that holds")
+    parser.add_argument("--profile", type=Path, help="py-spy the collector (a worker) into this file (collapsed)")
     parser.add_argument("--low", type=int, default=2000)
     parser.add_argument("--high", type=int, default=40000)
     args = parser.parse_args()
     if args.search:
         search(args.low, args.high, args.seconds, args.workers, args.processes, args.connections)
     else:
-        report(one_fleet(args.boxes, args.seconds, args.workers, args.processes, args.connections))
+        report(one_fleet(args.boxes, args.seconds, args.workers, args.processes, args.connections, args.profile))
 
 
 if __name__ == "__main__":
