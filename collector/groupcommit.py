@@ -3,7 +3,9 @@
 Handing each request to a worker thread just to wait for fsync costs more CPU than the request's
 own work at a thousand requests per second. Here requests write to the spool in the event loop
 and await a future; a single thread runs fsync for everything written so far and resolves all
-the futures it covered at once.
+the futures it covered at once. The hand-overs are batched too: the requests of one turn of the
+event loop go to the fsync thread with one notify, and come back with one thread-safe callback,
+instead of a lock, a notify and a wake-up of the loop per request.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ log = logging.getLogger(__name__)
 class GroupCommitter:
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
-        self._waiting: list[tuple[tuple[int, int], asyncio.Future, asyncio.AbstractEventLoop]] = []
+        # per event loop, filled by requests during one loop turn, handed over at its end
+        self._turn: dict[asyncio.AbstractEventLoop, list[tuple[tuple[int, int], asyncio.Future]]] = {}
+        # handed over, waiting for the fsync thread: (futures' positions and futures, their loop)
+        self._waiting: list[tuple[list[tuple[tuple[int, int], asyncio.Future]], asyncio.AbstractEventLoop]] = []
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -45,10 +50,18 @@ class GroupCommitter:
             return
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        with self._condition:
-            self._waiting.append((position, future, loop))
-            self._condition.notify()
+        turn = self._turn.get(loop)
+        if turn is None:
+            turn = self._turn[loop] = []
+            loop.call_soon(self._hand_over, loop)  # after the requests already runnable this turn
+        turn.append((position, future))
         await future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        turn = self._turn.pop(loop)
+        with self._condition:
+            self._waiting.append((turn, loop))
+            self._condition.notify()
 
     def _run(self) -> None:
         while True:
@@ -59,19 +72,23 @@ class GroupCommitter:
                     return
                 batch, self._waiting = self._waiting, []
             try:
-                self.spool.sync(max(position for position, _, _ in batch))
+                self.spool.sync(max(position for turn, _ in batch for position, _ in turn))
                 error = None
             except OSError as exc:  # a disk error: the requests fail (5xx is honest here), nothing is acked
                 log.error("spool fsync failed: %s", exc)
                 error = exc
-            for _, future, loop in batch:
-                loop.call_soon_threadsafe(_settle, future, error)
+            for turn, loop in batch:
+                try:
+                    loop.call_soon_threadsafe(_settle, [future for _, future in turn], error)
+                except RuntimeError:  # that loop is closed: nobody waits for these any more
+                    pass
 
 
-def _settle(future: asyncio.Future, error: Exception | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
+def _settle(futures: list[asyncio.Future], error: Exception | None) -> None:
+    for future in futures:
+        if future.done():
+            continue
+        if error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(error)

@@ -14,6 +14,12 @@ because acknowledgement waits for fsync.
 Appends use group commit: concurrent writers each append, then ask for a sync up to their
 offset; one of them runs fsync and the others find their bytes already durable. This keeps the
 ack latency near one fsync however many requests are in flight.
+
+The segment list, their sizes, the pending byte and line counts are kept in memory (read from the
+directory once, on open): a commit rewrites the cursor and deletes delivered segments without
+listing or stat-ing the directory. The pending line count is exact for what this process wrote
+and an underestimate after a restart (replayed segments are not scanned); the writer only uses it
+to decide when a full batch is waiting.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class Record:
     offset: int  # byte offset just after this record
     retention_policy: str
     lines: bytes
+    count: int = 0  # number of lines in ``lines``
 
 
 class Spool:
@@ -58,6 +65,8 @@ class Spool:
         self._synced = (0, 0)
         self._cursor = (0, 0)
         self._pending_bytes = 0
+        self._pending_lines = 0
+        self._sizes: dict[int, int] = {}  # segment number -> bytes, every segment on disk
         self._oldest_append: dict[int, float] = {}
         self.corrupt_segments = 0
 
@@ -74,14 +83,17 @@ class Spool:
             _write_atomically(version_file, FORMAT_VERSION)
         self._cursor = self._read_cursor()
         segments = self._segments()
+        self._sizes = {number: self._segment_path(number).stat().st_size for number in segments}
         if segments:
             self._segment = segments[-1]
             self._write_offset = self._truncate_torn_tail(self._segment)
         else:
             self._segment, self._write_offset = max(self._cursor[0], 1), 0
         self._file = open(self._segment_path(self._segment), "ab")  # noqa: SIM115
+        self._sizes[self._segment] = self._write_offset
         self._synced = (self._segment, self._write_offset)
         self._pending_bytes = self._measure_pending()
+        self._pending_lines = 0
         for number in self._segments():
             if number >= self._cursor[0]:
                 self._oldest_append[number] = self._segment_path(number).stat().st_mtime
@@ -115,7 +127,9 @@ class Spool:
                 self._rotate()
             self._file.write(record)
             self._write_offset += len(record)
+            self._sizes[self._segment] = self._write_offset
             self._pending_bytes += len(record)
+            self._pending_lines += lines.count(b"\n") + 1
             self._oldest_append.setdefault(self._segment, time.time())
             return (self._segment, self._write_offset)
 
@@ -138,6 +152,7 @@ class Spool:
         self._segment += 1
         self._write_offset = 0
         self._file = open(self._segment_path(self._segment), "ab")  # noqa: SIM115
+        self._sizes[self._segment] = 0
         _fsync_directory(self.directory)
 
     # -- delivery side -----------------------------------------------------------------------
@@ -150,10 +165,11 @@ class Spool:
         synced = self._synced
         while (segment, offset) < synced and lines < max_lines:
             path = self._segment_path(segment)
-            if not path.exists():
+            size = self._sizes.get(segment)
+            if size is None:
                 segment, offset = segment + 1, 0
                 continue
-            end = synced[1] if segment == synced[0] else path.stat().st_size
+            end = synced[1] if segment == synced[0] else size
             if offset >= end:
                 segment, offset = segment + 1, 0
                 continue
@@ -168,30 +184,43 @@ class Spool:
                         segment, offset = segment + 1, 0
                         break
                     offset = handle.tell()
-                    records.append(Record(segment, offset, record[0], record[1]))
-                    lines += record[1].count(b"\n") + 1
+                    count = record[1].count(b"\n") + 1
+                    records.append(Record(segment, offset, record[0], record[1], count))
+                    lines += count
         return records
 
-    def commit(self, record: Record) -> None:
-        """Mark everything up to ``record`` as delivered; fully delivered segments are deleted.
+    def commit(self, record: Record, lines: int = 0) -> None:
+        """Mark everything up to ``record`` as delivered (``lines`` lines since the last commit);
+        fully delivered segments are deleted.
 
         The cursor is replaced atomically but not fsynced: losing its last update in a power cut
         only re-delivers a batch, which InfluxDB stores once (same series, same timestamps).
         """
         _write_atomically(self.directory / "cursor", f"{record.segment} {record.offset}", durable=False)
         with self._lock:
+            old_segment, old_offset = self._cursor
+            delivered = record.offset - old_offset
+            for number in [n for n in self._sizes if n < record.segment]:
+                if number >= old_segment:
+                    delivered += self._sizes[number]
+                if number != self._segment:
+                    self._segment_path(number).unlink(missing_ok=True)
+                    del self._sizes[number]
+                self._oldest_append.pop(number, None)
             self._cursor = (record.segment, record.offset)
-            for old in self._segments():
-                if old < record.segment:
-                    self._segment_path(old).unlink(missing_ok=True)
-                    self._oldest_append.pop(old, None)
-            self._pending_bytes = self._measure_pending()
+            self._pending_bytes = max(0, self._pending_bytes - delivered)
+            self._pending_lines = max(0, self._pending_lines - lines)
 
     # -- introspection -----------------------------------------------------------------------
 
     @property
     def pending_bytes(self) -> int:
         return self._pending_bytes
+
+    @property
+    def pending_lines(self) -> int:
+        """Lines written and not yet delivered (an underestimate right after a restart)."""
+        return self._pending_lines
 
     def oldest_age_s(self, now: float | None = None) -> float:
         """Age of the oldest undelivered segment's first append (0 when empty or unknown)."""

@@ -4,6 +4,12 @@ Replays are safe: a point is identified in InfluxDB by series and timestamp, and
 fixed before spooling, so writing a batch twice (crash between write and cursor commit) stores it
 once. Lines InfluxDB refuses for good (a permanent 4xx) are moved to a dead-letter file with the
 error, never dropped silently.
+
+Batches are full: the writer is woken when ``batch_lines`` lines are pending, and otherwise
+delivers what there is every ``flush_interval`` (``idle_wait_s``). Waking it on every append made
+it POST a hundred small batches a second under load, each with its own cursor commit, which cost
+more CPU than the requests themselves. A backlog (after an outage or a restart) is read in full
+batches back to back, without waiting.
 """
 
 from __future__ import annotations
@@ -55,8 +61,9 @@ class SpoolWriter:
         self._thread.start()
 
     def notify(self) -> None:
-        """Called after an append so delivery starts without waiting for the idle timer."""
-        self._wake.set()
+        """Called after an append: wakes the writer once a full batch is waiting (else the timer will)."""
+        if self.spool.pending_lines >= self.batch_lines and not self._wake.is_set():
+            self._wake.set()
 
     def stop(self, drain_timeout_s: float = 5.0) -> None:
         if self._thread is None:
@@ -73,19 +80,26 @@ class SpoolWriter:
     def _run(self) -> None:
         backoff = 0.1
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="influx-write")
+        backlog = False  # the last read was full: more is waiting, read again at once
         while not self._stopping.is_set():
-            records = self.spool.read(self.batch_lines * self.concurrency)
-            self._update_gauges()
-            if not records:
+            if not backlog:
                 self._wake.wait(self.idle_wait_s)
                 self._wake.clear()
+            records = self.spool.read(self.batch_lines * self.concurrency)
+            self._update_gauges()
+            lines = sum(record.count for record in records)
+            backlog = lines >= self.batch_lines
+            if not records:
                 continue
             try:
                 # several batches in flight: InfluxDB ingests them in parallel; the cursor only
                 # moves once all of them succeeded, and a retry re-sends all (idempotent)
-                futures = [pool.submit(self._deliver, chunk) for chunk in _chunks(records, self.batch_lines)]
-                for future in futures:
-                    future.result()
+                chunks = _chunks(records, self.batch_lines)
+                if len(chunks) == 1:
+                    self._deliver(chunks[0])  # the usual case: no thread hop
+                else:
+                    for future in [pool.submit(self._deliver, chunk) for chunk in chunks]:
+                        future.result()
             except InfluxError as exc:
                 self.healthy = False
                 self.metrics.influx_retries.inc()
@@ -95,7 +109,7 @@ class SpoolWriter:
                 continue
             self.healthy = True
             backoff = 0.1
-            self.spool.commit(records[-1])
+            self.spool.commit(records[-1], lines)
         pool.shutdown(wait=True)
 
     def _deliver(self, records: list[Record]) -> None:
@@ -138,5 +152,5 @@ def _chunks(records: list[Record], max_lines: int) -> list[list[Record]]:
             chunks.append([])
             lines = 0
         chunks[-1].append(record)
-        lines += record.lines.count(b"\n") + 1
+        lines += record.count
     return chunks

@@ -189,3 +189,16 @@ def test_sigkill_of_the_collector_loses_no_acknowledged_point(tmp_path: Path, in
         process.kill()
         process.wait()
         influxd.stop()
+
+
+def test_the_writer_sends_full_batches_not_one_per_request(collector_factory) -> None:
+    collector = collector_factory(batch_lines=400, flush_interval=1.5)
+    now = int(time.time())
+    for request in range(100):  # 100 requests of 10 lines: 1,000 lines in 2.5 batches
+        body = "\n".join(f"telemetry soc_pct={i}.5 {now - 2000 + request * 10 + i}" for i in range(10))
+        assert collector.post("/write?precision=s", data=body).status_code == 204
+    collector.drain()
+    assert collector.influx.count("telemetry", "soc_pct") == 1000
+    writes = collector.service.metrics.influx_write.collect()[0].samples
+    posts = next(sample.value for sample in writes if sample.name.endswith("_count"))
+    assert posts <= 6, f"{posts} InfluxDB writes for 1,000 lines in batches of 400"

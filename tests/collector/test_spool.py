@@ -117,3 +117,19 @@ def test_format_version_is_checked(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="spool format '99'"):
         Spool(tmp_path).open()
     assert os.path.exists(tmp_path / "cursor") is False
+
+
+def test_in_memory_bookkeeping_matches_the_directory_across_rotations(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, segment_bytes=300).open()
+    for i in range(60):
+        spool.append("\n".join(f"m v={i},w={j}" for j in range(i % 3 + 1)).encode())
+    assert spool.pending_lines == sum(i % 3 + 1 for i in range(60))
+    while records := spool.read(max_lines=11):
+        spool.commit(records[-1], sum(record.count for record in records))
+        # what a fresh open measures from the files is what the running spool counted
+        assert spool.pending_bytes == spool._measure_pending()
+        assert sorted(spool._sizes) == spool._segments()
+    assert spool.pending_bytes == 0 and spool.pending_lines == 0
+    spool.close()
+    reopened = Spool(tmp_path, segment_bytes=300).open()
+    assert reopened.pending_bytes == 0 and reopened.read() == []
