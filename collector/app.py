@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -28,8 +29,8 @@ from collector.auth import authenticate
 from collector.body import read_body
 from collector.decode import decode_json, line_protocol_text
 from collector.groupcommit import GroupCommitter
-from collector.openapi import openapi
-from collector.payloads import Decoder
+from collector.openapi import build_openapi, openapi
+from collector.payloads import Decoder, PayloadVersion
 from collector.problems import HANDLED, problem_response
 from collector.service import IngestResult, IngestService
 from collector.versions import check_version
@@ -112,10 +113,14 @@ class IngestEndpoint:
 
 
 class StatusEndpoints:
-    """The GET routes: health (InfluxDB reachable, spool state) and Prometheus metrics."""
+    """The GET routes: health (InfluxDB reachable, spool state), Prometheus metrics, the OpenAPI document."""
 
-    def __init__(self, service: IngestService) -> None:
+    def __init__(self, service: IngestService, document: dict) -> None:
         self.service = service
+        self.document = document
+
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self.document)
 
     async def health(self, request: Request) -> Response:
         status = 200 if self.service.writer.healthy else 503
@@ -135,18 +140,16 @@ async def ping(request: Request) -> Response:
     return Response(status_code=204, headers={"X-Influxdb-Version": "jboxmon-collector"})
 
 
-async def openapi_document(request: Request) -> Response:
-    return JSONResponse(openapi())
-
-
-def ingest_endpoints(service: IngestService, committer: GroupCommitter) -> list[IngestEndpoint]:
-    """One endpoint per registered payload version, then logs and the InfluxDB-compatible writes."""
-    unknown = sorted(set(service.config.payload_versions) - set(payloads.VERSIONS))
+def ingest_endpoints(
+    service: IngestService, committer: GroupCommitter, registry: Mapping[str, PayloadVersion] = payloads.VERSIONS
+) -> list[IngestEndpoint]:
+    """One endpoint per payload version of ``registry``, then logs and the InfluxDB-compatible writes."""
+    unknown = sorted(set(service.config.payload_versions) - set(registry))
     if unknown:  # config's name tuple and the registry drifted apart: refuse to start half-configured
         raise ValueError(f"collector.payload_versions: {unknown[0]!r} has no decoder in collector/payloads/")
     endpoints = [
         IngestEndpoint(service, committer, version.path, JsonBody(version.decode), version.name)
-        for version in payloads.VERSIONS.values()
+        for version in registry.values()
     ]
     return [
         *endpoints,
@@ -156,14 +159,18 @@ def ingest_endpoints(service: IngestService, committer: GroupCommitter) -> list[
     ]
 
 
-def create_app(service: IngestService, committer: GroupCommitter) -> Starlette:
-    status = StatusEndpoints(service)
-    routes = [Route(e.path, e.handle, methods=["POST"]) for e in ingest_endpoints(service, committer)]
+def create_app(
+    service: IngestService, committer: GroupCommitter, registry: Mapping[str, PayloadVersion] = payloads.VERSIONS
+) -> Starlette:
+    """The collector's application; ``registry`` is the payload versions it serves (all, by default)."""
+    status = StatusEndpoints(service, openapi() if registry is payloads.VERSIONS else build_openapi(registry))
+    endpoints = ingest_endpoints(service, committer, registry)
+    routes = [Route(e.path, e.handle, methods=["POST"]) for e in endpoints]
     routes += [
         Route("/health", status.health, methods=["GET"]),
         Route("/ping", ping, methods=["GET", "HEAD"]),
         Route("/metrics", status.metrics, methods=["GET"]),
-        Route("/openapi.json", openapi_document, methods=["GET"]),
+        Route("/openapi.json", status.openapi, methods=["GET"]),
     ]
     return Starlette(routes=routes)
 

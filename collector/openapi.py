@@ -6,10 +6,11 @@ lists exactly the versions the collector serves.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 
 from collector import payloads
-from collector.payloads import logs
+from collector.payloads import PayloadVersion, logs
 from collector.problems import PROBLEMS
 
 _AUTH = [{"token": []}, {"bearer": []}, {"basic": []}]
@@ -60,8 +61,13 @@ _PRECISION = {"name": "precision", "in": "query", "schema": {"type": "string", "
 
 @cache
 def openapi() -> dict:
-    """The document (built once, on first use: no work at import time)."""
-    versions = payloads.VERSIONS.values()
+    """The collector's document (built once, on first use: no work at import time)."""
+    return build_openapi(payloads.VERSIONS)
+
+
+def build_openapi(registry: Mapping[str, PayloadVersion]) -> dict:
+    """The document for the payload versions of ``registry``."""
+    versions = registry.values()
     telemetry = {
         version.path: _json_write(version.summary, f"#/components/schemas/{version.schema_name}")
         for version in versions
