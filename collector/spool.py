@@ -92,8 +92,12 @@ class Spool:
         self._synced = (self._segment, self._write_offset)
         self._pending_bytes = self._measure_pending()
         for number in self._segments():
-            if number >= self._cursor[0]:
-                self._oldest_append[number] = self._segment_path(number).stat().st_mtime
+            # only segments holding undelivered bytes: a fresh empty one's mtime is the time of
+            # this open, not of an append, and would age the first data written after it
+            start = self._cursor[1] if number == self._cursor[0] else 0
+            stat = self._segment_path(number).stat()
+            if number >= self._cursor[0] and stat.st_size > start:
+                self._oldest_append[number] = stat.st_mtime
         return self
 
     def close(self) -> None:
@@ -194,6 +198,9 @@ class Spool:
                 if old < record.segment:
                     self._segment_path(old).unlink(missing_ok=True)
                     self._oldest_append.pop(old, None)
+            if self._cursor >= (self._segment, self._write_offset):
+                # all delivered: the next append starts the age again, in this segment too
+                self._oldest_append.pop(self._segment, None)
             self._pending_bytes = self._measure_pending()
 
     # -- introspection -----------------------------------------------------------------------
