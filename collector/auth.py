@@ -1,5 +1,5 @@
 """Authenticate a request: read the box token, in every way InfluxDB clients and Telegraf send one,
-and find its box."""
+and find its box or site gateway."""
 
 from __future__ import annotations
 
@@ -7,15 +7,17 @@ import base64
 import binascii
 from collections.abc import Callable, Mapping
 
-from inventory import Box
+from inventory import Principal
 
 
 class Unauthorized(Exception):
     """No token, or one the inventory does not know (unknown, revoked, expired): 401."""
 
 
-def authenticate(lookup: Callable[[str], Box | None], headers: Mapping[str, str], query: Mapping[str, str]) -> Box:
-    """The box whose token the request carries; ``lookup`` is the inventory's token check."""
+def authenticate(
+    lookup: Callable[[str], Principal | None], headers: Mapping[str, str], query: Mapping[str, str]
+) -> Principal:
+    """The box or site gateway whose token the request carries; ``lookup`` is the inventory's token check."""
     token = token_from(headers, query)
     box = lookup(token) if token else None
     if box is None:

@@ -14,7 +14,8 @@ import re
 
 from collector.lineparser import PRECISION_NS, parse_line
 from collector.model import Decoded, LineError
-from collector.validate import Accepted, ForbiddenError, Refused, Validator
+from collector.scope import BoxScope, MissingBox, Scope, scope_of
+from collector.validate import Accepted, Refused, Validator
 from inventory import Box
 
 
@@ -36,7 +37,10 @@ _BOOL_TEXT = {
 }
 
 
-def validate_body(validator: Validator, box: Box, body: str, precision: str, now_ns: int) -> Accepted:
+def validate_body(validator: Validator, scope: Box | Scope, body: str, precision: str, now_ns: int) -> Accepted:
+    """Validate and normalise a line-protocol body for what ``scope`` may write (a box or a gateway)."""
+    scope = scope_of(scope)
+    own = scope.box if isinstance(scope, BoxScope) else None
     scale = PRECISION_NS[precision]
     accepted = Accepted()
     keys: dict[str, tuple | None] = {}
@@ -52,33 +56,37 @@ def validate_body(validator: Validator, box: Box, body: str, precision: str, now
             if "\\" in line or '"' in line or len(parts) not in (2, 3):
                 raise _Fallback
             if parts[0] not in keys:
-                keys[parts[0]] = _check_key(validator, box, parts[0])
+                keys[parts[0]] = _check_key(validator, scope, parts[0])
             entry = keys[parts[0]]
             if entry is None:
                 raise _Fallback
-            policy, key, types, plain = entry
+            policy, key, types, plain, box = entry
             fields = parts[1] if plain(parts[1]) else _fields(parts[1], types)
             time_ns = int(parts[2]) * scale if len(parts) == 3 else now_ns
             if not oldest <= time_ns <= newest:
                 raise _Fallback
         except (_Fallback, ValueError):
-            _general(validator, box, accepted, number, line, scale, now_ns)
+            _general(validator, scope, accepted, number, line, scale, now_ns)
             continue
         out[policy].append(f"{key} {fields} {time_ns}")
         accepted.count += 1
+        if box is not own:
+            accepted.boxes.add(box.jbox_id)
     return accepted
 
 
-def _check_key(validator: Validator, box: Box, key: str) -> tuple | None:
-    """(retention policy, normalised key, field types, plain-fields matcher), or None when the
-    key is not acceptable as it is (the general path then reports why, line by line)."""
+def _check_key(validator: Validator, scope: Scope, key: str) -> tuple | None:
+    """(retention policy, normalised key, field types, plain-fields matcher, box), or None when the
+    key is not acceptable as it is (the general path then reports why, line by line). Raises
+    ForbiddenError when the key names a box the token may not write."""
     try:
         point = parse_line(f"{key} x=0")
     except ValueError:
         return None
-    claimed = point.tags.get("jbox_id")
-    if claimed is not None and claimed != box.jbox_id:
-        raise ForbiddenError(f"this token belongs to {box.jbox_id!r} and cannot write data of {claimed!r}")
+    try:
+        box = scope.box_for(point.tags.get("jbox_id"))
+    except MissingBox:
+        return None
     schema = validator.schema.get(point.measurement)
     if schema is None:
         return None
@@ -86,7 +94,8 @@ def _check_key(validator: Validator, box: Box, key: str) -> tuple | None:
         series = validator.series_key(box, point.measurement, point.tags, schema)
     except Refused:
         return None
-    return schema.retention_policy, series, schema.fields, _plain_fields_matcher(point.measurement, schema.fields)
+    matcher = _plain_fields_matcher(point.measurement, schema.fields)
+    return schema.retention_policy, series, schema.fields, matcher, box
 
 
 _MATCHERS: dict[tuple, object] = {}
@@ -165,15 +174,16 @@ def _value(value: str, kind: str) -> str:
 
 
 def _general(
-    validator: Validator, box: Box, accepted: Accepted, number: int, line: str, scale: int, now_ns: int
+    validator: Validator, scope: Scope, accepted: Accepted, number: int, line: str, scale: int, now_ns: int
 ) -> None:
     decoded = Decoded()
     try:
         decoded.points.append((number, parse_line(line, scale)))
     except ValueError as exc:
         decoded.errors.append(LineError(number, str(exc), line, "parse"))
-    result = validator.check(box, decoded, now_ns)
+    result = validator.check(scope, decoded, now_ns)
     for policy, lines in result.lines_by_policy.items():
         accepted.lines_by_policy[policy].extend(lines)
     accepted.count += result.count
     accepted.errors.extend(result.errors)
+    accepted.boxes |= result.boxes

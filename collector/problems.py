@@ -25,8 +25,8 @@ from collector.body import PayloadTooLarge
 from collector.decode import UnsupportedMediaType
 from collector.model import PayloadError
 from collector.ratelimit import RateLimited
+from collector.scope import ForbiddenError
 from collector.spool import SpoolFullError
-from collector.validate import ForbiddenError
 from collector.versions import Gone
 
 

@@ -24,21 +24,23 @@ class RateLimiter:
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, updated_at)
         self._lock = threading.Lock()
 
-    def take(self, key: str, points: int) -> float | None:
+    def take(self, key: str, points: int, scale: float = 1) -> float | None:
+        """``scale`` multiplies rate and burst: a site gateway's bucket is that of all its boxes."""
         now = self.clock()
+        rate, burst = self.rate * scale, self.burst * scale
         # a request bigger than the bucket waits for a full bucket rather than never passing
-        needed = min(points, self.burst)
+        needed = min(points, burst)
         with self._lock:
-            tokens, updated = self._buckets.get(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - updated) * self.rate)
+            tokens, updated = self._buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - updated) * rate)
             if tokens < needed:
                 self._buckets[key] = (tokens, now)
-                return (needed - tokens) / self.rate
+                return (needed - tokens) / rate
             self._buckets[key] = (tokens - points, now)
             return None
 
-    def admit(self, key: str, points: int) -> None:
+    def admit(self, key: str, points: int, scale: float = 1) -> None:
         """The ingestion stage: take ``points`` from ``key``'s bucket or raise RateLimited."""
-        wait = self.take(key, points)
+        wait = self.take(key, points, scale)
         if wait is not None:
             raise RateLimited(wait)

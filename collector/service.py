@@ -20,11 +20,12 @@ from collector.fastlines import validate_body
 from collector.metrics import CollectorMetrics
 from collector.model import Decoded, LineError
 from collector.ratelimit import RateLimiter
+from collector.scope import ForbiddenError, Scope, scope_of
 from collector.spool import Spool, spool_lines
 from collector.validate import Accepted, Validator
 from collector.writer import SpoolWriter
 from config.collector import CollectorConfig
-from inventory import Box, Registry
+from inventory import Principal, Registry, TokenCache
 from storage import InfluxClient
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,9 @@ class IngestService:
         self.clock = clock
         self.metrics = metrics or CollectorMetrics()
         self.registry = registry
+        # authentication from memory; a token issued, rotated or revoked elsewhere is seen within
+        # ``token_refresh`` (see inventory/cache.py)
+        self.tokens = TokenCache(registry, refresh_s=config.token_refresh, clock=clock)
         self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, clock=clock)
         self.validator = Validator(config.schema_, max_future_s=config.max_future, max_age_s=raw_retention_s)
         self.limiter = RateLimiter(config.rate_limit.points_per_s, config.rate_limit.burst_points, clock)
@@ -76,6 +80,7 @@ class IngestService:
 
     def start(self) -> IngestService:
         self.registry.open()
+        self.tokens.start()
         self.spool.open()
         self.writer.start()
         self._started = True
@@ -86,48 +91,72 @@ class IngestService:
             return
         self._started = False
         self.writer.stop()
+        self.tokens.stop()
         self.flush_seen()
         self.spool.close()
         self.registry.close()
 
-    def authenticate(self, token: str | None) -> Box | None:
-        """The inventory's token check, for the authenticate stage (collector/auth.py)."""
-        return self.registry.authenticate(token) if token else None
+    def authenticate(self, token: str | None) -> Principal | None:
+        """The inventory's token check (from memory), for the authenticate stage (collector/auth.py)."""
+        return self.tokens.authenticate(token)
 
-    def ingest(self, box: Box, decoded: Decoded) -> IngestResult:
+    def scope(self, principal: Principal | Scope) -> Scope:
+        """What an authenticated box or gateway may write (collector/scope.py)."""
+        return scope_of(principal, self.tokens.box, self.tokens.covered)
+
+    def ingest(self, box: Principal | Scope, decoded: Decoded) -> IngestResult:
         """Validate, rate-limit and durably spool; returns only once accepted data is fsynced.
 
         Raises ForbiddenError (another box's data), RateLimited (collector/ratelimit.py), or SpoolFullError.
         """
         return self._synced(self.accept(box, decoded))
 
-    def ingest_lines(self, box: Box, body: str, precision: str) -> IngestResult:
+    def ingest_lines(self, box: Principal | Scope, body: str, precision: str) -> IngestResult:
         """Like ``ingest`` for a line-protocol body, on the fast path."""
         return self._synced(self.accept_lines(box, body, precision))
 
-    def accept(self, box: Box, decoded: Decoded) -> IngestResult:
+    def accept(self, box: Principal | Scope, decoded: Decoded) -> IngestResult:
         """Validate and write to the spool; the caller must ``spool.sync(result.position)`` before
         acknowledging (the HTTP layer does so through the group committer, without a thread hop)."""
+        scope = self._json_scope(box)
         now = self.clock()
-        return self._spool(box, self.validator.check(box, decoded, int(now * 1e9)), now)
+        return self._spool(scope, self.validator.check(scope, decoded, int(now * 1e9)), now)
 
-    def accept_lines(self, box: Box, body: str, precision: str) -> IngestResult:
+    def accept_fast(self, box: Principal | Scope, fast, body: bytes) -> IngestResult | None:
+        """A JSON body on its payload version's fast path (``fast(validator, box, body, now_ns)``
+        returns None when the body is not plain: the caller then takes the general path)."""
+        scope = self._json_scope(box)
         now = self.clock()
-        return self._spool(box, validate_body(self.validator, box, body, precision, int(now * 1e9)), now)
+        accepted = fast(self.validator, scope.box, body, int(now * 1e9))
+        return None if accepted is None else self._spool(scope, accepted, now)
+
+    def accept_lines(self, box: Principal | Scope, body: str, precision: str) -> IngestResult:
+        scope = self.scope(box)
+        now = self.clock()
+        return self._spool(scope, validate_body(self.validator, scope, body, precision, int(now * 1e9)), now)
+
+    def _json_scope(self, principal: Principal | Scope) -> Scope:
+        scope = self.scope(principal)
+        if not scope.json_allowed:
+            raise ForbiddenError("a gateway token writes line protocol (/write, /api/v2/write), not JSON payloads")
+        return scope
 
     def _synced(self, result: IngestResult) -> IngestResult:
         if result.position is not None:
             self.spool.sync(result.position)
         return result
 
-    def _spool(self, box: Box, accepted: Accepted, now: float) -> IngestResult:
+    def _spool(self, scope: Scope, accepted: Accepted, now: float) -> IngestResult:
         position = None
         if accepted.count:
-            self.limiter.admit(box.jbox_id, accepted.count)
+            # a gateway's bucket holds the points of every box behind it: per box, the same limit
+            self.limiter.admit(scope.key, accepted.count, scale=getattr(scope, "covered", 1))
             position = spool_lines(self.spool, accepted.lines_by_policy)
             self.writer.notify()
             with self._seen_lock:
-                self._seen[box.jbox_id] = now
+                self._seen[scope.key.removeprefix("gateway:")] = now
+                for jbox_id in accepted.boxes:
+                    self._seen[jbox_id] = now
         self.metrics.points.labels("accepted", "").inc(accepted.count)
         for error in accepted.errors:
             self.metrics.points.labels("rejected", error.category).inc()

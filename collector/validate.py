@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from collector.model import Decoded, LineError, Point
+from collector.scope import BoxScope, ForbiddenError, GatewayScope, MissingBox, Scope, scope_of
 from config.collector import BOX_TAGS, MeasurementSchema
 from inventory import Box
 from storage.lineprotocol import encode_tags, escape_key, escape_measurement, format_field
@@ -27,10 +28,6 @@ class Refused(ValueError):
         self.category = category
 
 
-class ForbiddenError(Exception):
-    """The request carries data for a box other than the token's: answered 403, nothing written."""
-
-
 @dataclass
 class Accepted:
     """Valid points encoded as line protocol, grouped by retention policy."""
@@ -38,6 +35,7 @@ class Accepted:
     lines_by_policy: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     count: int = 0
     errors: list[LineError] = field(default_factory=list)
+    boxes: set[str] = field(default_factory=set)  # boxes written for a gateway (last-seen times)
 
 
 class Validator:
@@ -47,21 +45,30 @@ class Validator:
         self.max_age_ns = int(max_age_s * 1e9) if max_age_s > 0 else None
         self._series: dict[tuple, str] = {}  # (box, measurement, tags) -> encoded series key
 
-    def check(self, box: Box, decoded: Decoded, now_ns: int) -> Accepted:
-        """Validate and encode; raises ForbiddenError when any point names another box."""
-        for _, point in decoded.points:
-            claimed = point.tags.get("jbox_id")
-            if claimed is not None and claimed != box.jbox_id:
-                raise ForbiddenError(f"this token belongs to {box.jbox_id!r} and cannot write data of {claimed!r}")
-        accepted = Accepted(errors=list(decoded.errors))
-        for number, point in decoded.points:
+    def check(self, scope: Box | Scope, decoded: Decoded, now_ns: int) -> Accepted:
+        """Validate and encode; raises ForbiddenError when any point names a box the token may
+        not write (another box, or one outside a gateway's cover)."""
+        scope = scope_of(scope)
+        boxes: list[Box | MissingBox] = []
+        for _, point in decoded.points:  # authorisation first: a 403 writes nothing at all
             try:
+                boxes.append(scope.box_for(point.tags.get("jbox_id")))
+            except MissingBox as exc:
+                boxes.append(exc)
+        accepted = Accepted(errors=list(decoded.errors))
+        scope_box = scope.box if isinstance(scope, BoxScope) else None
+        for (number, point), box in zip(decoded.points, boxes, strict=True):
+            try:
+                if isinstance(box, MissingBox):
+                    raise Refused(str(box), "schema")
                 policy, line = self._check_point(box, point, now_ns)
             except Refused as exc:
                 accepted.errors.append(LineError(number, str(exc), category=exc.category))
                 continue
             accepted.lines_by_policy[policy].append(line)
             accepted.count += 1
+            if box is not scope_box:
+                accepted.boxes.add(box.jbox_id)
         accepted.errors.sort(key=lambda error: error.line)
         return accepted
 
@@ -141,3 +148,6 @@ def _typed(name: str, value: object, schema: MeasurementSchema) -> float | int |
         return value
     shown = repr(value) if not isinstance(value, str) else repr(value[:40])
     raise Refused(f"field {name!r} must be {expected}, got {shown}", "type")
+
+
+__all__ = ["Accepted", "ForbiddenError", "GatewayScope", "Refused", "Validator"]

@@ -101,6 +101,8 @@ class CollectorConfig(Strict):
     max_body_bytes: int = Field(10 << 20, gt=0)
     max_future: Duration = 300
     token_overlap: Duration = 86400
+    token_refresh: Duration = Field(1, gt=0)
+    workers: int = Field(1, ge=1, le=64)
     batch_lines: int = Field(20_000, ge=1)
     flush_interval: Duration = 0.2
     rate_limit: RateLimit = RateLimit()

@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from inventory.model import Box, Principal
+from inventory.model import Box, Gateway, Principal
 from inventory.registry import Credentials, Registry, hash_token, plausible_token
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,7 @@ class TokenCache:
         self.refresh_s = refresh_s
         self.clock = clock or registry.clock
         self._credentials = Credentials(-1, {}, {})
+        self._covered: dict[str, int] = {}  # gateway id -> boxes it covers, for this snapshot
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.reloads = 0
@@ -52,6 +53,7 @@ class TokenCache:
     def reload(self) -> None:
         """Read the registry's credentials now (also what the background thread does on a change)."""
         self._credentials = self.registry.credentials()  # one reference swap: readers need no lock
+        self._covered = {}
         self.reloads += 1
 
     def refresh(self) -> bool:
@@ -78,6 +80,14 @@ class TokenCache:
     def box(self, jbox_id: str) -> Box | None:
         """A registered box by id (its tags), for a gateway naming the box it writes for."""
         return self._credentials.boxes.get(jbox_id)
+
+    def covered(self, gateway: Gateway) -> int:
+        """How many registered boxes ``gateway`` covers (counted once per snapshot)."""
+        count = self._covered.get(gateway.gateway_id)
+        if count is None:
+            boxes = self._credentials.boxes.values()
+            count = self._covered[gateway.gateway_id] = sum(1 for box in boxes if gateway.covers(box))
+        return count
 
     def _run(self) -> None:
         while not self._stop.wait(self.refresh_s):

@@ -73,11 +73,12 @@ def test_bearer_basic_and_v1_query_param_auth(collector) -> None:
 
 
 def test_revoked_token_gets_401_and_rotated_token_overlaps(collector) -> None:
-    registry = collector.service.registry
+    registry, cache = collector.service.registry, collector.service.tokens
     clock = FakeClock()
-    registry.clock = clock
+    registry.clock = cache.clock = clock
     old = collector.tokens["jbox-0001"]
     new = registry.rotate("jbox-0001", overlap_s=3600)
+    cache.refresh()  # what the cache's refresh thread does within collector.token_refresh
     body = f"telemetry soc_pct=1 {NOW}"
     for token in (old, new):
         assert (
@@ -88,6 +89,7 @@ def test_revoked_token_gets_401_and_rotated_token_overlaps(collector) -> None:
     assert collector.post("/write?precision=s", headers={"Authorization": f"Token {old}"}, data=body).status_code == 401
     assert collector.post("/write?precision=s", headers={"Authorization": f"Token {new}"}, data=body).status_code == 204
     assert registry.revoke("jbox-0001") == 1
+    cache.refresh()
     assert collector.post("/write?precision=s", headers={"Authorization": f"Token {new}"}, data=body).status_code == 401
 
 
