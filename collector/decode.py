@@ -17,10 +17,15 @@ class UnsupportedMediaType(Exception):
     """A JSON endpoint received another content type: 415."""
 
 
+def json_media_type(content_type: str) -> bool:
+    """True when ``content_type`` says JSON (or says nothing)."""
+    return content_type.split(";")[0].strip().lower() in ("application/json", "")
+
+
 def decode_json(content_type: str, body: bytes, decoder: Decoder) -> Decoded:
     """Parse ``body`` as JSON and hand it to ``decoder``; raises PayloadError naming what is wrong."""
-    media_type = content_type.split(";")[0].strip().lower()
-    if media_type not in ("application/json", ""):
+    if not json_media_type(content_type):
+        media_type = content_type.split(";")[0].strip().lower()
         raise UnsupportedMediaType(f"expected Content-Type application/json, got {media_type!r}")
     try:
         parsed = json.loads(body)

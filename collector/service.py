@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from collector.fastjson import V2FastPath
 from collector.fastlines import validate_body
 from collector.metrics import CollectorMetrics
 from collector.model import Decoded, LineError
@@ -64,6 +65,7 @@ class IngestService:
         self.tokens = TokenCache(registry, refresh_s=config.token_refresh, clock=clock)
         self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, clock=clock)
         self.validator = Validator(config.schema_, max_future_s=config.max_future, max_age_s=raw_retention_s)
+        self.fast_json = {"v2": V2FastPath(self.validator)}  # payload version -> its typed one-pass decoder
         self.limiter = RateLimiter(config.rate_limit.points_per_s, config.rate_limit.burst_points, clock)
         self.writer = SpoolWriter(
             self.spool,
@@ -122,12 +124,15 @@ class IngestService:
         now = self.clock()
         return self._spool(scope, self.validator.check(scope, decoded, int(now * 1e9)), now)
 
-    def accept_fast(self, box: Principal | Scope, fast, body: bytes) -> IngestResult | None:
-        """A JSON body on its payload version's fast path (``fast(validator, box, body, now_ns)``
-        returns None when the body is not plain: the caller then takes the general path)."""
+    def accept_fast(self, version: str, box: Principal | Scope, body: bytes) -> IngestResult | None:
+        """A JSON body on its payload version's fast path, when it has one; None when the body is
+        not plain (the caller then decodes it and calls ``accept``: the exact per-sample answer)."""
+        fast = self.fast_json.get(version)
+        if fast is None:
+            return None
         scope = self._json_scope(box)
         now = self.clock()
-        accepted = fast(self.validator, scope.box, body, int(now * 1e9))
+        accepted = fast.accept(scope.box, body, int(now * 1e9))
         return None if accepted is None else self._spool(scope, accepted, now)
 
     def accept_lines(self, box: Principal | Scope, body: str, precision: str) -> IngestResult:

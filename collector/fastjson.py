@@ -1,0 +1,138 @@
+"""The payload-v2 hot path: decode, validate and encode a plain body in one typed pass.
+
+A v2 body is decoded by msgspec into Structs built from the configured ``telemetry`` schema: names
+and types are checked in the same C pass as the JSON parsing (about 40x cheaper than
+``json.loads`` + the v2 decoder + the general validator for a 10-sample body). Field names are
+escaped once per schema and the series key once per box (the validator's cache), so a sample
+costs one join. Anything not plain (an unknown key, a null, a wrong type, a heartbeat, a time not
+in the usual ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z`` form or outside the accepted window, another
+box's id, invalid JSON) returns None and the request takes the general path, which gives the
+exact per-sample answer. A test holds both paths to the same result on generated bodies.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+import msgspec
+
+from collector.payloads.common import rfc3339_to_ns
+from collector.payloads.v2 import MAX_SAMPLES
+from collector.validate import Accepted, Validator
+from inventory import Box
+from storage.lineprotocol import escape_key
+
+MEASUREMENT = "telemetry"
+_UNSET = msgspec.UNSET
+_Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+_TYPES = {"float": float, "integer": _Int64, "boolean": bool}
+_TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}):([0-5][0-9])(?:\.([0-9]{3}|[0-9]{6}))?Z").fullmatch
+_FRACTION_NS = {3: 1_000_000, 6: 1_000}
+
+
+class _Header(msgspec.Struct, forbid_unknown_fields=True):
+    jbox_id: Any = _UNSET
+    fw_version: Any = _UNSET
+    sent_at: Any = _UNSET
+    seq: Any = _UNSET
+
+
+class V2FastPath:
+    """``accept(box, body, now_ns)`` -> Accepted, or None when the general path must decide."""
+
+    def __init__(self, validator: Validator) -> None:
+        self.validator = validator
+        self.schema = validator.schema.get(MEASUREMENT)
+        fields = self.schema.fields if self.schema else {}
+        # string fields need a byte-length check per value: such schemas take the general path
+        self.enabled = bool(fields) and all(kind in _TYPES for kind in fields.values())
+        names = list(fields)
+        sample = msgspec.defstruct(
+            "Sample",
+            [("time", str | msgspec.UnsetType, _UNSET)]
+            + [(name, _TYPES.get(kind, Any) | msgspec.UnsetType, _UNSET) for name, kind in fields.items()],
+            forbid_unknown_fields=True,
+        )
+        body = msgspec.defstruct(
+            "V2Body",
+            [("header", _Header), ("samples", list[sample], []), ("heartbeat", Any, None)],
+            forbid_unknown_fields=True,
+        )
+        self._decoder = msgspec.json.Decoder(body)
+        # escaped once per schema: "name=" for each field, in the Struct's order (after "time")
+        self._prefixes = [escape_key(name) + "=" for name in names]
+        self._formats = [_FORMATS.get(fields[name], repr) for name in names]
+        self._minutes: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> ns since the epoch
+
+    def accept(self, box: Box, body: bytes, now_ns: int) -> Accepted | None:
+        if not self.enabled:
+            return None
+        try:
+            payload = self._decoder.decode(body)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            return None
+        header_box = payload.header.jbox_id
+        if payload.heartbeat is not None or len(payload.samples) > MAX_SAMPLES:
+            return None
+        if header_box is not _UNSET and (not isinstance(header_box, str) or header_box != box.jbox_id):
+            return None  # not a plain body: the general path decides (403, or an ignored non-string id)
+        validator = self.validator
+        tags = {"jbox_id": header_box} if header_box is not _UNSET else {}
+        series = validator.series_key(box, MEASUREMENT, tags, self.schema)
+        newest = now_ns + validator.max_future_ns
+        oldest = now_ns - validator.max_age_ns if validator.max_age_ns is not None else -(2**63)
+        lines = []
+        columns, formats = self._prefixes, self._formats
+        for sample in payload.samples:
+            values = msgspec.structs.astuple(sample)
+            stamp = values[0]
+            if stamp is _UNSET:
+                time_ns = now_ns
+            else:
+                time_ns = self._time_ns(stamp)
+                if time_ns is None or not oldest <= time_ns <= newest:
+                    return None
+            fields = ",".join(
+                [prefix + text(value) for prefix, text, value in zip(columns, formats, values[1:], strict=True)
+                 if value is not _UNSET]
+            )  # fmt: skip
+            if not fields:
+                return None  # "no field": the general path names the sample
+            lines.append(f"{series} {fields} {time_ns}")
+        accepted = Accepted(count=len(lines))
+        if lines:
+            accepted.lines_by_policy[self.schema.retention_policy] = lines
+        return accepted
+
+    def _time_ns(self, text: str) -> int | None:
+        """RFC 3339 in its usual form, exactly as ``rfc3339_to_ns`` reads it, else None."""
+        match = _TIME(text)
+        if match is None:
+            return None
+        minute, second, fraction = match.groups()
+        base = self._minutes.get(minute)
+        if base is None:
+            try:
+                base = rfc3339_to_ns(minute + ":00Z", "time")
+            except ValueError:
+                return None
+            if len(self._minutes) > 10_000:  # bounded: times repeat minute after minute
+                self._minutes.clear()
+            self._minutes[minute] = base
+        time_ns = base + int(second) * 1_000_000_000
+        if fraction:
+            time_ns += int(fraction) * _FRACTION_NS[len(fraction)]
+        return time_ns
+
+
+def _integer(value: int) -> str:
+    return f"{value}i"
+
+
+def _boolean(value: bool) -> str:
+    return "true" if value else "false"
+
+
+# a float is always finite here: msgspec refuses NaN, Infinity and out-of-range numbers
+_FORMATS = {"float": repr, "integer": _integer, "boolean": _boolean}
