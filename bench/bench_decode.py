@@ -36,6 +36,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from collector import payloads  # noqa: E402
+from collector.fastjson import V2FastPath  # noqa: E402
 from collector.fastlines import validate_body  # noqa: E402
 from collector.lineparser import parse_lines  # noqa: E402
 from collector.validate import Validator  # noqa: E402
@@ -116,11 +117,18 @@ def decode_section(seconds: float) -> None:
     untyped = msgspec.json.Decoder()
 
     def current() -> None:
-        validator.check(BOX, payloads.DECODERS["v2"](json.loads(body)), int(now * 1e9))
+        validator.check(BOX, payloads.VERSIONS["v2"].decode(json.loads(body)), int(now * 1e9))
 
     print(f"(a) payload v2, header + 10 samples ({len(body)} bytes); ratio = current full path / this")
     baseline = per_call_us(current, seconds)
-    report("current: json.loads + v2.decode + Validator.check", baseline, baseline)
+    report("general path: json.loads + v2.decode + Validator.check", baseline, baseline)
+    fast = V2FastPath(validator)
+    assert fast.accept(BOX, body, int(now * 1e9)) is not None
+    report(
+        "fast path (collector/fastjson.py): msgspec typed + compiled encode",
+        per_call_us(lambda: fast.accept(BOX, body, int(now * 1e9)), seconds),
+        baseline,
+    )
     report("json.loads (stdlib) alone", per_call_us(lambda: json.loads(body), seconds), baseline)
     report("orjson.loads alone", per_call_us(lambda: orjson.loads(body), seconds), baseline)
     report("msgspec.json.decode untyped alone", per_call_us(lambda: untyped.decode(body), seconds), baseline)

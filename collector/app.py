@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector import payloads
+from collector.asgi import IngestFront, RawRequest
 from collector.auth import authenticate
 from collector.body import read_body
 from collector.decode import decode_json, json_media_type, line_protocol_text
@@ -50,7 +51,7 @@ class JsonBody:
         self.decoder = decoder
         self.version = version  # a version with a fast path (collector/fastjson.py) tries it first
 
-    def __call__(self, service: IngestService, request: Request, body: bytes, box: Box) -> IngestResult:
+    def __call__(self, service: IngestService, request: Request | RawRequest, body: bytes, box: Box) -> IngestResult:
         content_type = request.headers.get("content-type", "application/json")
         if self.version and json_media_type(content_type):
             result = service.accept_fast(self.version, box, body)
@@ -65,7 +66,7 @@ class LineProtocolBody:
 
     no_content = True  # answered 204, as InfluxDB does
 
-    def __call__(self, service: IngestService, request: Request, body: bytes, box: Box) -> IngestResult:
+    def __call__(self, service: IngestService, request: Request | RawRequest, body: bytes, box: Box) -> IngestResult:
         precision = request.query_params.get("precision", "ns")
         return service.accept_lines(box, line_protocol_text(body, precision), precision)
 
@@ -86,8 +87,19 @@ class IngestEndpoint:
         self.path = path
         self.handler = handler
         self.version = version
+        # the labelled metric children, looked up once rather than on every request
+        self._latency = service.metrics.ack_latency.labels(path)
+        self._counters: dict[int, object] = {}
 
-    async def handle(self, request: Request) -> Response:
+    def _counter(self, status: int):
+        counter = self._counters.get(status)
+        if counter is None:
+            counter = self._counters[status] = self.service.metrics.requests.labels(
+                self.path, str(status), self.version
+            )
+        return counter
+
+    async def handle(self, request: Request | RawRequest) -> Response:
         started = time.perf_counter()
         service = self.service
         headers: dict[str, str] = {}
@@ -107,8 +119,8 @@ class IngestEndpoint:
             response = _result_response(self.handler.no_content, result, headers)
         except HANDLED as exc:
             response = problem_response(exc, headers)
-        service.metrics.requests.labels(self.path, str(response.status_code), self.version).inc()
-        service.metrics.ack_latency.labels(self.path).observe(time.perf_counter() - started)
+        self._counter(response.status_code).inc()
+        self._latency.observe(time.perf_counter() - started)
         return response
 
     def _deprecated(self, box: Box, headers: dict[str, str]) -> None:
@@ -167,8 +179,10 @@ def ingest_endpoints(
 
 def create_app(
     service: IngestService, committer: GroupCommitter, registry: Mapping[str, PayloadVersion] = payloads.VERSIONS
-) -> Starlette:
-    """The collector's application; ``registry`` is the payload versions it serves (all, by default)."""
+) -> IngestFront:
+    """The collector's application; ``registry`` is the payload versions it serves (all, by default).
+
+    The ingestion POSTs are dispatched by a light front (collector/asgi.py), the rest by Starlette."""
     status = StatusEndpoints(service, openapi() if registry is payloads.VERSIONS else build_openapi(registry))
     endpoints = ingest_endpoints(service, committer, registry)
     routes = [Route(e.path, e.handle, methods=["POST"]) for e in endpoints]
@@ -178,7 +192,7 @@ def create_app(
         Route("/metrics", status.metrics, methods=["GET"]),
         Route("/openapi.json", status.openapi, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    return IngestFront(endpoints, Starlette(routes=routes))
 
 
 def _result_response(no_content: bool, result: IngestResult, headers: dict[str, str]) -> Response:

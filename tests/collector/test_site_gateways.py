@@ -25,7 +25,8 @@ def sites(collector_factory, tmp_path):
             "gw-list": registry.issue_gateway("gw-list", boxes=["b-1"]),
         }
     deadline = time.monotonic() + 10
-    while collector.service.authenticate(tokens["gw-a"]) is None and time.monotonic() < deadline:
+    # the collector's token cache follows the registry within token_refresh: wait for the last change
+    while collector.service.authenticate(tokens["gw-list"]) is None and time.monotonic() < deadline:
         time.sleep(0.02)
     return collector, tokens
 
