@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import uvicorn
@@ -17,6 +18,7 @@ class BackgroundServer:
         port: int = 0,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         config = uvicorn.Config(
             app,
@@ -28,8 +30,11 @@ class BackgroundServer:
             ssl_certfile=ssl_certfile,
             ssl_keyfile=ssl_keyfile,
             timeout_keep_alive=30,
+            # nothing here reads the client's address: skip rewriting it from X-Forwarded-* per request
+            proxy_headers=False,
         )
         self._server = uvicorn.Server(config)
+        self._sock = sock  # a listening socket shared with other workers: served instead of binding
         self._thread: threading.Thread | None = None
         self.scheme = "https" if ssl_certfile else "http"
 
@@ -42,7 +47,8 @@ class BackgroundServer:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self) -> BackgroundServer:
-        self._thread = threading.Thread(target=self._server.run, name="http", daemon=True)
+        sockets = [self._sock] if self._sock is not None else None
+        self._thread = threading.Thread(target=self._server.run, args=(sockets,), name="http", daemon=True)
         self._thread.start()
         while not self._server.started:
             if not self._thread.is_alive():
