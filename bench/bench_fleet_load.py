@@ -51,8 +51,9 @@ def process_cpu(pids: list[int]) -> float:
 
 def collector_pids(collector) -> list[int]:
     """The collector process and its workers (``collector.workers`` > 1 forks children)."""
-    children = Path(f"/proc/{collector.pid}/task/{collector.pid}/children")
-    extra = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+    extra = []
+    for children in Path(f"/proc/{collector.pid}/task").glob("*/children"):  # any thread may have started one
+        extra += [int(pid) for pid in children.read_text().split()]
     return [collector.pid, *extra]
 
 

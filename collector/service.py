@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from collector.fastjson import V2FastPath
 from collector.fastlines import validate_body
@@ -55,6 +56,7 @@ class IngestService:
         raw_retention_s: float = 0,
         clock: Callable[[], float] = time.time,
         metrics: CollectorMetrics | None = None,
+        adopted_spools: list[Path] = (),
     ) -> None:
         self.config = config
         self.clock = clock
@@ -75,6 +77,11 @@ class IngestService:
             idle_wait_s=config.flush_interval,
             clock=clock,
         )
+        # spools left by another worker layout (collector.workers changed): delivered, never appended to
+        self.adopted = [
+            SpoolWriter(Spool(path, max_bytes=config.spool_max_bytes, clock=clock), influx, self.metrics, clock=clock)
+            for path in adopted_spools
+        ]
         self._seen: dict[str, float] = {}
         self._seen_lock = threading.Lock()
         self._warned: dict[tuple[str, str], dt.date] = {}
@@ -85,6 +92,10 @@ class IngestService:
         self.tokens.start()
         self.spool.open()
         self.writer.start()
+        for writer in self.adopted:
+            writer.spool.open()
+            log.info("delivering the spool left in %s (%d bytes)", writer.spool.directory, writer.spool.pending_bytes)
+            writer.start()
         self._started = True
         return self
 
@@ -93,6 +104,9 @@ class IngestService:
             return
         self._started = False
         self.writer.stop()
+        for writer in self.adopted:
+            writer.stop()
+            writer.spool.close()
         self.tokens.stop()
         self.flush_seen()
         self.spool.close()

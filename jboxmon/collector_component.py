@@ -24,10 +24,11 @@ class CollectorServer:
         port: int = 0,
         ssl_certfile: str | None = None,
         ssl_keyfile: str | None = None,
+        sock=None,
     ) -> None:
         self.service = service
         self.committer = GroupCommitter(service.spool)
-        self.http = BackgroundServer(create_app(service, self.committer), host, port, ssl_certfile, ssl_keyfile)
+        self.http = BackgroundServer(create_app(service, self.committer), host, port, ssl_certfile, ssl_keyfile, sock)
         self._chores: threading.Thread | None = None
         self._stop = threading.Event()
 

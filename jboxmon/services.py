@@ -48,26 +48,12 @@ class Services:
         return RulesComponent(self.config, self.influx)
 
     def _collector(self) -> list[Component]:
-        from collector.scraper import Scraper
-        from collector.service import IngestService
-        from inventory import Registry
-        from jboxmon.collector_component import CollectorServer
-
-        cfg = self.config.collector
-        registry = Registry(self.config.inventory.path)
-        service = IngestService(cfg, self.influx, registry=registry, raw_retention_s=self.config.influxdb.retention.raw)
         host, port = self.listen.rsplit(":", 1)
-        server = CollectorServer(
-            service,
-            host=host.strip("[]"),
-            port=int(port),
-            ssl_certfile=str(cfg.tls_cert) if cfg.tls_cert else None,
-            ssl_keyfile=str(cfg.tls_key) if cfg.tls_key else None,
-        )
-        components: list[Component] = [server]
-        if cfg.pull.enabled:
-            components.append(Scraper(cfg.pull, service))
-        return components
+        if self.config.collector.workers > 1:
+            from jboxmon.collector_workers import CollectorWorkers
+
+            return [CollectorWorkers(self.config, host.strip("[]"), int(port))]
+        return collector_components(self.config, self.influx, host=host.strip("[]"), port=int(port))
 
     def start(self) -> Services:
         try:
@@ -109,3 +95,43 @@ class Services:
         self._stop.wait()
         self.stop()
         return 0
+
+
+def collector_components(
+    config: JboxmonConfig,
+    influx: InfluxClient,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    sock=None,
+    index: int = 0,
+    workers: int = 1,
+) -> list[Component]:
+    """One collector (the whole of it, or worker ``index`` of ``workers`` serving ``sock``): its
+    ingest service on its own spool plus any orphaned spools it adopts, and the scraper (worker 0)."""
+    from collector.scraper import Scraper
+    from collector.service import IngestService
+    from inventory import Registry
+    from jboxmon.collector_component import CollectorServer
+    from jboxmon.collector_workers import spool_layout
+
+    cfg = config.collector
+    own, adopted = spool_layout(cfg.spool_dir, workers, index)
+    if own != cfg.spool_dir:
+        cfg = cfg.model_copy(update={"spool_dir": own})
+    registry = Registry(config.inventory.path)
+    service = IngestService(
+        cfg, influx, registry=registry, raw_retention_s=config.influxdb.retention.raw, adopted_spools=adopted
+    )
+    server = CollectorServer(
+        service,
+        host=host,
+        port=port,
+        ssl_certfile=str(cfg.tls_cert) if cfg.tls_cert else None,
+        ssl_keyfile=str(cfg.tls_key) if cfg.tls_key else None,
+        sock=sock,
+    )
+    components: list[Component] = [server]
+    if cfg.pull.enabled and index == 0:  # one scraper per node, not one per worker
+        components.append(Scraper(cfg.pull, service))
+    return components
