@@ -34,13 +34,25 @@ class JsonFormatter(logging.Formatter):
 
 
 class _Handler(logging.StreamHandler):
-    """Ours, so a second call replaces it and leaves handlers others installed (pytest's) alone."""
+    """Ours, so a second call replaces it and leaves handlers others installed (pytest's) alone.
+
+    It writes to whatever ``sys.stderr`` is at each record, not the stream of the day it was made,
+    so a redirected or captured stderr never leaves it writing to a closed file.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
 
 
 def configure_logging(settings: LoggingConfig, *, verbose: bool = False) -> None:
     """Log to stderr, formatted and levelled as configured; calling again replaces the previous set-up."""
     level = logging.DEBUG if verbose else getattr(logging, settings.level)
-    handler = _Handler(sys.stderr)
+    handler = _Handler()
     handler.setFormatter(JsonFormatter() if settings.format == "json" else logging.Formatter(TEXT_FORMAT))
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _Handler)]:
