@@ -26,6 +26,7 @@ COMMANDS = {
     "rules": "rules_cmd",
     "alerts": "alerts",
     "simulate": "simulate",
+    "dashboards": "dashboards_cmd",
 }
 
 
