@@ -4,8 +4,8 @@ boxes picked in the ``box`` variable, power against setpoint, state of charge, t
 by the rules service) are annotations.
 
 Every query is InfluxQL on the v1 API (InfluxDB 1.x, 2.x compat, 3.x) with Grafana's macros:
-``$timeFilter``, ``$__interval``, ``$__interval_ms`` and the ``$region`` / ``$box`` variables
-(regex matches, as Grafana renders multi-value variables for InfluxDB).
+``$timeFilter``, ``${__from}``, ``${__to}``, ``$__interval``, ``$__interval_ms`` and the ``$region``
+and ``$box`` variables (regex matches, as Grafana renders multi-value variables for InfluxDB).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dashboards.panels import Annotation, Math, Panel, Query, Threshold, Variabl
 UID = "jboxmon-fleet"
 REGION = '"region" =~ /^$region$/'
 BOX = '"jbox_id" =~ /^$box$/'
+LOOKBACK = "7d"  # how far before the time range alert transitions are summed (raw data is kept 7 days)
 POWER = 'mean("p_meas_kw") AS "measured", mean("p_setpoint_kw") AS "setpoint"'
 
 
@@ -38,22 +39,26 @@ def boxes_reporting(
 
 def open_alerts(group_by: str = "") -> str:
     """Box alerts firing, from the transitions in ``alerts``: +1 per firing, -1 per resolved, summed
-    up from the start of the time range (alerts already firing before it are not counted).
+    from ``LOOKBACK`` before the time range, so alerts that began before it are counted.
 
-    The subqueries group by time (and ``group_by``) only: InfluxDB 1.x does not merge the series of
-    subqueries grouped by more tags than the outer query, it returns them one after the other.
+    Points before the range come back too; Grafana draws the range only. The window is written in
+    the queries themselves, not in an outer query: InfluxDB 1.x pushes an outer time condition down
+    into the subqueries, which would restart the sum at the range's start. The subqueries group by
+    time (and ``group_by``) only: InfluxDB 1.x does not merge the series of subqueries grouped by
+    more tags than the outer query, it returns them one after the other.
     """
     by = f', "{group_by}"' if group_by else ""
+    window = f"time >= ${{__from}}ms - {LOOKBACK} AND time <= ${{__to}}ms"
 
     def count(state: str, sign: str) -> str:
         return (
             f'SELECT {sign}count("value") AS "n" FROM "alerts" WHERE "state" = \'{state}\' AND "jbox_id" != \'\' '
-            f"AND $timeFilter GROUP BY time($__interval){by} fill(0)"
+            f"AND {window} GROUP BY time($__interval){by} fill(0)"
         )
 
     return (
         f'SELECT cumulative_sum(sum("n")) FROM ({count("firing", "")}), ({count("resolved", "-1 * ")}) '
-        f"WHERE $timeFilter GROUP BY time($__interval){by} fill(0)"
+        f"WHERE {window} GROUP BY time($__interval){by} fill(0)"
     )
 
 
@@ -111,8 +116,8 @@ def panels(fleet: FleetConfig) -> list[Panel]:
             "Faulty share",
             _faulty_share_targets(),
             unit="percentunit",
-            description="Box alerts firing over boxes reporting. Counted from alert transitions since the "
-            "start of the time range: widen the range to count alerts that began before it.",
+            description=f"Box alerts firing over boxes reporting. Counted from alert transitions since {LOOKBACK} "
+            "before the time range: an alert firing for longer than that is missed.",
             thresholds=(Threshold(None, "green"), Threshold(0.1, "orange"), Threshold(0.2, "red")),
             show_thresholds=True,
             min_interval="1m",

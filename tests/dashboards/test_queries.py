@@ -41,6 +41,7 @@ def loaded(influx: InfluxClient, influx_settings):
     ids = scenario.fleet.ids
     # the shape rules/sinks.py writes: tags alertname, jbox_id (absent for fleet alerts), state, severity
     transitions = [
+        ("JBoxSilent", ids[3], "firing", -2 * 24 * 60),  # two days before the range, still firing
         ("OverheatCritical", ids[0], "pending", 5),
         ("OverheatCritical", ids[0], "firing", 6),
         ("SetpointNotFollowed", ids[1], "firing", 10),
@@ -66,6 +67,8 @@ def render(query: str, scenario, window: SimWindow) -> str:
     regions = sorted(set(scenario.fleet.regions))
     values = {
         "$timeFilter": f"time >= {window.start_ms}ms and time <= {window.end_ms}ms",
+        "${__from}": str(window.start_ms),
+        "${__to}": str(window.end_ms),
         "$__interval_ms": "60000",
         "$__interval": INTERVAL,
         "$region": "(" + "|".join(re.escape(r) for r in regions) + ")",
@@ -116,16 +119,17 @@ def test_open_alerts_follow_the_transitions(board, influx, loaded) -> None:
     series = frame.set_index("time")["cumulative_sum"]
     start = pd.Timestamp(loaded[1].start_ms, unit="ms", tz="UTC")
     minute = pd.Timedelta(minutes=1)
-    assert series[start + 7 * minute] == 1  # OverheatCritical firing; pending does not count
-    assert series[start + 15 * minute] == 2  # and SetpointNotFollowed; the fleet alert is no box
-    assert series[start + 25 * minute] == 3  # SetpointNotFollowed on a second box
-    assert series[start + 45 * minute] == 2  # OverheatCritical resolved
+    assert series[start + 2 * minute] == 1  # JBoxSilent, firing since before the range
+    assert series[start + 7 * minute] == 2  # OverheatCritical firing; pending does not count
+    assert series[start + 15 * minute] == 3  # and SetpointNotFollowed; the fleet alert is no box
+    assert series[start + 25 * minute] == 4  # SetpointNotFollowed on a second box
+    assert series[start + 45 * minute] == 3  # OverheatCritical resolved
 
 
 def test_alerts_by_rule(board, influx, loaded) -> None:
     frame = _run(board, "Alerts firing by rule", "A", influx, loaded)
     last = frame.groupby("alertname")["cumulative_sum"].last().to_dict()
-    assert last == {"OverheatCritical": 0, "SetpointNotFollowed": 2}
+    assert last == {"JBoxSilent": 1, "OverheatCritical": 0, "SetpointNotFollowed": 2}
 
 
 def test_box_panels_show_every_box(board, influx, loaded) -> None:
