@@ -116,8 +116,8 @@ def panels(fleet: FleetConfig) -> list[Panel]:
             "Faulty share",
             _faulty_share_targets(),
             unit="percentunit",
-            description=f"Box alerts firing over boxes reporting. Counted from alert transitions since {LOOKBACK} "
-            "before the time range: an alert firing for longer than that is missed.",
+            description=f"Box alerts firing (a box with two alerts counts twice) over boxes reporting. Counted "
+            f"from alert transitions since {LOOKBACK} before the time range: an alert firing longer is missed.",
             thresholds=(Threshold(None, "green"), Threshold(0.1, "orange"), Threshold(0.2, "red")),
             show_thresholds=True,
             min_interval="1m",
