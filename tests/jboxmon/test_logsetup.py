@@ -17,16 +17,6 @@ from jboxmon.cli import load_config_or_exit
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def _restore_root_logger():
-    root = logging.getLogger()
-    level, handlers = root.level, list(root.handlers)
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-
-
 def _config(tmp_path: Path, level: str, fmt: str) -> argparse.Namespace:
     path = tmp_path / "c.yaml"
     path.write_text(f"logging:\n  level: {level}\n  format: {fmt}\n")
