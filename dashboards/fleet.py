@@ -19,6 +19,7 @@ from dashboards.panels import Annotation, Math, Panel, Query, Threshold, Variabl
 UID = "jboxmon-fleet"
 REGION = '"region" =~ /^$region$/'
 BOX = '"jbox_id" =~ /^$box$/'
+NOW_WINDOW = "1m"  # "now" in the stats: telemetry comes every 10 s, v2 boxes batch it up to 10 s late
 LOOKBACK = "7d"  # how far before the time range alert transitions are summed (raw data is kept 7 days)
 POWER = 'mean("p_meas_kw") AS "measured", mean("p_setpoint_kw") AS "setpoint"'
 
@@ -35,6 +36,14 @@ def boxes_reporting(
     condition = f"$timeFilter AND {where}" if where else "$timeFilter"
     inner = f'SELECT last("{field}") AS "seen" FROM {measurement} WHERE {condition} GROUP BY time({bucket}), "jbox_id"'
     return f'SELECT count("seen") FROM ({inner}) WHERE $timeFilter GROUP BY time({bucket}) fill(0)'
+
+
+def boxes_reporting_now(where: str = REGION) -> str:
+    """One number: boxes with telemetry in the last minute. A stat of the time series' last bucket
+    would count a bucket still filling, and show boxes missing that are only not due yet."""
+    condition = f"time > now() - {NOW_WINDOW} AND {where}" if where else f"time > now() - {NOW_WINDOW}"
+    inner = f'SELECT last("p_meas_kw") AS "seen" FROM "telemetry" WHERE {condition} GROUP BY "jbox_id"'
+    return f'SELECT count("seen") FROM ({inner})'
 
 
 def open_alerts(group_by: str = "") -> str:
@@ -90,10 +99,17 @@ def panels(fleet: FleetConfig) -> list[Panel]:
         Threshold(fleet.temp_critical_c, "red"),
     )
     return [
-        Panel("Boxes reporting now", [Query("A", boxes_reporting())], kind="stat", width=4, height=4),
+        Panel(
+            "Boxes reporting now",
+            [Query("A", boxes_reporting_now())],
+            kind="stat",
+            width=4,
+            height=4,
+            description=f"Boxes with telemetry in the last {NOW_WINDOW}.",
+        ),
         Panel(
             "Faulty share now",
-            _faulty_share_targets(),
+            _faulty_share_targets(now=True),
             kind="stat",
             unit="percentunit",
             width=4,
@@ -171,12 +187,10 @@ def panels(fleet: FleetConfig) -> list[Panel]:
     ]
 
 
-def _faulty_share_targets() -> list[Query | Math]:
-    return [
-        Query("A", open_alerts(), hide=True),
-        Query("B", boxes_reporting(where=""), hide=True),  # alerts carry no region: the whole fleet
-        Math("C", "$A / $B"),
-    ]
+def _faulty_share_targets(now: bool = False) -> list[Query | Math]:
+    # alerts carry no region tag: the share is of the whole fleet
+    reporting = boxes_reporting_now(where="") if now else boxes_reporting(where="")
+    return [Query("A", open_alerts(), hide=True), Query("B", reporting, hide=True), Math("C", "$A / $B")]
 
 
 def dashboard(fleet: FleetConfig) -> dict[str, Any]:

@@ -8,7 +8,7 @@ depends on its definition only and comes out byte-identical on every build.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 DATASOURCE_UID = "jboxmon-influxdb"
@@ -73,7 +73,6 @@ class Panel:
     show_thresholds: bool = False  # draw threshold lines on a time series
     stacked: bool = False
     min_interval: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def queries(self) -> list[Query]:
         return [t for t in self.targets if isinstance(t, Query)]
@@ -109,7 +108,7 @@ class Panel:
             panel["description"] = self.description
         if self.min_interval:
             panel["interval"] = self.min_interval
-        return panel | self.extra
+        return panel
 
 
 def _options(kind: str) -> dict[str, Any]:

@@ -32,8 +32,12 @@ def board(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest.fixture
 def loaded(influx: InfluxClient, influx_settings):
-    """An hour of a 30-box fleet (faults included) ending this hour, and a few alert transitions."""
-    window = SimWindow.ending_at_hour(datetime.now(UTC), 3600, 10)
+    """An hour of a 30-box fleet (faults included) up to now, and a few alert transitions.
+
+    The window starts on a whole minute (the alert checks count minutes from it) and reaches a
+    minute past now, so the panels about "now" have data."""
+    start_ms = int(datetime.now(UTC).timestamp()) // 60 * 60_000 - 59 * 60_000
+    window = SimWindow(start_ms, 3600, 10)
     scenario = build_scenario(boxes=BOXES, seed=11, window=window, fault_rate=0.2)
     run_backfill(scenario, lambda: InfluxClient(influx_settings))
     minute = 60_000_000_000
@@ -112,6 +116,14 @@ def test_boxes_reporting_counts_the_talking_boxes(board, influx, loaded) -> None
     assert BOXES - len(silent) <= frame["count"].max() <= BOXES
     heartbeats = _run(board, "Boxes reporting", "B", influx, loaded)
     assert heartbeats["count"].sum() > 0.8 * BOXES  # one heartbeat per box and hour, but for the silent
+
+
+def test_boxes_reporting_now(board, influx, loaded) -> None:
+    scenario, _ = loaded
+    frame = _run(board, "Boxes reporting now", "A", influx, loaded)
+    silent = {e.jbox_id for e in scenario.plan.events if e.kind == "silent"}
+    assert len(frame) == 1 and BOXES - len(silent) <= frame["count"].iloc[0] <= BOXES
+    assert _run(board, "Faulty share now", "B", influx, loaded)["count"].iloc[0] >= BOXES - len(silent)
 
 
 def test_open_alerts_follow_the_transitions(board, influx, loaded) -> None:
