@@ -5,6 +5,7 @@ VENV ?= .venv
 # Two stamps: the demo needs only the runtime dependencies, the tests add the [test] extra.
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
 TEST_STAMP := $(VENV)/.test-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench lint influxd clean
@@ -20,6 +21,10 @@ $(TEST_STAMP): $(RUNTIME_STAMP)
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	@touch $(TEST_STAMP)
 
+$(BENCH_STAMP): $(RUNTIME_STAMP)
+	$(VENV)/bin/pip install --quiet -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
 influxd:
 	@command -v influxd >/dev/null || { \
 	  echo "installing Debian's influxdb package (influxd)"; \
@@ -32,7 +37,7 @@ demo: $(RUNTIME_STAMP) influxd
 test: $(TEST_STAMP) influxd
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: $(RUNTIME_STAMP) influxd
+bench: $(BENCH_STAMP) influxd
 	@for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script || exit 1; done
 
 lint: $(TEST_STAMP)
