@@ -9,16 +9,21 @@ due time, CPU per 1,000 points of the collector and of influxd, and, as the same
 CPU influxd spends on the same points written to it directly in batches of 5,000. The run is
 marked FAILED when the generator itself fell behind its schedule.
 
+``--compare TREE`` first runs the same fleet against the collector of another source tree (say
+``git archive main | tar -x -C /tmp/base``) and prints the ratios of the two runs.
+
 ``--search`` looks for the largest fleet that holds p99 < 250 ms with no loss (bisection over
 shorter runs, each on a fresh collector and InfluxDB).
 
     .venv/bin/python bench/bench_fleet_load.py [--boxes 10000] [--seconds 120] [--workers N]
+    .venv/bin/python bench/bench_fleet_load.py --boxes 5000 --seconds 60 --compare /tmp/base
     .venv/bin/python bench/bench_fleet_load.py --search [--low 2000] [--high 40000] [--seconds 40]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -31,7 +36,6 @@ import numpy as np
 from common import start_collector
 from loadgen import FleetRun, run_fleet
 
-from inventory import Box, Registry
 from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer, free_port
 
@@ -92,8 +96,31 @@ def start_profiler(pid: int, seconds: int, path: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
+_ISSUE = """
+import json, sys
+path, boxes = sys.argv[1], int(sys.argv[2])
+with Registry(path) as registry:
+    fleet = [Box(f"jbox-{i:05d}", f"site-{i // 5:04d}", "IDF", "fcr") for i in range(boxes)]
+    print(json.dumps(registry.issue_many(fleet)))
+"""
+
+
+def issue_fleet(path: str, boxes: int, env: dict[str, str] | None) -> dict[str, str]:
+    """Register the fleet with the registry code of the tree under test (its schema version)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _ISSUE, path, str(boxes)], capture_output=True, text=True, check=True, env=env
+    )
+    return json.loads(done.stdout)
+
+
 def one_fleet(
-    boxes: int, seconds: int, workers: int, processes: int, connections: int, profile: Path | None = None
+    boxes: int,
+    seconds: int,
+    workers: int,
+    processes: int,
+    connections: int,
+    profile: Path | None = None,
+    tree: Path | None = None,
 ) -> Outcome:
     """A fresh InfluxDB and collector, ``boxes`` boxes pushing on schedule for ``seconds``."""
     with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp) / "influx") as influxd:
@@ -103,11 +130,10 @@ def one_fleet(
             f"inventory:\n  path: {tmp}/registry.sqlite\ncollector:\n  spool_dir: {tmp}/spool\n"
             + (f"  workers: {workers}\n" if workers > 1 else "")
         )
-        with Registry(f"{tmp}/registry.sqlite") as registry:
-            fleet = [Box(f"jbox-{i:05d}", f"site-{i // 5:04d}", "IDF", "fcr") for i in range(boxes)]
-            tokens = registry.issue_many(fleet)
+        env = {**os.environ, "PYTHONPATH": str(tree)} if tree else None
+        tokens = issue_fleet(f"{tmp}/registry.sqlite", boxes, env)
         port = free_port()
-        collector = start_collector(config, port)
+        collector = start_collector(config, port, env=env)
         influx_pid = influxd._process.pid
         try:
             start_s = int(time.time()) - seconds - 60
@@ -172,6 +198,15 @@ def report(outcome: Outcome) -> None:
     print(f"verdict: {'HOLDS' if outcome.holds else 'FAILED'}")
 
 
+def compare(base: Outcome, new: Outcome) -> None:
+    """Same-run ratios: collector CPU per point, and latency, baseline over this tree."""
+    per_point = lambda outcome: outcome.collector_cpu / max(outcome.run.points_acked, 1)  # noqa: E731
+    print(
+        f"same run: collector CPU per point {per_point(base) / per_point(new):.2f}x less than the baseline; "
+        f"p99 {base.run.percentile_ms(0.99):.0f} ms -> {new.run.percentile_ms(0.99):.0f} ms"
+    )
+
+
 def search(low: int, high: int, seconds: int, workers: int, processes: int, connections: int) -> None:
     """Bisection for the largest fleet that holds; ``low`` must hold and ``high`` need not."""
     best = 0
@@ -195,6 +230,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--connections", type=int, default=256, help="keep-alive connections, all processes")
     parser.add_argument("--search", action="store_true", help="find the largest fleet that holds")
+    parser.add_argument("--compare", type=Path, help="first run the collector of this source tree (baseline)")
     parser.add_argument("--profile", type=Path, help="py-spy the collector (a worker) into this file (collapsed)")
     parser.add_argument("--low", type=int, default=2000)
     parser.add_argument("--high", type=int, default=40000)
@@ -202,7 +238,16 @@ def main() -> None:
     if args.search:
         search(args.low, args.high, args.seconds, args.workers, args.processes, args.connections)
     else:
-        report(one_fleet(args.boxes, args.seconds, args.workers, args.processes, args.connections, args.profile))
+        fleet = (args.boxes, args.seconds, args.workers, args.processes, args.connections)
+        if args.compare:
+            print(f"-- baseline: the collector of {args.compare}")
+            base = one_fleet(*fleet, tree=args.compare)
+            report(base)
+            print("-- this tree")
+        outcome = one_fleet(*fleet, profile=args.profile)
+        report(outcome)
+        if args.compare:
+            compare(base, outcome)
 
 
 if __name__ == "__main__":

@@ -14,10 +14,13 @@ def jboxmon_cli(config: Path) -> list[str]:
     return [sys.executable, "-m", "jboxmon.cli", "--config", str(config)]
 
 
-def start_collector(config: Path, port: int, timeout_s: float = 20.0) -> subprocess.Popen:
-    """``jboxmon collector`` on ``port``, returned once it answers ``/ping``."""
+def start_collector(
+    config: Path, port: int, timeout_s: float = 20.0, env: dict[str, str] | None = None
+) -> subprocess.Popen:
+    """``jboxmon collector`` on ``port``, returned once it answers ``/ping``; ``env`` may point
+    PYTHONPATH at another source tree (a same-run baseline of older code)."""
     process = subprocess.Popen(
-        [*jboxmon_cli(config), "collector", "--listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL
+        [*jboxmon_cli(config), "collector", "--listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL, env=env
     )
     deadline = time.monotonic() + timeout_s
     with HttpClient(f"http://127.0.0.1:{port}", HttpSettings(timeout_s=1)) as http:
