@@ -5,9 +5,13 @@
 (b) the same points POSTed by C concurrent clients (one box token each) to the collector's
     /write, timed until every point is acknowledged AND counted back in InfluxDB.
 
+``--gateway``: the same, but as a site gateway pushes: one gateway token for a site of
+``--series`` boxes (10,000 by default), every batch mixing lines of all of them.
+
 The collector runs as its own process (``jboxmon collector``) so client threads do not share its GIL.
 
     .venv/bin/python bench/bench_collector.py [--points 400000] [--clients 4] [--batch 5000]
+    .venv/bin/python bench/bench_collector.py --gateway [--series 10000] [--workers 2]
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 import requests
 from common import jboxmon_cli, start_collector
 
+from inventory import Box, Registry
 from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer, free_port
 
@@ -41,6 +46,28 @@ def build_batches(points: int, clients: int, batch: int, start_ns: int) -> list[
         ]
         batches.append(["\n".join(lines[i : i + batch]).encode() for i in range(0, per_client, batch)])
     return batches
+
+
+def build_gateway_batches(points: int, clients: int, batch: int, series: int, start_ns: int) -> list[list[bytes]]:
+    """Per client: batches of line protocol mixing ``series`` boxes of one site, uniquely timestamped."""
+    per_client = points // clients
+    batches: list[list[bytes]] = []
+    for client in range(clients):
+        lines = [
+            f"telemetry,jbox_id=jbox-{(client * per_client + i) % series:05d} p_meas_kw={i % 997}.5,"
+            f"p_setpoint_kw={i % 991}.0,grid_freq_hz=50.01,soc_pct=51.2,temp_max_c=31.5 "
+            f"{start_ns + (client * per_client + i) // series * 1_000_000_000 + client}"
+            for i in range(per_client)
+        ]
+        batches.append(["\n".join(lines[i : i + batch]).encode() for i in range(0, per_client, batch)])
+    return batches
+
+
+def gateway_tokens(registry_path: str, series: int, clients: int) -> list[str]:
+    """``series`` boxes at one site and a site gateway for it; its token for every client."""
+    with Registry(registry_path) as registry:
+        registry.issue_many([Box(f"jbox-{i:05d}", "site-gw", "IDF", "fcr") for i in range(series)])
+        return [registry.issue_gateway("gw-bench", site="site-gw")] * clients
 
 
 def post_all(url: str, batches: list[list[bytes]], tokens: list[str] | None) -> float:
@@ -85,9 +112,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--gzip", default="false", help="collector to InfluxDB gzip (default false: loopback)")
+    parser.add_argument("--gateway", action="store_true", help="one site-gateway token writing for --series boxes")
+    parser.add_argument("--series", type=int, default=10_000, help="boxes behind the gateway (--gateway)")
+    parser.add_argument("--workers", type=int, default=1, help="collector.workers")
     args = parser.parse_args()
     start_ns = int(time.time() - 3 * 3600) * 10**9
-    batches = build_batches(args.points, args.clients, args.batch, start_ns)
+    if args.gateway:
+        batches = build_gateway_batches(args.points, args.clients, args.batch, args.series, start_ns)
+    else:
+        batches = build_batches(args.points, args.clients, args.batch, start_ns)
     total = sum(body.count(b"\n") + 1 for per in batches for body in per)
 
     with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp) / "influx") as influxd:
@@ -101,12 +134,17 @@ def main() -> None:
         config.write_text(
             f"influxdb:\n  url: {influxd.url}\n  database: via_collector\n  gzip: {args.gzip}\n"
             f"inventory:\n  path: {tmp}/registry.sqlite\ncollector:\n  spool_dir: {tmp}/spool\n"
-            f"  rate_limit: {{points_per_s: 10000000, burst_points: 10000000}}\n"
+            f"  rate_limit: {{points_per_s: 10000000, burst_points: 10000000}}\n  workers: {args.workers}\n"
         )
-        cli = jboxmon_cli(config)
-        boxes = [f"jbox-{i:04d}" for i in range(args.clients)]
-        issued = subprocess.run([*cli, "tokens", "issue", *boxes, "--json"], capture_output=True, text=True, check=True)
-        tokens = [json.loads(issued.stdout)[box] for box in boxes]
+        if args.gateway:
+            tokens = gateway_tokens(f"{tmp}/registry.sqlite", args.series, args.clients)
+        else:
+            cli = jboxmon_cli(config)
+            boxes = [f"jbox-{i:04d}" for i in range(args.clients)]
+            issued = subprocess.run(
+                [*cli, "tokens", "issue", *boxes, "--json"], capture_output=True, text=True, check=True
+            )
+            tokens = [json.loads(issued.stdout)[box] for box in boxes]
         port = free_port()
         collector = start_collector(config, port)
         try:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import start_collector
+from common import start_collector, tree_options
 from loadgen import FleetRun, run_fleet
 
 from storage import InfluxClient, InfluxSettings
@@ -98,6 +98,7 @@ def start_profiler(pid: int, seconds: int, path: Path) -> subprocess.Popen:
 
 _ISSUE = """
 import json, sys
+from inventory import Box, Registry
 path, boxes = sys.argv[1], int(sys.argv[2])
 with Registry(path) as registry:
     fleet = [Box(f"jbox-{i:05d}", f"site-{i // 5:04d}", "IDF", "fcr") for i in range(boxes)]
@@ -105,10 +106,14 @@ with Registry(path) as registry:
 """
 
 
-def issue_fleet(path: str, boxes: int, env: dict[str, str] | None) -> dict[str, str]:
+def issue_fleet(path: str, boxes: int, tree: Path | None) -> dict[str, str]:
     """Register the fleet with the registry code of the tree under test (its schema version)."""
     done = subprocess.run(
-        [sys.executable, "-c", _ISSUE, path, str(boxes)], capture_output=True, text=True, check=True, env=env
+        [sys.executable, "-c", _ISSUE, path, str(boxes)],
+        capture_output=True,
+        text=True,
+        check=True,
+        **tree_options(tree),
     )
     return json.loads(done.stdout)
 
@@ -130,10 +135,9 @@ def one_fleet(
             f"inventory:\n  path: {tmp}/registry.sqlite\ncollector:\n  spool_dir: {tmp}/spool\n"
             + (f"  workers: {workers}\n" if workers > 1 else "")
         )
-        env = {**os.environ, "PYTHONPATH": str(tree)} if tree else None
-        tokens = issue_fleet(f"{tmp}/registry.sqlite", boxes, env)
+        tokens = issue_fleet(f"{tmp}/registry.sqlite", boxes, tree)
         port = free_port()
-        collector = start_collector(config, port, env=env)
+        collector = start_collector(config, port, tree=tree)
         influx_pid = influxd._process.pid
         try:
             start_s = int(time.time()) - seconds - 60

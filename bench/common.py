@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -14,13 +15,21 @@ def jboxmon_cli(config: Path) -> list[str]:
     return [sys.executable, "-m", "jboxmon.cli", "--config", str(config)]
 
 
-def start_collector(
-    config: Path, port: int, timeout_s: float = 20.0, env: dict[str, str] | None = None
-) -> subprocess.Popen:
-    """``jboxmon collector`` on ``port``, returned once it answers ``/ping``; ``env`` may point
-    PYTHONPATH at another source tree (a same-run baseline of older code)."""
+def tree_options(tree: Path | None) -> dict:
+    """subprocess options importing jboxmon from ``tree``: ``python -m``/``-c`` put the working
+    directory first on sys.path, so both it and PYTHONPATH must name the tree."""
+    if tree is None:
+        return {}
+    return {"cwd": str(tree), "env": {**os.environ, "PYTHONPATH": str(tree)}}
+
+
+def start_collector(config: Path, port: int, timeout_s: float = 20.0, tree: Path | None = None) -> subprocess.Popen:
+    """``jboxmon collector`` on ``port``, returned once it answers ``/ping``; ``tree`` runs the code of
+    another source tree (a same-run baseline of older code)."""
     process = subprocess.Popen(
-        [*jboxmon_cli(config), "collector", "--listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL, env=env
+        [*jboxmon_cli(config), "collector", "--listen", f"127.0.0.1:{port}"],
+        stderr=subprocess.DEVNULL,
+        **tree_options(tree),
     )
     deadline = time.monotonic() + timeout_s
     with HttpClient(f"http://127.0.0.1:{port}", HttpSettings(timeout_s=1)) as http:
