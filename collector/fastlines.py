@@ -18,6 +18,8 @@ from collector.scope import BoxScope, MissingBox, Scope, scope_of
 from collector.validate import Accepted, Refused, Validator
 from inventory import Box
 
+_MISSING = object()
+
 
 class _Fallback(Exception):
     """This line is not plain: the general path decides, and names any fault exactly."""
@@ -44,6 +46,10 @@ def validate_body(validator: Validator, scope: Box | Scope, body: str, precision
     scale = PRECISION_NS[precision]
     accepted = Accepted()
     keys: dict[str, tuple | None] = {}
+    # checked keys outlive the request: a gateway's batch names thousands of series, each seen
+    # again in its next batch. Per principal, since the answer depends on who writes; cleared by
+    # the service when the inventory changes (a box moved, a gateway rebound).
+    known = validator.line_keys.setdefault(scope.box if own is not None else scope.gateway, {})
     newest = now_ns + validator.max_future_ns
     oldest = now_ns - validator.max_age_ns if validator.max_age_ns is not None else -(2**63)
     out = accepted.lines_by_policy
@@ -55,9 +61,15 @@ def validate_body(validator: Validator, scope: Box | Scope, body: str, precision
         try:
             if "\\" in line or '"' in line or len(parts) not in (2, 3):
                 raise _Fallback
-            if parts[0] not in keys:
-                keys[parts[0]] = _check_key(validator, scope, parts[0])
-            entry = keys[parts[0]]
+            entry = keys.get(parts[0], _MISSING)
+            if entry is _MISSING:
+                entry = known.get(parts[0], _MISSING)
+                if entry is _MISSING:
+                    entry = _check_key(validator, scope, parts[0])  # raises ForbiddenError: never cached
+                    if len(known) >= 100_000:  # bounded: keys repeat, hostile input need not
+                        known.clear()
+                    known[parts[0]] = entry
+                keys[parts[0]] = entry
             if entry is None:
                 raise _Fallback
             policy, key, types, plain, box = entry

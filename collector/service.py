@@ -82,6 +82,7 @@ class IngestService:
             SpoolWriter(Spool(path, max_bytes=config.spool_max_bytes, clock=clock), influx, self.metrics, clock=clock)
             for path in adopted_spools
         ]
+        self._inventory_seen = -1  # the token cache's reload count the line-key cache was built on
         self._seen: dict[str, float] = {}
         self._seen_lock = threading.Lock()
         self._warned: dict[tuple[str, str], dt.date] = {}
@@ -150,6 +151,9 @@ class IngestService:
         return None if accepted is None else self._spool(scope, accepted, now)
 
     def accept_lines(self, box: Principal | Scope, body: str, precision: str) -> IngestResult:
+        if self.tokens.reloads != self._inventory_seen:  # the inventory changed: re-check every key
+            self._inventory_seen = self.tokens.reloads
+            self.validator.line_keys.clear()
         scope = self.scope(box)
         now = self.clock()
         return self._spool(scope, validate_body(self.validator, scope, body, precision, int(now * 1e9)), now)

@@ -44,6 +44,8 @@ class Validator:
         self.max_future_ns = int(max_future_s * 1e9)
         self.max_age_ns = int(max_age_s * 1e9) if max_age_s > 0 else None
         self._series: dict[tuple, str] = {}  # (box, measurement, tags) -> encoded series key
+        # line-protocol keys already checked, per writing box or gateway (collector/fastlines.py)
+        self.line_keys: dict[object, dict[str, tuple | None]] = {}
 
     def check(self, scope: Box | Scope, decoded: Decoded, now_ns: int) -> Accepted:
         """Validate and encode; raises ForbiddenError when any point names a box the token may
