@@ -5,7 +5,8 @@ own work at a thousand requests per second. Here requests write to the spool in 
 and await a future; a single thread runs fsync for everything written so far and resolves all
 the futures it covered at once. The hand-overs are batched too: the requests of one turn of the
 event loop go to the fsync thread with one notify, and come back with one thread-safe callback,
-instead of a lock, a notify and a wake-up of the loop per request.
+instead of a lock, a notify and a wake-up of the loop per request. And the fsync thread is only
+signalled when it sleeps: under load it finds the next batch waiting when its fsync returns.
 """
 
 from __future__ import annotations
@@ -26,20 +27,24 @@ class GroupCommitter:
         self._turn: dict[asyncio.AbstractEventLoop, list[tuple[tuple[int, int], asyncio.Future]]] = {}
         # handed over, waiting for the fsync thread: (futures' positions and futures, their loop)
         self._waiting: list[tuple[list[tuple[tuple[int, int], asyncio.Future]], asyncio.AbstractEventLoop]] = []
-        self._condition = threading.Condition()
+        self._lock = threading.Lock()  # guards _waiting, _idle and _stopping
+        # a plain lock used as a binary signal: held while nobody signalled; released to wake the
+        # thread, only ever when it declared itself idle (so never released twice)
+        self._signal = threading.Lock()
+        self._signal.acquire()
+        self._idle = False
         self._thread: threading.Thread | None = None
         self._stopping = False
 
     def start(self) -> GroupCommitter:
         self._stopping = False
+        self._idle = False
         self._thread = threading.Thread(target=self._run, name="spool-fsync", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        with self._condition:
-            self._stopping = True
-            self._condition.notify()
+        self._post(stopping=True)
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -58,19 +63,28 @@ class GroupCommitter:
         await future
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
-        turn = self._turn.pop(loop)
-        with self._condition:
-            self._waiting.append((turn, loop))
-            self._condition.notify()
+        self._post((self._turn.pop(loop), loop))
+
+    def _post(self, turn=None, stopping: bool = False) -> None:
+        with self._lock:
+            if turn is not None:
+                self._waiting.append(turn)
+            self._stopping = self._stopping or stopping
+            wake, self._idle = self._idle, False
+        if wake:
+            self._signal.release()
 
     def _run(self) -> None:
         while True:
-            with self._condition:
-                while not self._waiting and not self._stopping:
-                    self._condition.wait()
-                if self._stopping and not self._waiting:
-                    return
+            with self._lock:
                 batch, self._waiting = self._waiting, []
+                if not batch:
+                    if self._stopping:
+                        return
+                    self._idle = True
+            if not batch:
+                self._signal.acquire()  # until _post wakes us
+                continue
             try:
                 self.spool.sync(max(position for turn, _ in batch for position, _ in turn))
                 error = None
