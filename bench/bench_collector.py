@@ -12,12 +12,14 @@ The collector runs as its own process (``jboxmon collector``) so client threads 
 
     .venv/bin/python bench/bench_collector.py [--points 400000] [--clients 4] [--batch 5000]
     .venv/bin/python bench/bench_collector.py --gateway [--series 10000] [--workers 2]
+    .venv/bin/python bench/bench_collector.py --compare TREE   # CPU per point against another tree, same run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import tempfile
 import threading
@@ -25,7 +27,7 @@ import time
 from pathlib import Path
 
 import requests
-from common import jboxmon_cli, start_collector
+from common import jboxmon_cli, start_collector, tree_options
 
 from inventory import Box, Registry
 from storage import InfluxClient, InfluxSettings
@@ -115,6 +117,7 @@ def main() -> None:
     parser.add_argument("--gateway", action="store_true", help="one site-gateway token writing for --series boxes")
     parser.add_argument("--series", type=int, default=10_000, help="boxes behind the gateway (--gateway)")
     parser.add_argument("--workers", type=int, default=1, help="collector.workers")
+    parser.add_argument("--compare", type=Path, help="first run the collector of this source tree (not with --gateway)")
     args = parser.parse_args()
     start_ns = int(time.time() - 3 * 3600) * 10**9
     if args.gateway:
@@ -130,37 +133,77 @@ def main() -> None:
         wait_count(direct, total)
         print(f"raw InfluxDB /write: {total:,} points in {baseline_s:.2f}s = {total / baseline_s:,.0f} points/s")
 
-        config = Path(tmp) / "jboxmon.yaml"
-        config.write_text(
-            f"influxdb:\n  url: {influxd.url}\n  database: via_collector\n  gzip: {args.gzip}\n"
-            f"inventory:\n  path: {tmp}/registry.sqlite\ncollector:\n  spool_dir: {tmp}/spool\n"
-            f"  rate_limit: {{points_per_s: 10000000, burst_points: 10000000}}\n  workers: {args.workers}\n"
-        )
-        if args.gateway:
-            tokens = gateway_tokens(f"{tmp}/registry.sqlite", args.series, args.clients)
-        else:
-            cli = jboxmon_cli(config)
-            boxes = [f"jbox-{i:04d}" for i in range(args.clients)]
-            issued = subprocess.run(
-                [*cli, "tokens", "issue", *boxes, "--json"], capture_output=True, text=True, check=True
+        runs = [("baseline " + str(args.compare), args.compare)] if args.compare else []
+        results = {}
+        for name, tree in [*runs, ("this tree", None)]:
+            ack_s, end_to_end_s, cpu_s = through_collector(Path(tmp), influxd.url, batches, total, args, tree)
+            results[name] = cpu_s
+            print(f"-- {name}: collector acknowledged all in {ack_s:.2f}s = {total / ack_s:,.0f} points/s")
+            print(
+                f"collector end to end (acked and in InfluxDB): {end_to_end_s:.2f}s = "
+                f"{total / end_to_end_s:,.0f} points/s; collector CPU {1000 * cpu_s / total:.4f}s per 1,000 points"
             )
-            tokens = [json.loads(issued.stdout)[box] for box in boxes]
-        port = free_port()
-        collector = start_collector(config, port)
-        try:
-            via = InfluxClient(InfluxSettings(url=influxd.url, database="via_collector"))
-            started = time.perf_counter()
-            ack_s = post_all(f"http://127.0.0.1:{port}/write", batches, tokens)
-            wait_count(via, total)
-            end_to_end_s = time.perf_counter() - started
-        finally:
-            collector.terminate()
-            collector.wait()
-        print(f"collector acknowledged all in {ack_s:.2f}s = {total / ack_s:,.0f} points/s")
-        print(
-            f"collector end to end (acked and in InfluxDB): {end_to_end_s:.2f}s = {total / end_to_end_s:,.0f} points/s"
+            print(f"ratio collector / raw InfluxDB: {baseline_s / end_to_end_s:.2f}x (target >= 0.8x)")
+        if args.compare:
+            ratio = results[runs[0][0]] / results["this tree"]
+            print(f"same run: collector CPU per point {ratio:.2f}x less than the baseline")
+
+
+def through_collector(
+    tmp: Path, influx_url: str, batches: list[list[bytes]], total: int, args, tree: Path | None
+) -> tuple[float, float, float]:
+    """(seconds to acknowledge all, seconds until all are in InfluxDB, collector CPU seconds)."""
+    database = f"via_{'base' if tree else 'collector'}"
+    work = tmp / database
+    work.mkdir()
+    config = work / "jboxmon.yaml"
+    config.write_text(
+        f"influxdb:\n  url: {influx_url}\n  database: {database}\n  gzip: {args.gzip}\n"
+        f"inventory:\n  path: {work}/registry.sqlite\ncollector:\n  spool_dir: {work}/spool\n"
+        f"  rate_limit: {{points_per_s: 10000000, burst_points: 10000000}}\n"
+        + (f"  workers: {args.workers}\n" if args.workers > 1 else "")
+    )
+    if args.gateway:
+        tokens = gateway_tokens(f"{work}/registry.sqlite", args.series, args.clients)
+    else:
+        boxes = [f"jbox-{i:04d}" for i in range(args.clients)]
+        issued = subprocess.run(
+            [*jboxmon_cli(config), "tokens", "issue", *boxes, "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+            **tree_options(tree),
         )
-        print(f"ratio collector / raw InfluxDB: {baseline_s / end_to_end_s:.2f}x (target >= 0.8x)")
+        tokens = [json.loads(issued.stdout)[box] for box in boxes]
+    port = free_port()
+    collector = start_collector(config, port, tree=tree)
+    try:
+        via = InfluxClient(InfluxSettings(url=influx_url, database=database))
+        cpu_before = process_tree_cpu(collector.pid)
+        started = time.perf_counter()
+        ack_s = post_all(f"http://127.0.0.1:{port}/write", batches, tokens)
+        wait_count(via, total)
+        end_to_end_s = time.perf_counter() - started
+        cpu_s = process_tree_cpu(collector.pid) - cpu_before
+    finally:
+        collector.terminate()
+        collector.wait()
+    return ack_s, end_to_end_s, cpu_s
+
+
+def process_tree_cpu(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its children (collector workers), from /proc."""
+    pids = [pid]
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        pids += [int(child) for child in children.read_text().split()]
+    total = 0.0
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 if __name__ == "__main__":
