@@ -94,6 +94,7 @@ class CollectorConfig(Strict):
     tls_key: Path | None = None
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = Field(1 << 30, gt=0)
+    dead_letter_max_bytes: int = Field(64 << 20, gt=0)
     max_body_bytes: int = Field(10 << 20, gt=0)
     max_future: Duration = 300
     token_overlap: Duration = 86400

@@ -21,6 +21,7 @@ COMMANDS = {
     "tokens": "tokens",
     "rules": "rules_cmd",
     "alerts": "alerts",
+    "deadletter": "deadletter",
     "simulate": "simulate",
 }
 
