@@ -41,7 +41,7 @@ def test_an_outage_is_not_a_refusal() -> None:
 
 def test_the_box_is_read_from_the_registry_tag_of_the_line() -> None:
     assert box_of(b"telemetry,jbox_id=jbox-0001,region=IDF soc_pct=1 1") == "jbox-0001"
-    assert box_of(b"log,level=info,jbox_id=jbox-0002 code=\"x\" 1") == "jbox-0002"
+    assert box_of(b'log,level=info,jbox_id=jbox-0002 code="x" 1') == "jbox-0002"
     assert box_of(b"telemetry soc_pct=1 1") == ""
     assert box_of(b'log,jbox_id=a message="x,jbox_id=b" 1') == "a"
 
