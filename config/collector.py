@@ -67,6 +67,15 @@ class MeasurementSchema(Strict):
         for tag in value:
             if tag in BOX_TAGS:
                 raise ValueError(f"{tag!r} is always set from the registry; do not list it")
+            if tag == "time":
+                raise ValueError("'time' cannot be a tag: InfluxDB refuses it")
+        return value
+
+    @field_validator("fields")
+    @classmethod
+    def _no_time_field(cls, value: dict[str, FieldType]) -> dict[str, FieldType]:
+        if "time" in value:
+            raise ValueError("'time' cannot be a field: InfluxDB refuses it")
         return value
 
 

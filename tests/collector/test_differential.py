@@ -11,6 +11,7 @@ acknowledged must have reached InfluxDB: the writer dead-lettered nothing.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ MAX_FUTURE_S = 300
 PRECISION_NS = {"ns": 1, "u": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 INT64 = 2**63
 DIFF = settings(
-    max_examples=250,
+    max_examples=int(os.environ.get("JBOXMON_DIFFERENTIAL_EXAMPLES", "250")),  # more for a long hunt
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
