@@ -67,20 +67,25 @@ def box_of(line: bytes) -> str:
     return match.group(1).decode() if match else ""
 
 
-def isolate_refused(write: Callable[[bytes], None], lines: list[bytes]) -> list[tuple[bytes, InfluxError]]:
+def isolate_refused(
+    write: Callable[[bytes], None], lines: list[bytes], refused: InfluxError | None = None
+) -> list[tuple[bytes, InfluxError]]:
     """Write ``lines``; return the ones InfluxDB refuses for good, each with its own error.
 
-    A refused batch is split in halves until each refused line stands alone. Retryable errors
-    propagate: an outage is not a refusal.
+    A refused batch is split in halves until each refused line stands alone; ``refused`` is the
+    error the whole batch already got (it is then not sent again). Retryable errors propagate: an
+    outage is not a refusal.
     """
-    try:
-        write(b"\n".join(lines))
-        return []
-    except InfluxError as exc:
-        if exc.retryable:
-            raise
-        if len(lines) == 1:
-            return [(lines[0], exc)]
+    if refused is None:
+        try:
+            write(b"\n".join(lines))
+            return []
+        except InfluxError as exc:
+            if exc.retryable:
+                raise
+            refused = exc
+    if len(lines) == 1:
+        return [(lines[0], refused)]
     middle = len(lines) // 2
     return isolate_refused(write, lines[:middle]) + isolate_refused(write, lines[middle:])
 
