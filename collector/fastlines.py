@@ -100,7 +100,8 @@ def _plain_fields_matcher(measurement: str, types: dict[str, str]):
         alternatives = []
         by_kind = {kind: [re.escape(n) for n, k in types.items() if k == kind] for kind in set(types.values())}
         if by_kind.get("float"):
-            alternatives.append(f"(?:{'|'.join(by_kind['float'])})=-?[0-9]+(?:\\.[0-9]+)?")
+            # at most 300 integer digits: a longer plain number may exceed the float range (1.8e308)
+            alternatives.append(f"(?:{'|'.join(by_kind['float'])})=-?[0-9]{{1,300}}(?:\\.[0-9]+)?")
         if by_kind.get("integer"):
             alternatives.append(f"(?:{'|'.join(by_kind['integer'])})=-?[0-9]{{1,18}}i")
         if by_kind.get("boolean"):

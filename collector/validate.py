@@ -209,7 +209,10 @@ def _typed(name: str, value: object, schema: MeasurementSchema, strict: bool = F
         raise Refused(f"field {name!r} is not accepted (allowed: {', '.join(schema.fields)})", "schema")
     if expected == "float":
         if isinstance(value, float) or (isinstance(value, int) and not isinstance(value, bool) and not strict):
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # a JSON integer beyond the float range
+                raise Refused(f"field {name!r}: {str(value)[:20]}... out of the 64-bit float range", "type") from None
             if number != number or number in (float("inf"), float("-inf")):
                 raise Refused(f"field {name!r}: NaN and infinity cannot be stored", "type")
             return number

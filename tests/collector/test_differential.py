@@ -48,7 +48,7 @@ NUMBERS = [
     # refused by InfluxDB 1.x, though Python's float() or int() takes some of them
     "+1", "--1", "-+1", "1_0", "1__0", "١٢", "²", "١.٥", "0x10", "0b1", "inf", "Inf", "-inf", "NaN", "nan",
     "infinity", "1e400", "-1e400", "1.5e", "1e", "1e-", "e5", ".e5", "-", ".", "-.", "1.5.5", "1e5.5", "1-1",
-    "1i5", " 1", "1 ", "\u00a01", "1\u2009",
+    "1i5", " 1", "1 ", "\u00a01", "1\u2009", "1" + "0" * 308, "1" + "0" * 309, "-1" + "0" * 400 + ".5",
 ]
 INTEGERS = [
     "1i", "-1i", "0i", "-0i", "01i", "9223372036854775807i", "-9223372036854775808i", "9223372036854775808i",
@@ -235,6 +235,10 @@ def test_every_line_the_collector_acknowledges_influxdb_accepts(collector, refer
         "scrape up=true",
         "telemetry soc_pct=1 +1",
         "telemetry soc_pct=1 ١٢",
+        "telemetry soc_pct=1" + "0" * 309,
+        "telemetry,site=a=b soc_pct=1",
+        "telemetry,region=a,region=b soc_pct=1",
+        "telemetry soc_pct=1\r",
     ],
 )
 def test_the_cases_of_the_issue_are_refused(collector, line: str) -> None:
@@ -266,3 +270,74 @@ def test_after_differential_traffic_nothing_acknowledged_was_dead_lettered(colle
     collector.drain()
     assert dead_letters(collector) == 0
     assert collector.influx.count("telemetry", "soc_pct") == 4
+
+
+# -- JSON payloads: the collector writes the line protocol itself; InfluxDB must take all it acks ------
+
+json_numbers = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.sampled_from([0, -0.0, 5e-324, 1.7976931348623157e308, 2**53, 2**63 - 1, -(2**63), 2**63, 10**400]),
+)
+json_strings = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(['"', "\\", 'a\\"b', "trailing\\", "\n", "\r\n", "\t", "\x00", "é€😀", "x" * 65536, "é" * 32769]),
+)
+json_times = st.one_of(
+    st.none(),
+    st.integers(min_value=-400 * 86400, max_value=600).map(lambda offset: ("rel", offset)),
+    st.sampled_from(
+        [("rel", -int(s) + d) for s in POLICY_S.values() for d in (-60, 60, 3600 + 60)]
+        + [("raw", "1677-09-21T00:12:43Z")]
+    ),
+)
+
+
+def _rfc3339(stamp, now_s: float) -> str | None:
+    if stamp is None:
+        return None
+    kind, value = stamp
+    if kind == "raw":
+        return value
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now_s + value)) + ".123Z"
+
+
+@given(
+    samples=st.lists(
+        st.tuples(st.dictionaries(st.sampled_from(sorted(SCHEMA["telemetry"].fields)), json_numbers), json_times),
+        max_size=4,
+    ),
+    heartbeat=st.none()
+    | st.dictionaries(st.sampled_from(sorted(SCHEMA["heartbeat"].fields)), json_numbers | json_strings),
+    entries=st.lists(
+        st.tuples(st.sampled_from(["debug", "error"]), json_strings, json_strings, json_times), max_size=3
+    ),
+)
+@settings(DIFF, max_examples=max(1, DIFF.max_examples // 3))  # each example waits for delivery
+def test_every_json_point_the_collector_acknowledges_lands(collector, samples, heartbeat, entries) -> None:
+    now_s = time.time()
+    v2 = {"header": {"jbox_id": "jbox-0001"}, "samples": []}
+    for fields, stamp in samples:
+        sample = dict(fields)
+        if _rfc3339(stamp, now_s):
+            sample["time"] = _rfc3339(stamp, now_s)
+        v2["samples"].append(sample)
+    if heartbeat is not None:
+        v2["heartbeat"] = heartbeat
+    logs = {"entries": []}
+    for level, code, message, stamp in entries:
+        entry = {"level": level, "code": code, "message": message}
+        if _rfc3339(stamp, now_s):
+            entry["time"] = _rfc3339(stamp, now_s)
+        logs["entries"].append(entry)
+    before = dead_letters(collector)
+    for path, document in (("/v2/telemetry", v2), ("/v1/logs", logs)):
+        response = collector.post(path, json=document)
+        assert response.status_code in (202, 400), response.text
+    collector.drain()
+    assert dead_letters(collector) == before, "the collector acknowledged a point InfluxDB refused"
+
+
+def test_a_json_number_beyond_the_float_range_is_a_400(collector) -> None:
+    response = collector.post("/v2/telemetry", data='{"header": {}, "samples": [{"soc_pct": 1%s}]}' % ("0" * 400))
+    assert response.status_code == 400 and "float range" in response.text, response.text
