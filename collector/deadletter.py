@@ -84,8 +84,8 @@ def isolate_refused(
             if exc.retryable:
                 raise
             refused = exc
-    if len(lines) == 1:
-        return [(lines[0], refused)]
+    if len(lines) == 1 or refused.dropped == len(lines):  # each line refused alike: no need to split
+        return [(line, refused) for line in lines]
     middle = len(lines) // 2
     return isolate_refused(write, lines[:middle]) + isolate_refused(write, lines[middle:])
 

@@ -148,6 +148,8 @@ def _parse_key(key: str) -> tuple[str, dict[str, str]]:
         name, sep, value = part.partition("=") if "\\" not in part else _partition_unescaped(part)
         if not sep or not name or not value:
             raise ValueError(f"invalid tag {part!r}: expected key=value")
+        if value[-1] == "\\" or name[-1] == "\\":
+            raise ValueError(f"invalid tag {part!r}: a tag key or value cannot end with a backslash")
         if "=" in (value if "\\" not in value else value.replace("\\=", "")):
             raise ValueError(f"invalid tag {part!r}: '=' in a tag value must be escaped")
         name = _unescape(name)

@@ -83,6 +83,7 @@ TAGS = [
     "region=ÎDF", "service=fcr", "service=bogus", "level=debug", "level=info", "level=warning", "level=error",
     "level=critical", "level=EVIL_LEVEL_16159", "level=info\\", "level=info\\\\", "level=in\\ fo", "level=Info",
     "colour=red", "level=", "=x", "level=\u00e9", "site=s1\\", "site=a\\b", "region=a\\,b",
+    "site=s1\\\\", "service=fcr\\\\\\", "region\\=x=IDF", "site\\ x=1",
 ]
 # fmt: on
 
@@ -238,6 +239,7 @@ def test_every_line_the_collector_acknowledges_influxdb_accepts(collector, refer
         "telemetry soc_pct=1" + "0" * 309,
         "telemetry,site=a=b soc_pct=1",
         "telemetry,region=a,region=b soc_pct=1",
+        "telemetry,site=s1\\\\ soc_pct=1",
         "telemetry soc_pct=1\r",
     ],
 )
