@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from collector.lineparser import parse_line, strip_line
 from config.collector import default_schema
 from config.model import RetentionConfig
 from storage import InfluxClient, InfluxSettings
@@ -114,33 +115,86 @@ class Line:
     tags: tuple[str, ...]
     fields: tuple[tuple[str, str], ...]
     timestamp: Timestamp
+    mutation: tuple[float, str, str] | None = None  # (where, insert|delete|replace, character)
 
     def render(self, now_ns: int, precision: str) -> str:
         key = ",".join([self.measurement, *self.tags])
         fields = ",".join(f"{name}={value}" for name, value in self.fields)
         stamp = self.timestamp
         if stamp.kind == "none":
-            return f"{key} {fields}"
+            return self._mutated(f"{key} {fields}")
         if stamp.kind == "raw":
             text = stamp.value
         else:
             absolute = now_ns + stamp.value if stamp.kind == "rel" else stamp.value
             text = str(absolute // PRECISION_NS[precision])
-        return f"{key} {fields} {text}"
+        return self._mutated(f"{key} {fields} {text}")
+
+    def _mutated(self, text: str) -> str:
+        if self.mutation is None:
+            return text
+        where, how, char = self.mutation
+        at = int(where * len(text))
+        if how == "insert":
+            return text[:at] + char + text[at:]
+        if how == "delete":
+            return text[:at] + text[at + 1 :]
+        return text[:at] + char + text[at + 1 :]
 
 
 @st.composite
 def lines(draw) -> Line:
+    """Half the lines plausible (a known measurement, its fields in any spelling InfluxDB reads,
+    declared tags, recent timestamps), so that many are acknowledged and checked; half wild."""
+    if draw(st.booleans()):
+        return draw(plausible_lines())
     measurement = draw(st.sampled_from(MEASUREMENTS))
     schema = SCHEMA.get(measurement)
-    # mostly the measurement's own fields, so that most lines are plausible and reach the deep checks
     own = schema is not None and draw(st.integers(0, 4)) > 0
     names = st.sampled_from(sorted(schema.fields)) if own else st.sampled_from(FIELD_NAMES)
     fields = draw(st.lists(st.tuples(names, field_values), min_size=1, max_size=3, unique_by=lambda f: f[0]))
-    if schema and draw(st.booleans()):
-        fields = [(name, _good_value(kind, draw)) for name, kind in schema.fields.items()][: len(fields) + 1]
-    tags = draw(st.lists(st.sampled_from(TAGS), max_size=3, unique_by=lambda t: t.split("=")[0]))
-    return Line(measurement, tuple(tags), tuple(fields), draw(timestamps))
+    odd_tags = st.tuples(st.sampled_from(["level", "site", "region", "x"]), st.text(TRICKY, min_size=1, max_size=5))
+    tags = draw(st.lists(st.sampled_from(TAGS) | odd_tags.map("=".join), max_size=3))
+    mutation = draw(
+        st.none()
+        | st.tuples(st.floats(0, 0.999), st.sampled_from(["insert", "delete", "replace"]), st.sampled_from(TRICKY))
+    )
+    return Line(measurement, tuple(tags), tuple(fields), draw(timestamps), mutation)
+
+
+SPELLINGS = {
+    "float": NUMBERS[: NUMBERS.index("+1")] + ["1.5", "-2.25", "1e3", "42"],
+    "integer": ["1i", "-7i", "0i", "01i", "9223372036854775807i", "-9223372036854775808i"],
+    "boolean": BOOLEANS[:10],
+    "string": STRINGS[:9] + ['"' + "é" * 32768 + '"'],
+}
+
+
+@st.composite
+def plausible_lines(draw) -> Line:
+    measurement = draw(st.sampled_from(["telemetry", "heartbeat", "log"]))
+    schema = SCHEMA[measurement]
+    names = draw(st.lists(st.sampled_from(sorted(schema.fields)), min_size=1, max_size=3, unique=True))
+    fields = [(name, draw(st.sampled_from(SPELLINGS[schema.fields[name]]))) for name in names]
+    tags = ["level=" + draw(st.sampled_from(["debug", "info", "warning", "error", "critical"]))] if schema.tags else []
+    tags += draw(st.lists(st.sampled_from(["jbox_id=jbox-0001", "site=s1", "region=ÎDF", "service=x"]), max_size=2))
+    stamp = draw(
+        st.just(Timestamp("none", None))
+        | st.integers(-20 * 3600 * 10**9, MAX_FUTURE_S * 10**9 - 10**9).map(lambda o: Timestamp("rel", o))
+    )
+    return Line(measurement, tuple(tags), tuple(fields), stamp)
+
+
+TRICKY = ' ,="\\\t\r#=i.-e0éa\u00a0'
+
+
+def policy_of(text: str) -> str:
+    """The retention policy the collector would write ``text`` to (the default one when unknown)."""
+    try:
+        schema = SCHEMA.get(parse_line(strip_line(text)).measurement)
+    except ValueError:
+        schema = None
+    return schema.retention_policy if schema else "raw"
 
 
 def _good_value(kind: str, draw) -> str:
@@ -212,10 +266,9 @@ def test_every_line_the_collector_acknowledges_influxdb_accepts(collector, refer
     now_ns = time.time_ns()
     texts = [line.render(now_ns, precision) for line in batch]
     acked = collector_acks(collector, "\n".join(texts), precision, len(texts))
+    event(f"{len(acked)} of {len(texts)} lines acknowledged" if acked else "nothing acknowledged")
     for number in sorted(acked):
-        schema = SCHEMA.get(batch[number - 1].measurement)
-        policy = schema.retention_policy if schema else "raw"
-        ok, why = influx_accepts(reference, texts[number - 1], policy, precision)
+        ok, why = influx_accepts(reference, texts[number - 1], policy_of(texts[number - 1]), precision)
         assert ok, f"the collector acknowledged a line InfluxDB refuses:\n{texts[number - 1][:300]!r}\n{why}"
 
 
