@@ -124,20 +124,22 @@ class Validator:
         if schema is None:
             raise Refused(f"measurement {name!r} is not accepted (allowed: {', '.join(self.schema)})", "schema")
         if schema.source != source and schema.source != "push":
-            raise Refused(f"measurement {name!r} is written by the collector's {schema.source}r only", "schema")
+            raise Refused(
+                f"measurement {name!r} is written by the collector itself (source: {schema.source})", "schema"
+            )
         return schema
 
     def _check_point(self, box: Box, point: Point, now_ns: int, source: str, strict: bool) -> tuple[str, str]:
         schema = self.measurement(point.measurement, source)
         time_ns = now_ns if point.time_ns is None else point.time_ns
         self.check_time(schema.retention_policy, time_ns, now_ns)
-        series = self.series_key(box, point.measurement, point.tags, schema)
         fields = ",".join(
             f"{escape_key(name)}={format_field(_typed(name, value, schema, strict))}"
             for name, value in point.fields.items()
         )
         if not fields:
             raise Refused("no field", "schema")
+        series = self.series_key(box, point.measurement, point.tags, schema)  # last: it spends the budget
         return schema.retention_policy, f"{series} {fields} {time_ns}"
 
     def check_time(self, policy: str, time_ns: int, now_ns: int) -> None:
@@ -145,8 +147,12 @@ class Validator:
             raise Refused(f"timestamp is {(time_ns - now_ns) / 1e9:.0f}s in the future", "timestamp")
         if time_ns < self.oldest_ns(policy, now_ns):
             kept = self._retention_s.get(policy, 0)
-            limit = f"the {format_duration(kept)} retention policy {policy!r}" if kept else "InfluxDB's time range"
-            raise Refused(f"timestamp is {(now_ns - time_ns) / 86400e9:.1f} days old, beyond {limit}", "timestamp")
+            limit = "InfluxDB's time range"
+            if kept:
+                margin = kept - self._max_age_ns[policy] / 1e9
+                limit = f"the {format_duration(kept)} retention policy {policy!r}"
+                limit += f" less {format_duration(margin)} (collector.age_margin)" if margin else ""
+            raise Refused(f"timestamp is {(now_ns - time_ns) / 3600e9:.1f} hours old, beyond {limit}", "timestamp")
 
     def series_key(self, box: Box, measurement: str, tags: dict[str, str], schema: MeasurementSchema) -> str:
         """The encoded ``measurement,tags`` of a point, box tags from the registry; cached, since
