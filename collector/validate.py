@@ -231,7 +231,11 @@ def _typed(name: str, value: object, schema: MeasurementSchema, strict: bool = F
             return int(value)
     elif expected == "string":
         if isinstance(value, str):
-            if len(value.encode()) > MAX_STRING_BYTES:
+            try:
+                size = len(value.encode())
+            except UnicodeEncodeError:  # JSON may carry a lone surrogate ("\ud800"): not UTF-8
+                raise Refused(f"field {name!r}: not valid Unicode (a lone surrogate)", "type") from None
+            if size > MAX_STRING_BYTES:
                 raise Refused(f"field {name!r}: string longer than {MAX_STRING_BYTES} bytes", "type")
             return value
     elif expected == "boolean" and isinstance(value, bool):

@@ -336,7 +336,23 @@ json_numbers = st.one_of(
 )
 json_strings = st.one_of(
     st.text(max_size=40),
-    st.sampled_from(['"', "\\", 'a\\"b', "trailing\\", "\n", "\r\n", "\t", "\x00", "é€😀", "x" * 65536, "é" * 32769]),
+    st.sampled_from(
+        [
+            '"',
+            "\\",
+            'a\\"b',
+            "trailing\\",
+            "\n",
+            "\r\n",
+            "\t",
+            "\x00",
+            "\ud800",
+            "a\udfffb",
+            "é€😀",
+            "x" * 65536,
+            "é" * 32769,
+        ]
+    ),
 )
 json_times = st.one_of(
     st.none(),
@@ -391,6 +407,12 @@ def test_every_json_point_the_collector_acknowledges_lands(collector, samples, h
         assert response.status_code in (202, 400), response.text
     collector.drain()
     assert dead_letters(collector) == before, "the collector acknowledged a point InfluxDB refused"
+
+
+def test_a_lone_surrogate_in_a_json_string_is_a_400(collector) -> None:
+    body = '{"entries": [{"level": "info", "code": "x", "message": "bad \\ud800 here"}]}'
+    response = collector.post("/v1/logs", data=body.encode(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 400 and "surrogate" in response.text, response.text
 
 
 def test_a_json_number_beyond_the_float_range_is_a_400(collector) -> None:
