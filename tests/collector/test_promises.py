@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import shutil
 import stat
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import requests
@@ -200,3 +202,24 @@ def test_spool_and_dead_letter_files_are_private_from_the_start(collector) -> No
     assert stat.S_IMODE(spool_dir.stat().st_mode) == 0o700
     files = list(spool_dir.iterdir())
     assert files and {f.name: stat.S_IMODE(f.stat().st_mode) for f in files} == {f.name: 0o600 for f in files}
+
+
+def test_a_version_1_spool_is_still_delivered_after_the_upgrade(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    directory.mkdir()
+    (directory / "VERSION").write_text("1")
+    records = b""
+    for policy, lines in (("", b"m v=1 1"), ("logs", b'log code="x" 2')):
+        payload = policy.encode() + b"\n" + lines
+        records += struct.pack(">2sII", b"JS", len(payload), zlib.crc32(payload)) + payload
+    (directory / f"{1:020d}.seg").write_bytes(records)
+    spool = Spool(directory, clock=lambda: time.time() + 5).open()
+    assert [(r.retention_policy, r.lines, r.appended_at) for r in spool.read()] == [
+        ("", b"m v=1 1", None),
+        ("logs", b'log code="x" 2', None),
+    ]
+    assert 4 <= spool.oldest_age_s() <= 60  # no time in a version 1 record: the segment's mtime stands in
+    spool.sync(spool.write(b"m v=2 3"))  # new records are version 2, in the same segment
+    assert [r.appended_at is not None for r in spool.read()] == [False, False, True]
+    spool.close()
+    assert (directory / "VERSION").read_text() == "2"
