@@ -138,7 +138,8 @@ class SpoolWriter:
             self.client.write(body, retention_policy=policy or None)
         except InfluxError as exc:
             if exc.credentials_refused:
-                raise InfluxError(f"InfluxDB refuses the collector's credentials: {exc}", retryable=True) from exc
+                message = f"credentials refused: {exc}"
+                raise InfluxError(message, retryable=True, status=exc.status) from exc
             if not exc.missing_target:
                 raise
             log.warning("%s: re-creating the database and its retention policies", exc)
@@ -148,7 +149,8 @@ class SpoolWriter:
             except InfluxError as again:
                 if again.retryable or not (again.missing_target or again.credentials_refused):
                     raise
-                raise InfluxError(f"database missing and not re-created: {again}", retryable=True) from again
+                message = f"database missing and not re-created: {again}"
+                raise InfluxError(message, retryable=True, status=again.status) from again
 
     def _dead_letter(self, body: bytes, policy: str, error: InfluxError) -> int:
         """Find the refused lines of a refused batch and keep them; InfluxDB stored the others."""
@@ -172,10 +174,10 @@ class SpoolWriter:
 
 
 def _problem(error: InfluxError) -> str:
+    """A short reason for /health: the status or the transport failure, not a whole traceback."""
     text = str(error)
-    if "InfluxDB" not in text:
-        text = f"InfluxDB: {text}"
-    return f"cannot deliver to {text[:300]}"
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"InfluxDB unreachable ({text})" if error.status is None else f"InfluxDB refuses writes ({text})"
 
 
 def _chunks(records: list[Record], max_lines: int) -> list[list[Record]]:
