@@ -223,3 +223,24 @@ def test_a_version_1_spool_is_still_delivered_after_the_upgrade(tmp_path: Path) 
     assert [r.appended_at is not None for r in spool.read()] == [False, False, True]
     spool.close()
     assert (directory / "VERSION").read_text() == "2"
+
+
+def test_refused_credentials_stall_delivery_and_dead_letter_nothing(tmp_path: Path) -> None:
+    server = InfluxServer(tmp_path / "auth", auth=True).start()
+    try:
+        admin = InfluxClient(InfluxSettings(url=server.url, database="secure"))
+        admin.execute("CREATE USER admin WITH PASSWORD 's3cret' WITH ALL PRIVILEGES", database="")
+        wrong = InfluxClient(InfluxSettings(url=server.url, database="secure", username="admin", password="nope"))
+        tokens = issue_tokens(registry_path(tmp_path), ["jbox-0001"])
+        service = IngestService(make_config(tmp_path), wrong, registry=Registry(registry_path(tmp_path)))
+        collector = CollectorServer(service).start()
+        try:
+            assert _post(collector.url, tokens["jbox-0001"], "telemetry soc_pct=1.5").status_code == 204
+            assert _wait(lambda: requests.get(collector.url + "/health", timeout=5).status_code == 503, 20)
+            health = requests.get(collector.url + "/health", timeout=5).json()
+            assert "credentials refused" in health["status"] and health["spool_bytes"] > 0, health
+            assert DeadLetterStore(tmp_path / "spool").entries() == []  # kept in the spool, for the fix
+        finally:
+            collector.stop()
+    finally:
+        server.stop()
