@@ -185,7 +185,7 @@ def plausible_lines(draw) -> Line:
     return Line(measurement, tuple(tags), tuple(fields), stamp)
 
 
-TRICKY = ' ,="\\\t\r#=i.-e0éa\u00a0'
+TRICKY = ' ,="\\\t\r#=i.-e0éa\u00a0\x00\x7f'
 
 
 def policy_of(text: str) -> str:
