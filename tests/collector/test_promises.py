@@ -4,9 +4,14 @@ or not at all; what InfluxDB still refuses is kept line by line, each with its b
 
 from __future__ import annotations
 
+import json
 import shutil
+import signal
 import stat
 import struct
+import subprocess
+import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -23,6 +28,7 @@ from storage import InfluxClient, InfluxSettings
 from storage.client import retention_policies
 from storage.server import InfluxServer, free_port
 from tests.collector.conftest import issue_tokens, make_config, registry_path
+from tests.collector.test_durability import run_collector
 
 RETENTION = RetentionConfig()
 RETENTION_S = {"raw": RETENTION.raw, "logs": RETENTION.logs}
@@ -244,3 +250,68 @@ def test_refused_credentials_stall_delivery_and_dead_letter_nothing(tmp_path: Pa
             collector.stop()
     finally:
         server.stop()
+
+
+def test_sigkill_during_two_policy_pushes_stores_whole_requests_only(tmp_path: Path) -> None:
+    """Each request holds 40 telemetry and 4 log lines (two retention policies): after SIGKILL and
+    restart every acknowledged request is stored, and no request is stored in part."""
+    influxd = InfluxServer(tmp_path / "influx").start()
+    config_path = tmp_path / "jboxmon.yaml"
+    config_path.write_text(
+        f"influxdb:\n  url: {influxd.url}\n  database: whole\n  timeout: 2s\n"
+        f"inventory:\n  path: {tmp_path}/registry.sqlite\ncollector:\n  spool_dir: {tmp_path}/spool\n"
+    )
+    cli = [sys.executable, "-m", "jboxmon.cli", "--config", str(config_path)]
+    issue = [*cli, "tokens", "issue", "jbox-0001", "jbox-0002", "--json"]
+    issued = subprocess.run(issue, capture_output=True, text=True, check=True)
+    tokens = json.loads(issued.stdout)
+    port = free_port()
+    process = run_collector(config_path, port)
+    acked = {box: 0 for box in tokens}
+    stop = threading.Event()
+
+    def push(box: str, token: str) -> None:
+        session, sequence, base = requests.Session(), 0, time.time_ns() - 3600 * 10**9
+        while not stop.is_set():
+            lines = [f"telemetry soc_pct={sequence}.5 {base + sequence * 1000 + i}" for i in range(40)]
+            lines += [f'log,level=info code="c",message="{sequence}" {base + sequence * 1000 + i}' for i in range(4)]
+            try:
+                response = session.post(
+                    f"http://127.0.0.1:{port}/write", data="\n".join(lines), headers={"Authorization": f"Token {token}"}
+                )
+            except requests.RequestException:
+                return
+            if response.status_code == 204:
+                acked[box] += 1
+            sequence += 1
+
+    threads = [threading.Thread(target=push, args=item, daemon=True) for item in tokens.items()]
+    client = InfluxClient(InfluxSettings(url=influxd.url, database="whole"))
+    try:
+        for thread in threads:
+            thread.start()
+        time.sleep(3)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        process = run_collector(config_path, port)
+        requests_acked = sum(acked.values())
+        assert requests_acked > 20
+
+        def stored() -> tuple[int, int]:
+            return client.count("telemetry", "soc_pct"), log_count(client)
+
+        assert _wait(lambda: stored()[0] >= 40 * requests_acked and stored()[1] >= 4 * requests_acked)
+        time.sleep(1)
+        telemetry, logs = stored()
+        assert telemetry == 10 * logs  # whole requests only, in both policies
+        # beyond the acknowledged: at most the one request per client in flight at the kill
+        assert 40 * requests_acked <= telemetry <= 40 * (requests_acked + len(tokens))
+    finally:
+        stop.set()
+        process.kill()
+        process.wait()
+        influxd.stop()
+        client.close()
