@@ -19,7 +19,7 @@ import msgspec
 
 from collector.payloads.common import rfc3339_to_ns
 from collector.payloads.v2 import MAX_SAMPLES
-from collector.validate import Accepted, Validator
+from collector.validate import Accepted, Refused, Validator
 from inventory import Box
 from storage.lineprotocol import escape_key
 
@@ -43,7 +43,10 @@ class V2FastPath:
 
     def __init__(self, validator: Validator) -> None:
         self.validator = validator
-        self.schema = validator.schema.get(MEASUREMENT)
+        try:  # a measurement boxes may push (not one only the scraper writes)
+            self.schema = validator.measurement(MEASUREMENT, "push")
+        except Refused:
+            self.schema = None
         fields = self.schema.fields if self.schema else {}
         # string fields need a byte-length check per value: such schemas take the general path
         self.enabled = bool(fields) and all(kind in _TYPES for kind in fields.values())
@@ -78,11 +81,9 @@ class V2FastPath:
         if header_box is not _UNSET and (not isinstance(header_box, str) or header_box != box.jbox_id):
             return None  # not a plain body: the general path decides (403, or an ignored non-string id)
         validator = self.validator
-        tags = {"jbox_id": header_box} if header_box is not _UNSET else {}
-        series = validator.series_key(box, MEASUREMENT, tags, self.schema)
-        newest = now_ns + validator.max_future_ns
-        oldest = now_ns - validator.max_age_ns if validator.max_age_ns is not None else -(2**63)
-        lines = []
+        newest = validator.newest_ns(now_ns)
+        oldest = validator.oldest_ns(self.schema.retention_policy, now_ns)
+        points = []
         columns, formats = self._prefixes, self._formats
         for sample in payload.samples:
             values = msgspec.structs.astuple(sample)
@@ -99,10 +100,16 @@ class V2FastPath:
             )  # fmt: skip
             if not fields:
                 return None  # "no field": the general path names the sample
-            lines.append(f"{series} {fields} {time_ns}")
-        accepted = Accepted(count=len(lines))
-        if lines:
-            accepted.lines_by_policy[self.schema.retention_policy] = lines
+            points.append(f"{fields} {time_ns}")
+        accepted = Accepted(count=len(points))
+        if points:
+            # last, as in the general path: it spends the box's series budget, or refuses
+            tags = {"jbox_id": header_box} if header_box is not _UNSET else {}
+            try:
+                series = validator.series_key(box, MEASUREMENT, tags, self.schema)
+            except Refused:
+                return None
+            accepted.lines_by_policy[self.schema.retention_policy] = [f"{series} {point}" for point in points]
         return accepted
 
     def _time_ns(self, text: str) -> int | None:

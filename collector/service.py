@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +53,7 @@ class IngestService:
         influx: InfluxClient,
         *,
         registry: Registry,
-        raw_retention_s: float = 0,
+        retention_s: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.time,
         metrics: CollectorMetrics | None = None,
         adopted_spools: list[Path] = (),
@@ -66,7 +66,14 @@ class IngestService:
         # ``token_refresh`` (see inventory/cache.py)
         self.tokens = TokenCache(registry, refresh_s=config.token_refresh, clock=clock)
         self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, clock=clock)
-        self.validator = Validator(config.schema_, max_future_s=config.max_future, max_age_s=raw_retention_s)
+        # each measurement's age limit is its own retention policy's (0 or absent: kept forever)
+        self.validator = Validator(
+            config.schema_,
+            max_future_s=config.max_future,
+            retention_s=retention_s,
+            age_margin_s=config.age_margin,
+            max_series_per_box=config.max_series_per_box,
+        )
         self.fast_json = {"v2": V2FastPath(self.validator)}  # payload version -> its typed one-pass decoder
         self.limiter = RateLimiter(config.rate_limit.points_per_s, config.rate_limit.burst_points, clock)
         self.writer = SpoolWriter(
@@ -75,6 +82,7 @@ class IngestService:
             self.metrics,
             batch_lines=config.batch_lines,
             idle_wait_s=config.flush_interval,
+            dead_letter_max_bytes=config.dead_letter_max_bytes,
             clock=clock,
         )
         # spools left by another worker layout (collector.workers changed): delivered, never appended to
@@ -121,23 +129,25 @@ class IngestService:
         """What an authenticated box or gateway may write (collector/scope.py)."""
         return scope_of(principal, self.tokens.box, self.tokens.covered)
 
-    def ingest(self, box: Principal | Scope, decoded: Decoded) -> IngestResult:
+    def ingest(self, box: Principal | Scope, decoded: Decoded, source: str = "push") -> IngestResult:
         """Validate, rate-limit and durably spool; returns only once accepted data is fsynced.
 
-        Raises ForbiddenError (another box's data), RateLimited (collector/ratelimit.py), or SpoolFullError.
+        ``source`` is ``push`` for a box's request, ``scrape`` for the scraper (which alone writes
+        the measurements the schema marks so). Raises ForbiddenError (another box's data),
+        RateLimited (collector/ratelimit.py), or SpoolFullError.
         """
-        return self._synced(self.accept(box, decoded))
+        return self._synced(self.accept(box, decoded, source))
 
     def ingest_lines(self, box: Principal | Scope, body: str, precision: str) -> IngestResult:
         """Like ``ingest`` for a line-protocol body, on the fast path."""
         return self._synced(self.accept_lines(box, body, precision))
 
-    def accept(self, box: Principal | Scope, decoded: Decoded) -> IngestResult:
+    def accept(self, box: Principal | Scope, decoded: Decoded, source: str = "push") -> IngestResult:
         """Validate and write to the spool; the caller must ``spool.sync(result.position)`` before
         acknowledging (the HTTP layer does so through the group committer, without a thread hop)."""
         scope = self._json_scope(box)
         now = self.clock()
-        return self._spool(scope, self.validator.check(scope, decoded, int(now * 1e9)), now)
+        return self._spool(scope, self.validator.check(scope, decoded, int(now * 1e9), source), now)
 
     def accept_fast(self, version: str, box: Principal | Scope, body: bytes) -> IngestResult | None:
         """A JSON body on its payload version's fast path, when it has one; None when the body is

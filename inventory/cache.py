@@ -6,16 +6,19 @@ a background thread polls the registry's ``changes`` counter every ``refresh_s``
 indexed read), reloading the whole snapshot when it moved. Last-seen updates do not move the
 counter, so they cause no reloads.
 
-Bounds: a token issued, rotated or revoked in another process (``jboxmon tokens ...``) is seen
-within ``refresh_s`` plus one reload (10,000 boxes reload in about 50 ms). Expiry (a rotation's
-overlap ending) needs no reload: it is checked against the clock on every request. A registry
-that cannot be read keeps the last snapshot and is retried on the next tick.
+Bounds: a token revoked or rotated in another process (``jboxmon tokens ...``) stops working
+within ``refresh_s`` plus one reload (10,000 boxes reload in about 50 ms). A token that is not in
+the snapshot triggers a check of the counter right away (at most every ``miss_check_s``, so a
+stream of bad tokens costs at most that many SQLite reads): a newly issued token works at once.
+Expiry (a rotation's overlap ending) needs no reload: it is checked against the clock on every
+request. A registry that cannot be read keeps the last snapshot and is retried on the next tick.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from inventory.model import Box, Gateway, Principal
@@ -27,9 +30,18 @@ log = logging.getLogger(__name__)
 class TokenCache:
     """``authenticate(token)`` and ``box(jbox_id)`` from memory; ``start()`` loads, ``stop()`` is idempotent."""
 
-    def __init__(self, registry: Registry, *, refresh_s: float = 1.0, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        refresh_s: float = 1.0,
+        miss_check_s: float = 0.05,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.registry = registry
         self.refresh_s = refresh_s
+        self.miss_check_s = miss_check_s
+        self._last_miss_check = float("-inf")
         self.clock = clock or registry.clock
         self._credentials = Credentials(-1, {}, {})
         self._covered: dict[str, int] = {}  # gateway id -> boxes it covers, for this snapshot
@@ -69,6 +81,8 @@ class TokenCache:
             return None
         digest = hash_token(token)
         entry = self._credentials.tokens.get(digest)
+        if entry is None and self._check_after_miss():
+            entry = self._credentials.tokens.get(digest)
         if entry is None:
             return None
         principal, expires_at = entry
@@ -76,6 +90,17 @@ class TokenCache:
             return None
         # a dict probe leaks nothing useful: the attacker controls the token, not its SHA-256
         return principal
+
+    def _check_after_miss(self) -> bool:
+        """Refresh now if the registry changed (a token issued a moment ago), rate-limited."""
+        now = time.monotonic()
+        if now - self._last_miss_check < self.miss_check_s:
+            return False
+        self._last_miss_check = now
+        try:
+            return self.refresh()
+        except Exception:  # the background thread logs registry trouble; here the token is just unknown
+            return False
 
     def box(self, jbox_id: str) -> Box | None:
         """A registered box by id (its tags), for a gateway naming the box it writes for."""

@@ -120,9 +120,9 @@ def collector_components(
     if own != cfg.spool_dir:
         cfg = cfg.model_copy(update={"spool_dir": own})
     registry = Registry(config.inventory.path)
-    service = IngestService(
-        cfg, influx, registry=registry, raw_retention_s=config.influxdb.retention.raw, adopted_spools=adopted
-    )
+    r = config.influxdb.retention  # policy names as storage.client.retention_policies creates them
+    policies = {"raw": r.raw, "logs": r.logs, "ds_1m": r.downsampled_1m, "ds_1h": r.downsampled_1h}
+    service = IngestService(cfg, influx, registry=registry, retention_s=policies, adopted_spools=adopted)
     server = CollectorServer(
         service,
         host=host,

@@ -102,3 +102,19 @@ def test_last_seen_updates_cause_no_reload(path: Path) -> None:
         assert cache.refresh() is True
     finally:
         registry.close()
+
+
+def test_a_token_issued_elsewhere_works_at_once_and_bad_tokens_cost_bounded_reads(path: Path) -> None:
+    registry = Registry(path).open()
+    try:
+        cache = TokenCache(registry, refresh_s=3600, miss_check_s=3600)
+        cache.reload()
+        with Registry(path) as operator:
+            token = operator.issue("jbox-new")
+        assert cache.authenticate(token).jbox_id == "jbox-new"  # the miss checked the counter
+        reloads = cache.reloads
+        for i in range(100):  # unknown tokens: no more checks within miss_check_s
+            assert cache.authenticate(f"jbx_nope{i}") is None
+        assert cache.reloads == reloads
+    finally:
+        registry.close()
