@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import tempfile
 import threading
@@ -51,12 +52,14 @@ def build_batches(points: int, clients: int, batch: int, start_ns: int) -> list[
 
 
 def build_gateway_batches(points: int, clients: int, batch: int, series: int, start_ns: int) -> list[list[bytes]]:
-    """Per client: batches of line protocol mixing ``series`` boxes of one site, uniquely timestamped."""
+    """Per client: batches of line protocol mixing ``series`` boxes of one site, uniquely timestamped.
+    The lines carry the tags the collector stores (from the registry), so both runs write the same series."""
     per_client = points // clients
     batches: list[list[bytes]] = []
     for client in range(clients):
         lines = [
-            f"telemetry,jbox_id=jbox-{(client * per_client + i) % series:05d} p_meas_kw={i % 997}.5,"
+            f"telemetry,jbox_id=jbox-{(client * per_client + i) % series:05d},region=IDF,service=fcr,site=site-gw "
+            f"p_meas_kw={i % 997}.5,"
             f"p_setpoint_kw={i % 991}.0,grid_freq_hz=50.01,soc_pct=51.2,temp_max_c=31.5 "
             f"{start_ns + (client * per_client + i) // series * 1_000_000_000 + client}"
             for i in range(per_client)
@@ -99,6 +102,26 @@ def post_all(url: str, batches: list[list[bytes]], tokens: list[str] | None) -> 
     return time.perf_counter() - started
 
 
+def wait_written(url: str, expected: int, workers: int, timeout_s: float = 300) -> None:
+    """Until the collector says it wrote ``expected`` points: its counter costs InfluxDB nothing,
+    where a count() query every few milliseconds over 10,000 series would steal influxd's CPU from
+    the very writes being timed. With several workers (a counter each) poll every worker's answer."""
+    session = requests.Session()
+    deadline = time.monotonic() + timeout_s
+    seen: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        for _ in range(workers * 4):  # new connections land on any worker
+            text = session.get(f"{url}/metrics", timeout=10, headers={"Connection": "close"}).text
+            match = re.search(r"^jboxmon_collector_points_written_total ([0-9.e+]+)$", text, re.M)
+            pid = re.search(r"^process_start_time_seconds ([0-9.e+]+)$", text, re.M)
+            if match:
+                seen[pid.group(1) if pid else "one"] = float(match.group(1))
+        if sum(seen.values()) >= expected:
+            return
+        time.sleep(0.02)
+    raise SystemExit(f"the collector wrote only {sum(seen.values()):,.0f} of {expected:,} points")
+
+
 def wait_count(client: InfluxClient, expected: int, timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -117,6 +140,7 @@ def main() -> None:
     parser.add_argument("--gateway", action="store_true", help="one site-gateway token writing for --series boxes")
     parser.add_argument("--series", type=int, default=10_000, help="boxes behind the gateway (--gateway)")
     parser.add_argument("--workers", type=int, default=1, help="collector.workers")
+    parser.add_argument("--batch-lines", type=int, default=0, help="collector.batch_lines (default: the config's)")
     parser.add_argument("--compare", type=Path, help="first run the collector of this source tree (not with --gateway)")
     args = parser.parse_args()
     start_ns = int(time.time() - 3 * 3600) * 10**9
@@ -161,6 +185,7 @@ def through_collector(
         f"influxdb:\n  url: {influx_url}\n  database: {database}\n  gzip: {args.gzip}\n"
         f"inventory:\n  path: {work}/registry.sqlite\ncollector:\n  spool_dir: {work}/spool\n"
         f"  rate_limit: {{points_per_s: 10000000, burst_points: 10000000}}\n"
+        + (f"  batch_lines: {args.batch_lines}\n" if args.batch_lines else "")
         + (f"  workers: {args.workers}\n" if args.workers > 1 else "")
     )
     if args.gateway:
@@ -182,8 +207,9 @@ def through_collector(
         cpu_before = process_tree_cpu(collector.pid)
         started = time.perf_counter()
         ack_s = post_all(f"http://127.0.0.1:{port}/write", batches, tokens)
-        wait_count(via, total)
+        wait_written(f"http://127.0.0.1:{port}", total, args.workers)
         end_to_end_s = time.perf_counter() - started
+        wait_count(via, total)  # and InfluxDB has them all
         cpu_s = process_tree_cpu(collector.pid) - cpu_before
     finally:
         collector.terminate()
