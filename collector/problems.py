@@ -6,7 +6,8 @@ error code and headers the client sees, and the OpenAPI document describes the s
 Status decisions, and why:
 - 400: the body as a whole cannot be read (not JSON, wrong shape, bad gzip): as InfluxDB.
 - 401: no token, or unknown/revoked/expired token (``WWW-Authenticate: Token``).
-- 403: the token's box differs from the data's: an authorisation problem, not a data one.
+- 403: the data names a box the token may not write (another box, or one outside a site
+  gateway's cover): an authorisation problem, not a data one.
 - 410: a payload version past its sunset date; the body names the replacement.
 - 413 / 415: body too large / not the expected content type.
 - 429 / 503 + Retry-After: rate limit / spool full. Both tell the client its data was NOT taken,
@@ -53,7 +54,9 @@ PROBLEMS: dict[type[Exception], Problem] = {
         "missing, unknown, revoked or expired token",
         headers=lambda _: {"WWW-Authenticate": "Token"},
     ),
-    ForbiddenError: Problem(403, "forbidden", "the data names another box than the token's"),
+    ForbiddenError: Problem(
+        403, "forbidden", "the data names a box the token may not write (another box, or one outside a gateway's site)"
+    ),
     Gone: Problem(410, "gone", "payload version retired (body names the replacement)", headers=lambda exc: exc.headers),
     PayloadTooLarge: Problem(413, "request too large", "body too large"),
     UnsupportedMediaType: Problem(415, "invalid", "wrong content type"),
