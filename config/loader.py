@@ -6,8 +6,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from config.errors import ConfigError, describe_errors
+from config.errors import ConfigError, describe_errors, format_path, location
 from config.model import JboxmonConfig
+from config.retention import safety_net_problems
 from config.yamlsource import YamlSyntaxError, load_yaml_file
 
 DEFAULT_PATH = Path("config/jboxmon.yaml")
@@ -32,6 +33,11 @@ def load_config(path: Path | str | None = None) -> JboxmonConfig:
     if not isinstance(data, dict):
         raise ConfigError([f"{source}:1: (top level): expected a mapping of sections, got {type(data).__name__}"])
     try:
-        return JboxmonConfig.model_validate(data)
+        config = JboxmonConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc, source, lines, JboxmonConfig)) from exc
+    # across sections: InfluxDB must never drop what jboxmon has not archived yet
+    problems = safety_net_problems(config.influxdb.retention, config.retention)
+    if problems:
+        raise ConfigError([f"{location(source, lines, path)}: {format_path(path)}: {text}" for path, text in problems])
+    return config

@@ -22,6 +22,8 @@ COMMANDS = {
     "rules": "rules_cmd",
     "alerts": "alerts",
     "simulate": "simulate",
+    "retention": "retention_cmd",
+    "report": "report",
 }
 
 
