@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from retention.archive import TIME, decode, to_lines
-from retention.manifest import DayManifest, days_between
+from retention.manifest import DayManifest, day_of
 from retention.store import ArchiveError, ArchiveStore
 from retention.verify import sha256
 from storage import InfluxClient
@@ -37,7 +37,11 @@ class RestoreReport:
 def restore(store: ArchiveStore, influx: InfluxClient, options: RestoreOptions) -> RestoreReport:
     """Write back every archived row of ``measurement`` with ``start_ns <= time < end_ns``."""
     report = RestoreReport()
-    for date in days_between(options.start_ns, options.end_ns):
+    first, last = day_of(options.start_ns), day_of(max(options.start_ns, options.end_ns - 1))
+    for path in store.glob(f"{options.measurement}/date=*/manifest.json"):
+        date = path.split("/")[1].removeprefix("date=")
+        if not first <= date <= last:
+            continue
         manifest = DayManifest.load(store, options.measurement, date)
         for entry in sorted(manifest.entries, key=lambda e: (e.path.rsplit("/", 1)[0], e.seq, e.path)):
             if entry.max_time_ns < options.start_ns or entry.min_time_ns >= options.end_ns:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -153,7 +154,8 @@ class RetentionRunner:
 
     def cutoff_ns(self, rule: ArchiveRule) -> int:
         """Rows before this may leave InfluxDB: older than the age, and already downsampled."""
-        cutoff = int((self.clock() - rule.age_s) * NS) // NS * NS
+        # microseconds, rounded up: a row older than the age by a fraction of a second goes too
+        cutoff = math.ceil((self.clock() - rule.age_s) * 1e6) * 1000
         for tier in self.config.downsample:
             reads_it = (tier.source == "raw" and rule.retention_policy == "raw") or any(
                 rule.measurement == f"{m}_{tier.source}" for m in tier.measurements

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from retention.manifest import all_manifests, duplicate_keys
 from retention.restore import RestoreOptions, restore
-from retention.runner import RetentionRunner, RunOptions
+from retention.runner import RetentionRunner
 from storage import InfluxClient
 from tests.retention.conftest import NS, fleet_lines, load, retention_config, snapshot
 
