@@ -41,14 +41,16 @@ def retention_config(archive_url: str, state_dir: Path, **overrides) -> DataRete
     return DataRetentionConfig.model_validate(data)
 
 
-def fleet_lines(now_s: float, hours: float = 40, boxes: int = 4, step_s: int = 60, seed: int = 3) -> dict[str, list]:
+def fleet_lines(
+    now_s: float, hours: float = 40, boxes: int = 4, step_s: int = 60, seed: int = 3, first_box: int = 0
+) -> dict[str, list]:
     """Telemetry (floats, one integer-valued float), heartbeats (int, string, bool, float) and logs
     with every level, ending 10 minutes before ``now_s``, in line protocol per retention policy."""
     rng = random.Random(seed)
     end = int(now_s) - 600
     start = end - int(hours * 3600)
     raw, logs = [], []
-    for b in range(boxes):
+    for b in range(first_box, first_box + boxes):
         tags = {"jbox_id": f"jbox-{b:04d}", "site": f"site-{b % 2}", "region": ("IDF", "PACA")[b % 2], "service": "fcr"}
         for t in range(start, end, step_s):
             fields = {"p_meas_kw": rng.uniform(-900, 900), "soc_pct": float(rng.randint(20, 80)), "grid_freq_hz": 50.0}
