@@ -52,15 +52,16 @@ def aggregate_query(tier: Tier, source: TierSource, fields: list[str], start_ns:
         return f"SELECT {', '.join(parts)} FROM {origin} WHERE {where} GROUP BY time({every}), * fill(none)"
     inner = []
     outer = []
-    for f in fields:
-        mean, count, low, high = (quote_ident(f"{f}_{agg}") for agg in AGGREGATES)
-        weighted = quote_ident(f"{f}_w")
-        inner += [f"{mean} * {count} AS {weighted}", count, low, high]
+    for i, f in enumerate(fields):
+        mean, low, high, count = (quote_ident(f"{f}_{agg}") for agg in AGGREGATES)
+        # inner columns get names of their own: InfluxDB 1.6 mislabels outer columns aliased like inner ones
+        w, c, lo, hi = (f"_{kind}{i}" for kind in ("w", "c", "lo", "hi"))
+        inner += [f"{mean} * {count} AS {w}", f"{count} AS {c}", f"{low} AS {lo}", f"{high} AS {hi}"]
         outer += [
-            f"sum({weighted}) / sum({count}) AS {mean}",
-            f"min({low}) AS {low}",
-            f"max({high}) AS {high}",
-            f"sum({count}) AS {count}",
+            f"sum({w}) / sum({c}) AS {mean}",
+            f"min({lo}) AS {low}",
+            f"max({hi}) AS {high}",
+            f"sum({c}) AS {count}",
         ]
     subquery = f"SELECT {', '.join(inner)} FROM {origin} WHERE {where} GROUP BY *"
     return f"SELECT {', '.join(outer)} FROM ({subquery}) WHERE {where} GROUP BY time({every}), * fill(none)"

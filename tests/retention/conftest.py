@@ -58,7 +58,7 @@ def fleet_lines(
                 fields.pop("grid_freq_hz")  # a sparse field: nulls in the archive
             raw.append(encode_point("telemetry", tags, fields, t * NS + b))
             if t % 3600 < step_s:
-                heartbeat = {"uptime_s": t - start, "fw_version": f"2.{b}.\"q\"", "up": rng.random() < 0.9, "disk": 1.0}
+                heartbeat = {"uptime_s": t - start, "fw_version": f'2.{b}."q"', "up": rng.random() < 0.9, "disk": 1.0}
                 raw.append(encode_point("heartbeat", tags, heartbeat, t * NS))
             if rng.random() < 0.3:
                 level = rng.choice(LEVELS)
