@@ -6,6 +6,7 @@ import dataclasses
 import os
 from pathlib import Path
 
+from jboxmon.cli import main
 from retention.manifest import all_manifests, duplicate_keys
 from retention.restore import RestoreOptions, restore
 from retention.runner import RetentionRunner
@@ -64,3 +65,22 @@ def test_a_second_pass_finds_nothing_new_and_files_are_private(influx, store, tm
     for path in archive.rglob("*"):
         mode = os.stat(path).st_mode & 0o777
         assert mode == (0o700 if path.is_dir() else 0o600), path
+
+
+def test_dry_run_lists_rows_and_ranges_and_changes_nothing(influx, influx_config, tmp_path: Path, now, capsys) -> None:
+    load(influx, fleet_lines(now, hours=30))
+    before = snapshot(influx, "raw", "telemetry")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"influxdb: {{url: '{influx_config.url}', database: {influx_config.database}}}\n"
+        f"retention:\n  archive: {{url: 'file://{tmp_path}/archive'}}\n  state_dir: {tmp_path}/state\n"
+        "  downsample: []\n  usage: {enabled: false}\n"
+        "  policies: [{measurement: telemetry, retention_policy: raw, age: 1d}]\n"
+    )
+    assert main(["--config", str(config), "retention", "run", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    old = sum(1 for _, t, _ in before if t < int((now - 86400) * NS))
+    assert f"dry run: {old:,} rows" in out
+    assert "telemetry" in out and "raw" in out
+    assert snapshot(influx, "raw", "telemetry") == before
+    assert not (tmp_path / "archive" / "telemetry").exists()
