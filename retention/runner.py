@@ -37,7 +37,8 @@ from retention.prune import DataChanged, Window, prune
 from retention.store import ArchiveStore
 from retention.usage import UsageRollup
 from retention.verify import sha256, verify
-from storage import InfluxClient, quote_ident
+from storage import InfluxClient, InfluxError, quote_ident
+from storage.lineprotocol import encode_point
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
@@ -112,7 +113,7 @@ class RetentionRunner:
             with Lease(self.store, self.config.state_dir, self.config.lease_ttl, self.clock) as lease:
                 self._lease = lease
                 if options.dry_run:
-                    report.units = self.plan()
+                    report.units = self.plan(estimate_bytes=True)
                 else:
                     self._pass(report, options)
         except Exception:
@@ -124,7 +125,26 @@ class RetentionRunner:
         if not options.dry_run:
             self.metrics.pass_duration.set(report.seconds)
             self.metrics.last_success.set(self.clock())
+            self._record(report)
         return report
+
+    def _record(self, report: PassReport) -> None:
+        """The pass as a point of ``retention_pass`` (policy ``ds_1h``), for Grafana; best effort."""
+        fields = {
+            "rows_archived": report.rows_archived,
+            "bytes_archived": report.bytes_archived,
+            "rows_deleted": report.rows_deleted,
+            "files": report.files,
+            "points_downsampled": report.points_downsampled,
+            "recovered": report.recovered,
+            "duration_s": float(report.seconds),
+        }
+        try:
+            self.influx.write(
+                [encode_point("retention_pass", {}, fields, int(self.clock() * NS))], retention_policy="ds_1h"
+            )
+        except InfluxError as exc:
+            log.warning("could not record the retention pass in InfluxDB: %s", exc)
 
     def _pass(self, report: PassReport, options: RunOptions) -> None:
         if options.downsample and self.config.downsample:
@@ -143,7 +163,7 @@ class RetentionRunner:
             )
             report.usage_points = usage.run()
         report.recovered = self._recover(report)
-        units = self.plan(count=False)
+        units = self.plan()
         for done, unit in enumerate(units):
             self.progress(done, len(units), f"{unit.rule.measurement} {day_of(unit.start_ns)}")
             self._archive_unit(unit, report)
@@ -167,7 +187,8 @@ class RetentionRunner:
                 cutoff = min(cutoff, self.checkpoints.get(f"{tier.name}/{base}") or 0)
         return cutoff
 
-    def plan(self, count: bool = True) -> list[UnitPlan]:
+    def plan(self, estimate_bytes: bool = False) -> list[UnitPlan]:
+        """The hours each rule would archive now, with their row counts (hours without rows left out)."""
         units = []
         for rule in archive_rules(self.config):
             cutoff = self.cutoff_ns(rule)
@@ -178,9 +199,12 @@ class RetentionRunner:
             rule_units = [
                 UnitPlan(rule, hour, min(hour + HOUR, cutoff)) for hour in range(first // HOUR * HOUR, cutoff, HOUR)
             ]
-            if count:
-                self._count(rule, rule_units, first, cutoff)
-                rule_units = [u for u in rule_units if u.rows]
+            self._count(rule, rule_units, first, cutoff)
+            rule_units = [u for u in rule_units if u.rows]
+            if estimate_bytes and rule_units:
+                bytes_per_row = self._bytes_per_row(rule.measurement) or self._sample_bytes_per_row(rule_units[-1])
+                for unit in rule_units:
+                    unit.est_bytes = int(unit.rows * bytes_per_row)
             units += rule_units
         return units
 
@@ -192,10 +216,15 @@ class RetentionRunner:
         if not frame.empty:
             counts = frame[[c for c in frame.columns if c.startswith("count_")]].fillna(0).max(axis=1)
             per_hour = dict(zip(frame["time"].astype("int64"), counts.astype(int), strict=True))
-        bytes_per_row = self._bytes_per_row(rule.measurement)
         for unit in units:
             unit.rows = per_hour.get(unit.start_ns, 0)
-            unit.est_bytes = int(unit.rows * bytes_per_row) if bytes_per_row else None
+
+    def _sample_bytes_per_row(self, unit: UnitPlan) -> float:
+        """No archive yet: export and encode one hour (in memory only) to measure bytes per row."""
+        rule = unit.rule
+        layout = Layout.read(self.influx, rule.retention_policy, rule.measurement)
+        table = export(self.influx, layout, rule.retention_policy, unit.start_ns, unit.end_ns, rule.where)
+        return len(encode(table, self.config.archive.compression_level)) / max(1, table.num_rows)
 
     def _bytes_per_row(self, measurement: str) -> float | None:
         """Bytes per row of the latest archived day of this measurement, for the dry run's estimate."""

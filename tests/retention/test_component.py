@@ -39,3 +39,5 @@ def test_jboxmon_run_schedules_a_retention_pass(influx, influx_config, tmp_path:
     deleted = registry.get_sample_value("jboxmon_retention_rows_deleted_total", {"measurement": "telemetry"})
     assert archived and archived == deleted
     assert registry.get_sample_value("jboxmon_retention_points_downsampled_total", {"tier": "1m"}) > 0
+    recorded = influx.query('SELECT * FROM "ds_1h"."retention_pass"')
+    assert recorded["rows_archived"].iloc[0] == archived
