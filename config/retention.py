@@ -124,6 +124,7 @@ class DataRetentionConfig(Strict):
 
     enabled: bool = True  # scheduled inside `jboxmon run`
     interval: Duration = 3600
+    listen: str = "127.0.0.1:8185"  # /metrics and /health of the scheduled passes
     archive: ArchiveConfig = ArchiveConfig()
     state_dir: Path = Path("var/retention")  # checkpoints and the local lease: created 0700
     lease_ttl: Duration = Field(600, gt=0)
@@ -132,6 +133,13 @@ class DataRetentionConfig(Strict):
     policies: list[Policy] = Field(default_factory=default_policies)
     downsample: list[Tier] = Field(default_factory=default_tiers)
     usage: UsageConfig = UsageConfig()
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if not re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", value):
+            raise ValueError(f"expected host:port like '127.0.0.1:8185', got {value!r}")
+        return value
 
     @model_validator(mode="after")
     def _tiers_chain(self) -> DataRetentionConfig:

@@ -38,7 +38,8 @@ def write_config(influx_url: str, collector_port: int, rules_port: int) -> Path:
         f"rules:\n  listen: 127.0.0.1:{rules_port}\n  state_db: {VAR}/rules-state.sqlite\n"
         f"simulator:\n  ground_truth: {VAR}/ground_truth.jsonl\n  collector_url: http://127.0.0.1:{collector_port}\n"
         # ages short enough for an hour of demo history: the pass at the end has something to archive
-        f"retention:\n  archive: {{url: 'file://{VAR}/archive'}}\n  state_dir: {VAR}/retention\n  policies:\n"
+        f"retention:\n  listen: 127.0.0.1:{free_port()}\n  archive: {{url: 'file://{VAR}/archive'}}\n"
+        f"  state_dir: {VAR}/retention\n  policies:\n"
         "    - {measurement: telemetry, retention_policy: raw, age: 40m}\n"
         "    - {measurement: heartbeat, retention_policy: raw, age: 40m}\n"
         "    - {measurement: log, retention_policy: logs, age: 30m, levels: {error: 2h, critical: 2h}}\n"

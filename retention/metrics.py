@@ -36,3 +36,12 @@ class RetentionMetrics:
             registry=self.registry,
         )
         self.failures = Counter("jboxmon_retention_pass_failures", "Passes that failed", registry=self.registry)
+
+    def record(self, report) -> None:
+        """Add one pass's counts (a ``runner.PassReport``, possibly from a child process)."""
+        for measurement, counts in report.by_measurement.items():
+            self.rows_archived.labels(measurement).inc(counts.get("rows_archived", 0))
+            self.bytes_archived.labels(measurement).inc(counts.get("bytes_archived", 0))
+            self.rows_deleted.labels(measurement).inc(counts.get("rows_deleted", 0))
+        for tier, points in report.by_tier.items():
+            self.points_downsampled.labels(tier).inc(points)

@@ -61,14 +61,37 @@ class UnitPlan:
 class PassReport:
     dry_run: bool = False
     units: list[UnitPlan] = field(default_factory=list)
-    rows_archived: int = 0
-    bytes_archived: int = 0
-    rows_deleted: int = 0
-    files: int = 0
+    by_measurement: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_tier: dict[str, int] = field(default_factory=dict)  # downsampled points written
     points_downsampled: int = 0
     usage_points: int = 0
     recovered: int = 0
     seconds: float = 0.0
+
+    def add(self, measurement: str, **counts: int) -> None:
+        """Count rows_archived, bytes_archived, files or rows_deleted for one measurement."""
+        mine = self.by_measurement.setdefault(measurement, {})
+        for name, value in counts.items():
+            mine[name] = mine.get(name, 0) + value
+
+    def total(self, name: str) -> int:
+        return sum(counts.get(name, 0) for counts in self.by_measurement.values())
+
+    @property
+    def rows_archived(self) -> int:
+        return self.total("rows_archived")
+
+    @property
+    def bytes_archived(self) -> int:
+        return self.total("bytes_archived")
+
+    @property
+    def rows_deleted(self) -> int:
+        return self.total("rows_deleted")
+
+    @property
+    def files(self) -> int:
+        return self.total("files")
 
 
 @dataclass(frozen=True)
@@ -123,6 +146,7 @@ class RetentionRunner:
             self._lease = None
         report.seconds = time.monotonic() - started
         if not options.dry_run:
+            self.metrics.record(report)
             self.metrics.pass_duration.set(report.seconds)
             self.metrics.last_success.set(self.clock())
             self._record(report)
@@ -154,7 +178,7 @@ class RetentionRunner:
                 self.checkpoints,
                 self.config.late_windows,
                 self.clock,
-                on_points=lambda tier, n: self.metrics.points_downsampled.labels(tier).inc(n),
+                on_points=lambda tier, n: report.by_tier.__setitem__(tier, report.by_tier.get(tier, 0) + n),
             )
             report.points_downsampled = downsampler.run()
         if options.usage and self.config.usage.enabled:
@@ -248,9 +272,7 @@ class RetentionRunner:
         hour = unit.start_ns // HOUR * HOUR
         seq = manifest.next_seq(rule.retention_policy, rule.key, hour)
         entry = self._write_verified(table, window, rule.key, seq, hour, manifest)
-        report.rows_archived += entry.rows
-        report.bytes_archived += entry.bytes
-        report.files += 1
+        report.add(rule.measurement, rows_archived=entry.rows, bytes_archived=entry.bytes, files=1)
         self._prune(entry, window, table, manifest, report)
 
     def _write_verified(
@@ -284,8 +306,6 @@ class RetentionRunner:
         # which recovery ignores; the other order could leave a verified entry nobody finishes
         self._journal(entry)
         manifest.save(self.store)
-        self.metrics.rows_archived.labels(window.measurement).inc(entry.rows)
-        self.metrics.bytes_archived.labels(window.measurement).inc(entry.bytes)
         return entry
 
     def _prune(
@@ -311,8 +331,7 @@ class RetentionRunner:
         manifest.put(entry)
         manifest.save(self.store)
         self.store.delete(JOURNAL)
-        report.rows_deleted += deleted
-        self.metrics.rows_deleted.labels(window.measurement).inc(deleted)
+        report.add(window.measurement, rows_deleted=deleted)
 
     def _journal(self, entry: Entry) -> None:
         document = {
@@ -345,7 +364,9 @@ class RetentionRunner:
         if union.num_rows != archived.num_rows or file_data is None or sha256(file_data) != entry.sha256:
             # rows arrived (or the file is damaged): rewrite the same file with everything, verify again
             hour = entry.start_ns // HOUR * HOUR
+            old_rows, old_bytes = archived.num_rows, entry.bytes if file_data is not None else 0
             entry = self._write_verified(union, window, entry.key, entry.seq, hour, manifest)
+            report.add(window.measurement, rows_archived=entry.rows - old_rows, bytes_archived=entry.bytes - old_bytes)
             log.info("re-archived %s with %d rows", entry.path, entry.rows)
         self._prune(entry, window, held, manifest, report, recovering=True)
         return 1
