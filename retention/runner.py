@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 
 from config.retention import DataRetentionConfig
@@ -373,13 +373,20 @@ class RetentionRunner:
 
 
 def merge_rows(archived: pa.Table, held: pa.Table) -> pa.Table:
-    """Archived rows plus the rows InfluxDB holds now; for one key (series, time) InfluxDB's row wins."""
+    """Archived rows plus the rows InfluxDB holds now; for one key (series, time) InfluxDB's row wins.
+
+    The result has the union of both layouts (a field or tag that appeared since keeps its type).
+    """
     if held.num_rows == 0:
         return archived
-    layout = Layout.of(held)
-    schema = held.schema
-    frames = [t.to_pandas(types_mapper=pd.ArrowDtype) for t in (archived, held) if t.num_rows]
-    both = pd.concat(frames, ignore_index=True)
-    both = both.drop_duplicates(subset=["time", *layout.tags], keep="last")
-    both = both.sort_values(["time"], kind="stable")
-    return pa.Table.from_pandas(both, schema=schema, preserve_index=False)
+    old, new = Layout.of(archived), Layout.of(held)
+    fields = dict(old.fields) | dict(new.fields)
+    layout = Layout(new.measurement, tuple(sorted(set(old.tags) | set(new.tags))), tuple(sorted(fields.items())))
+    both = pa.concat_tables(
+        [archived.replace_schema_metadata(None), held.replace_schema_metadata(None)], promote_options="default"
+    )
+    keys = both.select(["time", *layout.tags]).to_pandas()
+    keep = np.flatnonzero(~keys.duplicated(keep="last").to_numpy())
+    merged = both.take(keep).sort_by([("time", "ascending")])
+    schema = layout.schema()
+    return merged.select(schema.names).cast(schema)

@@ -71,3 +71,34 @@ def test_delete_ignores_retention_policies_so_a_shared_name_stops_the_prune(
     assert snapshot(influx, "raw", "telemetry") and snapshot(influx, "ds_1h", "telemetry")
     [entry] = [e for m in all_manifests(store, "telemetry") for e in m.entries]
     assert entry.state == "verified"  # archived, not deleted
+
+
+def test_merge_keeps_every_row_once_and_a_new_field() -> None:
+    import pyarrow as pa
+
+    from retention.archive import Layout
+    from retention.runner import merge_rows
+
+    old = Layout("m", ("jbox_id",), (("x", "float"),))
+    new = Layout("m", ("jbox_id",), (("x", "float"), ("y", "integer")))
+    archived = pa.table(
+        {
+            "time": pa.array([1, 2], pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+            "jbox_id": ["a", "a"],
+            "x": [1.0, 2.0],
+        },
+        schema=old.schema(),
+    )
+    held = pa.table(
+        {
+            "time": pa.array([2, 3], pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
+            "jbox_id": ["a", "a"],
+            "x": [2.5, 3.0],
+            "y": [7, None],
+        },
+        schema=new.schema(),
+    )
+    merged = merge_rows(archived, held)
+    assert Layout.of(merged) == new
+    assert merged.column("x").to_pylist() == [1.0, 2.5, 3.0]
+    assert merged.column("y").to_pylist() == [None, 7, None]
