@@ -7,7 +7,8 @@ On a private influxd with simulated fleet history (``jboxmon simulate --backfill
     saved (no delete); rows/s and the ratio to (a) (target >= 0.6x);
 (c) size: the Parquet bytes against the same rows as line protocol (target >= 10x smaller);
 (d) the collector's ack latency (p50/p99 of small /write requests at a steady rate) while a full
-    retention pass (archive, verify, prune) runs, against the same load without it.
+    retention pass (archive, verify, prune) runs as ``jboxmon run`` runs it (a niced child process),
+    against the same load without it.
 
     .venv/bin/python bench/bench_retention.py [--boxes 300] [--hours 4]
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import subprocess
 import tempfile
 import threading
@@ -27,10 +29,11 @@ import numpy as np
 import requests
 from common import jboxmon_cli, start_collector
 
+from config import load_config
 from config.retention import DataRetentionConfig
+from jboxmon.retention_component import run_pass
 from retention.archive import Layout, encode, export, to_lines
 from retention.manifest import DayManifest, Entry, day_of, file_path
-from retention.runner import RetentionRunner, RunOptions
 from retention.store import ArchiveStore, StoreSettings
 from retention.verify import sha256, verify
 from storage import InfluxClient, InfluxSettings
@@ -116,6 +119,37 @@ class AckProbe:
         return np.array([lat for at, lat in self.latencies if start <= at <= end]) * 1000
 
 
+def retention_config(tmp: str) -> DataRetentionConfig:
+    policies = [
+        {"measurement": "telemetry", "age": "1d"},
+        {"measurement": "heartbeat", "age": "1d"},
+        {"measurement": "log", "retention_policy": "logs", "age": "1d"},
+    ]
+    return DataRetentionConfig.model_validate(
+        {
+            "archive": {"url": f"file://{tmp}/archive"},
+            "state_dir": f"{tmp}/state",
+            "downsample": [],
+            "usage": {"enabled": False},
+            "policies": policies,
+        }
+    )
+
+
+def pass_in_child(config) -> object:
+    """A full pass as ``jboxmon run`` schedules it: a spawned, niced child process."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=run_pass, args=(config, send))
+    child.start()
+    send.close()
+    kind, value = receive.recv()
+    child.join()
+    if kind != "ok":
+        raise SystemExit(f"retention pass failed: {value}")
+    return value
+
+
 def describe(latencies_ms: np.ndarray) -> str:
     p50, p99 = np.percentile(latencies_ms, 50), np.percentile(latencies_ms, 99)
     return f"p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(latencies_ms)} requests)"
@@ -190,23 +224,10 @@ def main() -> None:
             quiet_from = time.monotonic()
             time.sleep(15)
             quiet_to = time.monotonic()
-            retention = DataRetentionConfig.model_validate(
-                {
-                    "archive": {"url": f"file://{tmp}/archive"},
-                    "state_dir": f"{tmp}/state",
-                    "downsample": [],
-                    "usage": {"enabled": False},
-                    "policies": [
-                        {"measurement": "telemetry", "age": "1d"},
-                        {"measurement": "heartbeat", "age": "1d"},
-                        {"measurement": "log", "retention_policy": "logs", "age": "1d"},
-                    ],
-                }
-            )
-            with ArchiveStore(StoreSettings(url=f"file://{tmp}/archive")) as store:
-                busy_from = time.monotonic()
-                report = RetentionRunner(retention, influx, store).run(RunOptions(downsample=False, usage=False))
-                busy_to = time.monotonic()
+            full = load_config(config).model_copy(update={"retention": retention_config(tmp)})
+            busy_from = time.monotonic()
+            report = pass_in_child(full)
+            busy_to = time.monotonic()
             probe.stop()
         finally:
             collector.terminate()

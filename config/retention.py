@@ -96,6 +96,7 @@ def default_policies() -> list[Policy]:
         Policy(measurement="telemetry", retention_policy="raw", age=5 * 86400),
         Policy(measurement="heartbeat", retention_policy="raw", age=5 * 86400),
         Policy(measurement="scrape", retention_policy="raw", age=5 * 86400),
+        Policy(measurement="alerts", retention_policy="raw", age=5 * 86400),  # alert history, from rules
         Policy(
             measurement="log", retention_policy="logs", age=86400, levels={"error": 30 * 86400, "critical": 30 * 86400}
         ),
