@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,33 +27,22 @@ from config.retention import DataRetentionConfig
 from inventory import Box
 from retention.archive import Layout, decode, encode, export
 from retention.checkpoint import Checkpoints
-from retention.downsample import Downsampler, earliest_ns
+from retention.downsample import Downsampler
 from retention.lease import Lease
 from retention.manifest import DayManifest, Entry, day_of, file_path
 from retention.metrics import RetentionMetrics
-from retention.policy import ArchiveRule, archive_rules
+from retention.plan import Planner, UnitPlan
 from retention.prune import DataChanged, Window, prune
 from retention.store import ArchiveStore
 from retention.usage import UsageRollup
 from retention.verify import sha256, verify
-from storage import InfluxClient, InfluxError, quote_ident
+from storage import InfluxClient, InfluxError
 from storage.lineprotocol import encode_point
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
 HOUR = 3600 * NS
 JOURNAL = "_journal.json"
-
-
-@dataclass
-class UnitPlan:
-    """One hour (or its older part) of one rule, as the dry run lists it."""
-
-    rule: ArchiveRule
-    start_ns: int
-    end_ns: int
-    rows: int = 0
-    est_bytes: int | None = None
 
 
 @dataclass
@@ -126,6 +114,7 @@ class RetentionRunner:
         self.inventory = inventory
         self.progress = progress
         self.checkpoints = Checkpoints(config.state_dir)
+        self.planner = Planner(config, influx, store, self.checkpoints, clock)
         self._lease: Lease | None = None
 
     def run(self, options: RunOptions = RunOptions()) -> PassReport:
@@ -136,7 +125,7 @@ class RetentionRunner:
             with Lease(self.store, self.config.state_dir, self.config.lease_ttl, self.clock) as lease:
                 self._lease = lease
                 if options.dry_run:
-                    report.units = self.plan(estimate_bytes=True)
+                    report.units = self.planner.plan(estimate_bytes=True)
                 else:
                     self._pass(report, options)
         except Exception:
@@ -187,77 +176,12 @@ class RetentionRunner:
             )
             report.usage_points = usage.run()
         report.recovered = self._recover(report)
-        units = self.plan()
+        units = self.planner.plan()
         for done, unit in enumerate(units):
             self.progress(done, len(units), f"{unit.rule.measurement} {day_of(unit.start_ns)}")
             self._archive_unit(unit, report)
         self.progress(len(units), len(units), "done")
         report.units = units
-
-    # -- planning --------------------------------------------------------------------------------
-
-    def cutoff_ns(self, rule: ArchiveRule) -> int:
-        """Rows before this may leave InfluxDB: older than the age, and already downsampled."""
-        # microseconds, rounded up: a row older than the age by a fraction of a second goes too
-        cutoff = math.ceil((self.clock() - rule.age_s) * 1e6) * 1000
-        for tier in self.config.downsample:
-            reads_it = (tier.source == "raw" and rule.retention_policy == "raw") or any(
-                rule.measurement == f"{m}_{tier.source}" for m in tier.measurements
-            )
-            if not reads_it:
-                continue
-            base = rule.measurement if tier.source == "raw" else rule.measurement.rsplit("_", 1)[0]
-            if base in tier.measurements:
-                cutoff = min(cutoff, self.checkpoints.get(f"{tier.name}/{base}") or 0)
-        return cutoff
-
-    def plan(self, estimate_bytes: bool = False) -> list[UnitPlan]:
-        """The hours each rule would archive now, with their row counts (hours without rows left out)."""
-        units = []
-        for rule in archive_rules(self.config):
-            cutoff = self.cutoff_ns(rule)
-            where = f"time < {cutoff}" + (f" AND {rule.where}" if rule.where else "")
-            first = earliest_ns(self.influx, rule.retention_policy, rule.measurement, where)
-            if first is None:
-                continue
-            rule_units = [
-                UnitPlan(rule, hour, min(hour + HOUR, cutoff)) for hour in range(first // HOUR * HOUR, cutoff, HOUR)
-            ]
-            self._count(rule, rule_units, first, cutoff)
-            rule_units = [u for u in rule_units if u.rows]
-            if estimate_bytes and rule_units:
-                bytes_per_row = self._bytes_per_row(rule.measurement) or self._sample_bytes_per_row(rule_units[-1])
-                for unit in rule_units:
-                    unit.est_bytes = int(unit.rows * bytes_per_row)
-            units += rule_units
-        return units
-
-    def _count(self, rule: ArchiveRule, units: list[UnitPlan], first: int, cutoff: int) -> None:
-        source = f"{quote_ident(rule.retention_policy)}.{quote_ident(rule.measurement)}"
-        where = f"time >= {first // HOUR * HOUR} AND time < {cutoff}" + (f" AND {rule.where}" if rule.where else "")
-        frame = self.influx.query(f"SELECT count(*) FROM {source} WHERE {where} GROUP BY time(1h) fill(none)")
-        per_hour: dict[int, int] = {}
-        if not frame.empty:
-            counts = frame[[c for c in frame.columns if c.startswith("count_")]].fillna(0).max(axis=1)
-            per_hour = dict(zip(frame["time"].astype("int64"), counts.astype(int), strict=True))
-        for unit in units:
-            unit.rows = per_hour.get(unit.start_ns, 0)
-
-    def _sample_bytes_per_row(self, unit: UnitPlan) -> float:
-        """No archive yet: export and encode one hour (in memory only) to measure bytes per row."""
-        rule = unit.rule
-        layout = Layout.read(self.influx, rule.retention_policy, rule.measurement)
-        table = export(self.influx, layout, rule.retention_policy, unit.start_ns, unit.end_ns, rule.where)
-        return len(encode(table, self.config.archive.compression_level)) / max(1, table.num_rows)
-
-    def _bytes_per_row(self, measurement: str) -> float | None:
-        """Bytes per row of the latest archived day of this measurement, for the dry run's estimate."""
-        paths = self.store.glob(f"{measurement}/date=*/manifest.json")
-        if not paths:
-            return None
-        manifest = DayManifest.load(self.store, measurement, paths[-1].split("/")[1].removeprefix("date="))
-        rows = sum(e.rows for e in manifest.entries)
-        return sum(e.bytes for e in manifest.entries) / rows if rows else None
 
     # -- one unit --------------------------------------------------------------------------------
 
