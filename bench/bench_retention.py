@@ -225,9 +225,9 @@ def main() -> None:
             time.sleep(15)
             quiet_to = time.monotonic()
             full = load_config(config).model_copy(update={"retention": retention_config(tmp)})
-            busy_from = time.monotonic()
             report = pass_in_child(full)
             busy_to = time.monotonic()
+            busy_from = busy_to - report.seconds  # the pass itself, not the child's start-up
             probe.stop()
         finally:
             collector.terminate()

@@ -186,6 +186,8 @@ class RetentionRunner:
     # -- one unit --------------------------------------------------------------------------------
 
     def _archive_unit(self, unit: UnitPlan, report: PassReport) -> None:
+        assert self._lease is not None
+        self._lease.check()  # renews it: a long pass keeps its lease between deletes too
         rule = unit.rule
         window = Window(rule.measurement, rule.retention_policy, unit.start_ns, unit.end_ns, rule.where)
         layout = Layout.read(self.influx, rule.retention_policy, rule.measurement)
