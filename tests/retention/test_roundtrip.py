@@ -85,3 +85,27 @@ def test_dry_run_lists_rows_and_ranges_and_changes_nothing(influx, influx_config
     assert row.split()[2] == f"{old:,}" and row.split()[3] != "?"  # bytes estimated from one hour
     assert snapshot(influx, "raw", "telemetry") == before
     assert not (tmp_path / "archive" / "telemetry").exists()
+
+
+def test_cli_run_then_restore_into_a_backtest_database(influx, influx_config, tmp_path: Path, now, capsys) -> None:
+    load(influx, fleet_lines(now, hours=28))
+    before = snapshot(influx, "logs", "log")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"influxdb: {{url: '{influx_config.url}', database: {influx_config.database}}}\n"
+        f"retention:\n  archive: {{url: 'file://{tmp_path}/archive'}}\n  state_dir: {tmp_path}/state\n"
+    )
+    assert main(["--config", str(config), "retention", "run", "--no-progress"]) == 0
+    assert "rows deleted" in capsys.readouterr().out
+    remaining = snapshot(influx, "logs", "log")
+    target = influx_config.database + "_cli"
+    span = ["--from", "now-3d", "--to", "now"]
+    code = main(["--config", str(config), "retention", "restore", "--measurement", "log", *span, "--database", target])
+    assert code == 0
+    assert "rows of log from" in capsys.readouterr().out
+    other = InfluxClient(dataclasses.replace(influx.settings, database=target))
+    try:
+        assert snapshot(other, "logs", "log") == before - remaining
+    finally:
+        other.execute(f'DROP DATABASE "{target}"', database="")
+        other.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
@@ -19,7 +20,9 @@ from tests.retention.conftest import NS
 HOUR = 3600
 
 
-def test_energy_per_region_equals_the_raw_sum(influx: InfluxClient, influx_config, tmp_path: Path, now: float) -> None:
+def test_energy_per_region_equals_the_raw_sum(
+    influx: InfluxClient, influx_config, tmp_path: Path, now: float, capsys
+) -> None:
     rng = random.Random(4)
     start = (int(now) // HOUR - 5) * HOUR
     boxes = [
@@ -81,3 +84,14 @@ def test_energy_per_region_equals_the_raw_sum(influx: InfluxClient, influx_confi
     by_site = pd.read_parquet(out)
     assert sorted(by_site["site"]) == ["site-0", "site-1", "site-2"]
     assert abs(by_site["energy_delivered_kwh"].sum() / delivered.sum() - 1) < 0.001
+    capsys.readouterr()
+    assert main(["--config", str(config_file), "report", "usage", "--by", "region", *span]) == 0
+    csv = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index("region")
+    assert list(csv.columns) == [
+        "energy_delivered_kwh",
+        "energy_absorbed_kwh",
+        "box_hours",
+        "availability",
+        "faulty_share",
+    ]
+    assert abs(csv.loc["IDF", "energy_delivered_kwh"] / delivered["IDF"] - 1) < 0.001
