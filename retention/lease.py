@@ -3,8 +3,9 @@
 Two layers. On one host, an exclusive ``flock`` on ``<state_dir>/runner.lock`` is strict, and the
 kernel drops it when the process dies (SIGKILL included). Across hosts sharing an archive, a lease
 object ``_lease.json`` in the store names its owner and an expiry; a runner takes it when it is
-absent or expired, reads it back to see that its own write won, and checks it again before every
-delete (:meth:`Lease.check`), so a runner that lost its lease stops before deleting anything.
+absent or expired, reads it back after a pause to see that its own write won, and checks it again
+before every unit and delete (:meth:`Lease.check`), so a runner that lost its lease stops before
+deleting anything. Not a compare-and-swap: a write slower than the pause could still let two win.
 Format version 1: ``{"version": 1, "owner": "host:pid:nonce", "expires_at": <unix seconds>}``.
 """
 
@@ -23,6 +24,7 @@ from retention.store import ArchiveStore
 
 LEASE_PATH = "_lease.json"
 VERSION = 1
+SETTLE_S = 2.0
 
 
 class LeaseHeld(Exception):
@@ -42,6 +44,7 @@ class Lease:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._fd: int | None = None
         self._expires_at = 0.0
+        self.settle_s = 0.0 if store.local else SETTLE_S
 
     def acquire(self) -> Lease:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -73,6 +76,9 @@ class Lease:
                 f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(current['expires_at']))}"
             )
         self._write(now)
+        # two hosts that both found no lease both write one: after a pause longer than a write takes,
+        # only the last writer reads its own name back (S3 reads are strongly consistent)
+        time.sleep(self.settle_s)
         if (self._read() or {}).get("owner") != self.owner:
             raise LeaseHeld("another retention runner took the lease at the same moment")
 
