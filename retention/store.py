@@ -63,6 +63,8 @@ class ArchiveStore:
             self.root = os.path.abspath(self.settings.url.removeprefix("file://"))
             _makedirs_private(self.root)
         else:
+            if self.settings.url.startswith("s3://"):
+                import s3fs  # noqa: F401 - fsspec finds it by protocol; imported here to fail early and clearly
             # a fresh instance: s3fs caches instances per argument set, and listings per instance
             self.fs, self.root = fsspec.core.url_to_fs(
                 self.settings.url, skip_instance_cache=True, **self.settings.options
