@@ -25,6 +25,7 @@ COMMANDS = {
     "tokens": "tokens",
     "rules": "rules_cmd",
     "alerts": "alerts",
+    "deadletter": "deadletter",
     "simulate": "simulate",
     "dashboards": "dashboards_cmd",
     "retention": "retention_cmd",

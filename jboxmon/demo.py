@@ -65,8 +65,12 @@ def issue_tokens(config, boxes: int, seed: int) -> Path:
     ]
     with Registry(config.inventory.path) as registry:
         tokens |= registry.issue_many(new)
-    path.write_text(json.dumps(tokens))
-    os.chmod(path, 0o600)
+    # created 0600 (never readable by others, not even for an instant), then renamed over the old file
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(json.dumps(tokens))
+    os.replace(temporary, path)
     return path
 
 
@@ -84,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from jboxmon.cli import main as jboxmon
     from jboxmon.services import Services
 
-    VAR.mkdir(exist_ok=True)
+    VAR.mkdir(mode=0o700, exist_ok=True)  # the registry, the spool and the tokens live here
     influxd = InfluxServer(VAR / "influxdb").start()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
