@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError, describe_errors, format_path, location
 from config.model import JboxmonConfig
+from config.retention import safety_net_problems
 from config.yamlsource import Location, YamlSyntaxError, load_yaml_file
 
 DEFAULT_PATH = Path("config/jboxmon.yaml")
@@ -89,4 +90,9 @@ def load_config(path: Path | str | None = None) -> JboxmonConfig:
         if not DEFAULT_PATH.exists():
             return JboxmonConfig()
         path = DEFAULT_PATH
-    return load_model(path, JboxmonConfig, expected="a mapping of sections", empty={}).model
+    loaded = load_model(path, JboxmonConfig, expected="a mapping of sections", empty={})
+    # across sections: InfluxDB must never drop what jboxmon has not archived yet
+    problems = safety_net_problems(loaded.model.influxdb.retention, loaded.model.retention)
+    if problems:
+        raise ConfigError([loaded.problem(key_path, text) for key_path, text in problems])
+    return loaded.model

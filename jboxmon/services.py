@@ -16,7 +16,7 @@ from storage import InfluxClient, InfluxError, InfluxSettings
 
 log = logging.getLogger(__name__)
 
-ALL = ("collector", "rules")
+ALL = ("collector", "rules", "retention")
 
 
 class Component(Protocol):
@@ -40,6 +40,10 @@ class Services:
             built += self._collector()
         if "rules" in self.names:
             built.append(self._rules())
+        if "retention" in self.names and self.config.retention.enabled:
+            from jboxmon.retention_component import RetentionComponent
+
+            built.append(RetentionComponent(self.config, self.influx))
         return built
 
     def _rules(self) -> Component:
