@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from config.errors import ConfigError, describe_errors
+from config.errors import ConfigError, describe_errors, format_path, location
 from config.model import JboxmonConfig
 from config.yamlsource import YamlSyntaxError, load_yaml_file
 
@@ -32,6 +32,10 @@ def load_config(path: Path | str | None = None) -> JboxmonConfig:
     if not isinstance(data, dict):
         raise ConfigError([f"{source}:1: (top level): expected a mapping of sections, got {type(data).__name__}"])
     try:
-        return JboxmonConfig.model_validate(data)
+        config = JboxmonConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc, source, lines, JboxmonConfig)) from exc
+    problems = [f"{location(source, lines, path)}: {format_path(path)}: {why}" for path, why in config.cross_checks()]
+    if problems:
+        raise ConfigError(problems)
+    return config

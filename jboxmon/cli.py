@@ -20,6 +20,8 @@ COMMANDS = {
     "config": "config_cmd",
     "tokens": "tokens",
     "rules": "rules_cmd",
+    "alerting": "alerting_cmd",
+    "silences": "silences",
     "alerts": "alerts",
     "simulate": "simulate",
 }
