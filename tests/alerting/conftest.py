@@ -14,6 +14,7 @@ from aiosmtpd.controller import Controller
 
 from alerting.service import AlertingService
 from config.alerting import AlertingConfig
+from storage.server import free_port
 
 
 class WebhookReceiver:
@@ -83,7 +84,7 @@ class MailSink:
 @pytest.fixture
 def smtp() -> Iterator[tuple[Controller, MailSink]]:
     sink = MailSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=0)
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
     controller.start()
     yield controller, sink
     controller.stop()
