@@ -5,7 +5,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench lint influxd clean
+.PHONY: demo test bench lint influxd alertmanager clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jboxmon needs Python >= 3.11"'
@@ -20,10 +20,17 @@ influxd:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
 
+# the HA test runs Debian's Alertmanager as a two-node cluster on loopback
+alertmanager:
+	@command -v prometheus-alertmanager >/dev/null || { \
+	  echo "installing Debian's prometheus-alertmanager package"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+
 demo: $(STAMP) influxd
 	$(VENV)/bin/python -m jboxmon.demo $(DEMO_ARGS)
 
-test: $(STAMP) influxd
+test: $(STAMP) influxd alertmanager
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(STAMP) influxd

@@ -82,8 +82,12 @@ def test_sigkill_with_full_outbox_loses_and_duplicates_nothing(tmp_path: Path, w
 def test_fleet_wide_outage_is_a_handful_of_notifications(webhook, service_factory) -> None:
     service = service_factory(
         {
-            "route": {"receiver": "hook", "group_by": ["alertname", "region"], "group_wait": "2s",
-                      "group_interval": "1m"},
+            "route": {
+                "receiver": "hook",
+                "group_by": ["alertname", "region"],
+                "group_wait": "2s",
+                "group_interval": "1m",
+            },
             "receivers": [{"name": "hook", "webhook_configs": [{"url": webhook.url, "max_alerts": 100}]}],
         }  # fmt: skip
     )

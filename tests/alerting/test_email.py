@@ -31,8 +31,14 @@ def test_email_with_html_text_and_chart(smtp, influx, service_factory) -> None:
     service = service_factory(
         {
             "route": {"receiver": "mail", "group_wait": "100ms", "group_interval": "1s"},
-            "receivers": [{"name": "mail", "email_configs": [{"to": "ops@example.com", "tls": "none",
-                           "smarthost": f"127.0.0.1:{controller.port}"}]}],
+            "receivers": [
+                {
+                    "name": "mail",
+                    "email_configs": [
+                        {"to": "ops@example.com", "tls": "none", "smarthost": f"127.0.0.1:{controller.port}"}
+                    ],
+                }
+            ],
         },  # fmt: skip
         series=InfluxSeries(influx),
     )

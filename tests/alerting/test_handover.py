@@ -1,0 +1,56 @@
+"""The rules side of the hand-over: failed posts are counted, logged and retried; resolved alerts are
+re-sent for 15 minutes, so a receiver that was away still learns that the alert ended."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+from prometheus_client import CollectorRegistry
+
+from alerting.model import Alert
+from rules.sinks import HttpAlertSink
+
+T0 = dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC)
+
+
+def _alert(status: str, box: str = "jbox-0001") -> Alert:
+    return Alert("SetpointNotFollowed", {"jbox_id": box}, {"summary": "x"}, status, T0,
+                 T0 + dt.timedelta(minutes=5) if status == "resolved" else None)  # fmt: skip
+
+
+def test_failed_posts_are_counted_and_retried(webhook) -> None:
+    registry = CollectorRegistry()
+    sink = HttpAlertSink(webhook.url, registry=registry).start()
+    try:
+        webhook.status = 503
+        sink.send([_alert("firing")])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and sink.failures < 2:
+            time.sleep(0.05)
+        assert sink.failures >= 2  # retried by itself, without a new evaluation
+        assert registry.get_sample_value("jboxmon_rules_alert_handover_failures_total") == sink.failures
+        webhook.status = 200
+        assert sink.flush(timeout_s=40)
+    finally:
+        sink.stop()
+    assert webhook.payloads[0][0]["labels"] == {"alertname": "SetpointNotFollowed", "jbox_id": "jbox-0001"}
+
+
+def test_resolved_alerts_are_resent_for_15_minutes(webhook) -> None:
+    now = [1000.0]
+    sink = HttpAlertSink(webhook.url, clock=lambda: now[0]).start()
+    try:
+        sink.send([_alert("resolved")])
+        assert sink.flush()
+        for minutes in (1, 5, 14):
+            now[0] = 1000.0 + minutes * 60
+            sink.send([_alert("firing", "jbox-0002")])  # later evaluations of the group
+            assert sink.flush()
+        now[0] = 1000.0 + 16 * 60
+        sink.send([_alert("firing", "jbox-0002")])
+        assert sink.flush()
+    finally:
+        sink.stop()
+    resolved_in = [any(item.get("endsAt") for item in body) for body in webhook.payloads]
+    assert resolved_in == [True, True, True, True, False]
