@@ -64,7 +64,7 @@ def test_two_evaluators_two_alertmanagers_one_notification(tmp_path: Path, webho
         _wait_cluster(urls)
         started = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=3)
         alerts = [Alert("SetpointNotFollowed", {"jbox_id": f"jbox-{i:04d}", "severity": "critical"},
-                        {"summary": "power does not follow the setpoint"}, "firing", started) for i in range(3)]  # fmt: skip
+                        {"summary": "setpoint not followed"}, "firing", started) for i in range(3)]  # fmt: skip
         for _ in range(3):  # three evaluation rounds of both evaluators
             for sink in sinks:
                 sink.send(alerts)
