@@ -199,7 +199,8 @@ class AlertingService:
         now = self.clock() if now is None else now
         with self._lock:
             alerts = list(self.alerts.values())
-            self.pipeline.mark([a for a in alerts if not a.resolved(now)], now)
+            # judged now; the state changes found are history like any other
+            self.history.record(self.pipeline.mark([a for a in alerts if not a.resolved(now)], now))
             views = []
             for alert in alerts:
                 view = alert.payload(now)

@@ -32,5 +32,27 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"{path}: influxdb: {exc}", file=sys.stderr)
         return 2
+    problems = _alerting_secrets(config)
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     print(f"{path}: OK")
     return 0
+
+
+def _alerting_secrets(config) -> list[str]:
+    """Receiver secrets (SMTP passwords, webhook HMAC keys) must resolve too, before a 3 a.m. alert needs them."""
+    problems = []
+    for i, receiver in enumerate(config.alerting.receivers):
+        for kind, item in receiver.integrations():
+            index = getattr(receiver, f"{kind}_configs").index(item)
+            for key in ("auth_password", "hmac_secret"):
+                secret = getattr(item, key, None)
+                if secret is None:
+                    continue
+                try:
+                    secret.resolve()
+                except ValueError as exc:
+                    problems.append(f"alerting.receivers[{i}] ({receiver.name}).{kind}_configs[{index}].{key}: {exc}")
+    return problems

@@ -57,3 +57,19 @@ def test_disable_receiver_on_reload_then_silence_and_history(tmp_path: Path, web
         assert requests.post(base + "/api/v2/silences", json={"matchers": []}, timeout=5).status_code == 400
     finally:
         component.stop()
+
+
+def test_config_check_resolves_receiver_secrets(tmp_path: Path, capsys, monkeypatch) -> None:
+    from jboxmon.cli import main
+
+    monkeypatch.delenv("JBOXMON_TEST_HOOK_KEY", raising=False)
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "alerting:\n  receivers:\n    - name: log\n      webhook_configs:\n"
+        "        - {url: 'http://127.0.0.1:9/x', hmac_secret: {env: JBOXMON_TEST_HOOK_KEY}}\n"
+    )
+    assert main(["config", "check", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "alerting.receivers[0] (log).webhook_configs[0].hmac_secret: environment variable" in err
+    monkeypatch.setenv("JBOXMON_TEST_HOOK_KEY", "k")
+    assert main(["config", "check", str(path)]) == 0
