@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from alerting.alerts import AlertFormatError
+from alerting.matchers import matches_all, parse
 from alerting.service import AlertingService
 from alerting.silences import Silence, SilenceError
 from config.durations import parse_duration
@@ -47,7 +48,20 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
         return JSONResponse({})
 
     async def get_alerts(request: Request) -> Response:
-        return JSONResponse(await run_in_threadpool(service.alert_views))
+        """Alertmanager's filters: ``filter`` (matchers, repeatable), ``active``, ``silenced``, ``inhibited``."""
+        q = request.query_params
+        try:
+            matchers = parse(q.getlist("filter"))
+        except ValueError as exc:
+            return JSONResponse({"code": 400, "message": str(exc)}, status_code=400)
+        wanted = {key: q.get(key, "true").lower() != "false" for key in ("active", "silenced", "inhibited")}
+        views = []
+        for view in await run_in_threadpool(service.alert_views):
+            status = view["status"]
+            kind = "silenced" if status["silencedBy"] else "inhibited" if status["inhibitedBy"] else "active"
+            if wanted[kind] and matches_all(matchers, view["labels"]):
+                views.append(view)
+        return JSONResponse(views)
 
     async def list_silences(request: Request) -> Response:
         now = service.clock()
@@ -100,7 +114,7 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
         return JSONResponse({"status": "ok"})
 
     async def metrics(request: Request) -> Response:
-        service.update_outbox_metrics()
+        await run_in_threadpool(service.update_metrics)
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def do_reload(request: Request) -> Response:

@@ -154,18 +154,20 @@ class AlertingService:
             old = [fp for fp, a in self.alerts.items() if a.resolved(now) and a.ends_at < now - KEEP_RESOLVED_S]
             for fp in old:
                 del self.alerts[fp]
-            firing = sum(1 for a in self.alerts.values() if not a.resolved(now))
-            suppressed = [a.suppressed_by for a in self.alerts.values() if not a.resolved(now)]
-            self.metrics.groups.set(len(self.dispatcher.groups))
-        self.metrics.alerts.labels("firing").set(firing)
-        self.metrics.alerts.labels("silenced").set(sum(1 for s in suppressed if s.get("silencedBy")))
-        self.metrics.alerts.labels("inhibited").set(sum(1 for s in suppressed if s.get("inhibitedBy")))
-        self.update_outbox_metrics(now)
+        self.update_metrics(now)
         self.history.prune(now - self.config.history_retention)
         self.outbox.prune(now - self.config.history_retention)
 
-    def update_outbox_metrics(self, now: float | None = None) -> None:
+    def update_metrics(self, now: float | None = None) -> None:
+        """Gauges that are cheaper to count when read (``GET /metrics``) than to keep up to date."""
         now = self.clock() if now is None else now
+        with self._lock:
+            firing = [a for a in self.alerts.values() if not a.resolved(now)]
+            self.history.record(self.pipeline.mark(firing, now))  # silences may have changed since the last flush
+            self.metrics.groups.set(len(self.dispatcher.groups))
+        self.metrics.alerts.labels("firing").set(len(firing))
+        self.metrics.alerts.labels("silenced").set(sum(1 for a in firing if a.suppressed_by.get("silencedBy")))
+        self.metrics.alerts.labels("inhibited").set(sum(1 for a in firing if a.suppressed_by.get("inhibitedBy")))
         depth, oldest = self.outbox.depth()
         self.metrics.outbox_depth.set(depth)
         self.metrics.outbox_oldest.set(0 if oldest is None else max(0.0, now - oldest))

@@ -23,12 +23,15 @@ class WebhookReceiver:
     def __init__(self) -> None:
         self.requests: list[tuple[dict, bytes]] = []
         self.status = 200
+        self.delay_s = 0.0  # a slow receiver: the answer comes this long after the body
         self.lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)
                 with receiver.lock:
                     status = receiver.status
                     if status < 300:

@@ -79,6 +79,44 @@ def test_sigkill_with_full_outbox_loses_and_duplicates_nothing(tmp_path: Path, w
     assert all(len(p["alerts"]) == 3 for p in webhook.payloads)
 
 
+def test_sigkill_during_delivery_repeats_only_keys_already_seen(tmp_path: Path, webhook) -> None:
+    """Killed while notifications are on the wire: after restart every group arrives, and a repeat can
+    only be the one in flight, under the same idempotency key (so the receiver can drop it)."""
+    port = free_port()
+    config = tmp_path / "jboxmon.yaml"
+    config.write_text(
+        f"alerting:\n  listen: 127.0.0.1:{port}\n  outbox: {tmp_path}/outbox.sqlite\n"
+        f"  silences: {tmp_path}/silences.sqlite\n  history: {tmp_path}/history.sqlite\n"
+        "  retry: {initial: 200ms, max: 1s}\n"
+        "  route: {receiver: hook, group_by: [alertname], group_wait: 200ms, group_interval: 1s}\n"
+        f"  receivers:\n    - name: hook\n      webhook_configs: [{{url: '{webhook.url}'}}]\n"
+    )
+    url = f"http://127.0.0.1:{port}"
+    batch = [alert(f"Fault{g:02d}", f"jbox-{b:04d}") for g in range(GROUPS) for b in range(2)]
+    webhook.delay_s = 0.3
+    process = _start(config)
+    try:
+        _wait_up(url)
+        requests.post(url + "/api/v2/alerts", json=batch, timeout=10).raise_for_status()
+        webhook.wait_for(3, timeout_s=30)
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        webhook.delay_s = 0.0
+        process = _start(config)
+        _wait_up(url)
+        requests.post(url + "/api/v2/alerts", json=batch, timeout=10).raise_for_status()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(webhook.unique_keys()) < GROUPS:
+            time.sleep(0.1)
+        time.sleep(3)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+    assert len(webhook.unique_keys()) == GROUPS  # every group's notification, none made twice
+    assert sorted({p["groupLabels"]["alertname"] for p in webhook.payloads}) == [f"Fault{g:02d}" for g in range(GROUPS)]
+    assert len(webhook.requests) <= GROUPS + 1  # at most the one in flight at the kill went out again
+
+
 def test_fleet_wide_outage_is_a_handful_of_notifications(webhook, service_factory) -> None:
     service = service_factory(
         {

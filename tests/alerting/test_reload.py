@@ -73,3 +73,30 @@ def test_config_check_resolves_receiver_secrets(tmp_path: Path, capsys, monkeypa
     assert "alerting.receivers[0] (log).webhook_configs[0].hmac_secret: environment variable" in err
     monkeypatch.setenv("JBOXMON_TEST_HOOK_KEY", "k")
     assert main(["config", "check", str(path)]) == 0
+
+
+def test_metrics_and_alert_filters(tmp_path: Path, webhook) -> None:
+    path = tmp_path / "jboxmon.yaml"
+    _write(path, tmp_path, webhook.url, disabled=False)
+    component = AlertingComponent(load_config(path), None, path, port=0).start()
+    base = component.url
+    try:
+        alerts = [alert("JBoxSilent", "jbox-0001"), alert("TelemetryStale", "jbox-0001"), alert("A", "jbox-0002")]
+        requests.post(base + "/api/v2/alerts", json=alerts, timeout=5).raise_for_status()
+        silence = {"matchers": [{"name": "jbox_id", "value": "jbox-0002", "isRegex": False}],
+                   "endsAt": "2099-01-01T00:00:00Z", "createdBy": "alice", "comment": "maintenance"}  # fmt: skip
+        requests.post(base + "/api/v2/silences", json=silence, timeout=5).raise_for_status()
+        webhook.wait_for(1, timeout_s=10)
+        text = requests.get(base + "/metrics", timeout=5).text
+        assert 'jboxmon_alerting_alerts{state="silenced"} 1.0' in text
+        assert 'jboxmon_alerting_alerts{state="inhibited"} 1.0' in text  # JBoxSilent inhibits TelemetryStale
+        assert (
+            'jboxmon_alerting_notifications_total{integration="hook/webhook[0]",outcome="sent",receiver="hook"}' in text
+        )
+        assert "jboxmon_alerting_outbox_depth 0.0" in text and "jboxmon_alerting_outbox_oldest_age_seconds" in text
+        active = requests.get(base + "/api/v2/alerts", params={"silenced": "false", "inhibited": "false"}, timeout=5)
+        assert [v["labels"]["alertname"] for v in active.json()] == ["JBoxSilent"]
+        one = requests.get(base + "/api/v2/alerts", params={"filter": 'alertname=~"Tel.*"'}, timeout=5).json()
+        assert [v["status"]["state"] for v in one] == ["suppressed"] and one[0]["status"]["inhibitedBy"]
+    finally:
+        component.stop()
