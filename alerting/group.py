@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from alerting.alerts import StoredAlert
 from alerting.route import Route
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -64,7 +67,11 @@ class Dispatcher:
         for group in sorted(due, key=lambda g: g.next_flush):
             with self._lock:
                 alerts = group.ordered()
-            ok = self.flush(group, alerts, now) if alerts else True
+            try:
+                ok = self.flush(group, alerts, now) if alerts else True
+            except Exception:  # the disk is full, a bug: keep the alerts, try again at the next interval
+                log.exception("flushing group %s failed", group.key)
+                ok = False
             flushed += 1
             with self._lock:
                 group.flushed_once = True

@@ -170,10 +170,15 @@ class AlertHandover:
     def _attempt(self, batch: dict[tuple, dict]) -> bool:
         try:
             self.deliver(list(batch.values()))
-        except Exception as exc:  # any failure is retried: counted and logged, never swallowed
+        except Exception as exc:  # counted and logged, never swallowed
             self.failures += 1
             if self._failed_counter is not None:
                 self._failed_counter.inc()
+            # outages are retried; a refusal of the alerts themselves (HTTP 400, a malformed alert) would
+            # be refused again and hold back every later alert, so that batch is dropped, loudly
+            if not getattr(exc, "retryable", not isinstance(exc, ValueError)):
+                log.error("%s refused %d alert(s), dropped: %s", self.name, len(batch), exc)
+                return True
             log.warning("could not hand %d alert(s) to %s (will retry): %s", len(batch), self.name, exc)
             return False
         self.sent += len(batch)
@@ -190,9 +195,11 @@ def http_deliver(url: str, timeout_s: float = 10.0) -> Callable[[list[dict]], No
     return deliver
 
 
-def HttpAlertSink(url: str, timeout_s: float = 10.0, **kwargs) -> AlertHandover:  # noqa: N802 - kept name
-    """The hand-over to an alerting service over HTTP (``rules.alerting_url``)."""
-    return AlertHandover(http_deliver(url, timeout_s), name=url, **kwargs)
+class HttpAlertSink(AlertHandover):
+    """The hand-over to an alerting service (or an Alertmanager) over HTTP: ``rules.alerting_url``."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0, **kwargs) -> None:
+        super().__init__(http_deliver(url, timeout_s), name=url, **kwargs)
 
 
 def _key(alert: Alert) -> tuple:

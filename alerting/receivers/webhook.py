@@ -31,7 +31,7 @@ class WebhookNotifier:
         self.config = config
         verify = str(config.tls_verify) if not isinstance(config.tls_verify, bool) else config.tls_verify
         self.client = HttpClient(settings=HttpSettings(timeout_s=config.timeout, verify=verify,
-                                                       max_response_bytes=64 * 1024))  # fmt: skip
+                                                       max_response_bytes=1024 * 1024))  # fmt: skip
 
     def notify(self, payload: dict, key: str) -> None:
         body = json.dumps(truncate(payload, self.config.max_alerts), sort_keys=True).encode()

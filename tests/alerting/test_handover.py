@@ -54,3 +54,24 @@ def test_resolved_alerts_are_resent_for_15_minutes(webhook) -> None:
         sink.stop()
     resolved_in = [any(item.get("endsAt") for item in body) for body in webhook.payloads]
     assert resolved_in == [True, True, True, True, False]
+
+
+def test_refused_alerts_do_not_hold_back_later_ones(webhook) -> None:
+    calls: list[int] = []
+
+    def deliver(items: list[dict]) -> None:
+        calls.append(len(items))
+        if len(calls) == 1:
+            raise ValueError("alerts[0].labels: an alert needs at least one label")  # permanent
+
+    sink = HttpAlertSink(webhook.url)
+    sink.deliver = deliver
+    sink.start()
+    try:
+        sink.send([_alert("firing")])
+        assert sink.flush()
+        sink.send([_alert("firing", "jbox-0002")])
+        assert sink.flush()
+    finally:
+        sink.stop()
+    assert calls == [1, 1] and sink.failures == 1
