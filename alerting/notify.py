@@ -1,9 +1,7 @@
 """The stages that run when a group flushes: mute (route time intervals) -> inhibit -> silence ->
 dedup (against the notification log) -> queue in the durable outbox, one row per integration.
 
-The dedup rule is Alertmanager's: notify when an alert fires that was not in the last notification,
-when alerts resolved that the receiver was told were firing (``send_resolved``), when everything
-resolved, or when ``repeat_interval`` passed; otherwise stay quiet.
+Dedup (``alerting.dedup``) compares each flush with the notification log kept in the outbox.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ import logging
 from collections.abc import Callable
 
 from alerting.alerts import StoredAlert
+from alerting.dedup import needs_update
 from alerting.group import AggregationGroup
 from alerting.history import Event, History
 from alerting.inhibit import Inhibitor
@@ -27,19 +26,6 @@ log = logging.getLogger(__name__)
 
 def integration_id(receiver: str, kind: str, index: int) -> str:
     return f"{receiver}/{kind}[{index}]"
-
-
-def needs_update(entry: LogEntry | None, firing: set[str], resolved: set[str], send_resolved: bool,
-                 repeat_s: float, now: float) -> bool:  # fmt: skip
-    if entry is None:
-        return bool(firing)  # never told: only news of firing alerts is worth sending
-    if not firing <= entry.firing:
-        return True
-    if not firing:
-        return bool(entry.firing)  # all resolved: tell (and clear the log) if the receiver knew of some
-    if send_resolved and not resolved <= entry.resolved:
-        return True
-    return entry.at <= now - repeat_s
 
 
 class Pipeline:
