@@ -3,7 +3,7 @@
 ``history_retention``.
 
 Event kinds: ``alert`` (state firing | resolved | silenced | inhibited | active) and ``notification``
-(outcome queued | sent | retry | failed | skipped), each with the alert name, box, receiver and detail.
+(outcome queued | logged | sent | retry | failed | superseded | skipped), each with the alert name, box, receiver and detail.
 """
 
 from __future__ import annotations

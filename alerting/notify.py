@@ -139,7 +139,8 @@ class Pipeline:
             if kind != "log":
                 rows.append((key, integration, payload))
         if log_entries:
-            self.outbox.enqueue(rows, log_entries, now)
+            for key in self.outbox.enqueue(rows, log_entries, now):
+                events.append(Event(now, "notification", "superseded", detail={"group": group.key, "key": key}))
         self.history.record(events)
         if rows:
             self.on_queued()

@@ -3,7 +3,9 @@
 On disk: one SQLite file (WAL, ``synchronous=FULL``), schema version in ``meta``.
 - ``outbox``: one row per notification to one integration (``receiver/type[index]``) with its payload
   (Alertmanager's webhook v4 document), a unique idempotency key, attempts, next attempt time and state
-  (``pending`` -> ``sent`` | ``failed``).
+  (``pending`` -> ``sent`` | ``failed`` | ``superseded``). A newer notification of the same group to the
+  same integration supersedes one still waiting: it holds the group's whole current state (resolved
+  alerts of the older one are carried over), so a receiver back from an outage gets one per group.
 - ``nflog``: per group and integration, what was last notified (firing and resolved fingerprints, when).
   The dedup stage reads it; it is written in the **same transaction** as the rows it causes, so a crash
   never loses a notification nor queues it twice.
@@ -67,7 +69,7 @@ class Outbox:
             "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL,"
             " integration TEXT NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL,"
             " attempts INTEGER NOT NULL DEFAULT 0, next_at REAL NOT NULL, state TEXT NOT NULL DEFAULT 'pending',"
-            " last_error TEXT, done_at REAL)"
+            " last_error TEXT, done_at REAL, group_key TEXT NOT NULL DEFAULT '')"
         )
         db.execute("CREATE INDEX IF NOT EXISTS outbox_due ON outbox (state, integration, next_at, id)")
         db.execute("CREATE TABLE IF NOT EXISTS nflog (key TEXT PRIMARY KEY, firing TEXT, resolved TEXT, at REAL)")
@@ -81,16 +83,23 @@ class Outbox:
 
     # -- the pipeline side -------------------------------------------------------------------
 
-    def enqueue(self, rows: list[tuple[str, str, dict]], log: dict[str, LogEntry], now: float) -> None:
-        """Queue ``(key, integration, payload)`` rows and record ``log`` entries, atomically."""
+    def enqueue(self, rows: list[tuple[str, str, dict]], log: dict[str, LogEntry], now: float) -> list[str]:
+        """Queue ``(key, integration, payload)`` rows and record ``log`` entries, atomically.
+
+        Returns the keys of the waiting rows the new ones superseded.
+        """
+        superseded: list[str] = []
         with self._lock:
             db = self._db
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(
-                    "INSERT OR IGNORE INTO outbox (key, integration, payload, created_at, next_at) VALUES (?,?,?,?,?)",
-                    [(key, integration, json.dumps(payload), now, now) for key, integration, payload in rows],
-                )
+                for key, integration, payload in rows:
+                    superseded += self._supersede(integration, payload, now)
+                    db.execute(
+                        "INSERT OR IGNORE INTO outbox (key, integration, payload, created_at, next_at, group_key)"
+                        " VALUES (?,?,?,?,?,?)",
+                        (key, integration, json.dumps(payload), now, now, payload.get("groupKey", "")),
+                    )
                 db.executemany(
                     "INSERT OR REPLACE INTO nflog VALUES (?,?,?,?)",
                     [(k, json.dumps(sorted(e.firing)), json.dumps(sorted(e.resolved)), e.at) for k, e in log.items()],
@@ -99,6 +108,22 @@ class Outbox:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        return superseded
+
+    def _supersede(self, integration: str, payload: dict, now: float) -> list[str]:
+        """Retire waiting rows of the same group and integration; their resolved alerts move to ``payload``."""
+        waiting = self._db.execute(
+            "SELECT id, key, payload FROM outbox WHERE state='pending' AND integration=? AND group_key=?",
+            (integration, payload.get("groupKey", "")),
+        ).fetchall()
+        present = {alert["fingerprint"] for alert in payload["alerts"]}
+        for row_id, _, body in waiting:
+            for alert in json.loads(body)["alerts"]:
+                if alert["status"] == "resolved" and alert["fingerprint"] not in present:
+                    payload["alerts"].append(alert)
+                    present.add(alert["fingerprint"])
+            self._db.execute("UPDATE outbox SET state='superseded', done_at=? WHERE id=?", (now, row_id))
+        return [key for _, key, _ in waiting]
 
     def log_entry(self, key: str) -> LogEntry | None:
         with self._lock:
@@ -129,16 +154,23 @@ class Outbox:
         return None if row is None else row[0]
 
     def mark_sent(self, row_id: int, now: float) -> None:
-        self._update("UPDATE outbox SET state='sent', attempts=attempts+1, done_at=? WHERE id=?", (now, row_id))
+        # a row superseded while on the wire stays superseded: its successor goes out too
+        self._update(
+            "UPDATE outbox SET state=CASE state WHEN 'pending' THEN 'sent' ELSE state END, attempts=attempts+1,"
+            " done_at=? WHERE id=?",
+            (now, row_id),
+        )
 
     def mark_retry(self, row_id: int, error: str, next_at: float) -> None:
         self._update(
-            "UPDATE outbox SET attempts=attempts+1, last_error=?, next_at=? WHERE id=?", (error[:2000], next_at, row_id)
+            "UPDATE outbox SET attempts=attempts+1, last_error=?, next_at=? WHERE id=?",
+            (error[:2000], next_at, row_id),
         )
 
     def mark_failed(self, row_id: int, error: str, now: float) -> None:
         self._update(
-            "UPDATE outbox SET state='failed', attempts=attempts+1, last_error=?, done_at=? WHERE id=?",
+            "UPDATE outbox SET state=CASE state WHEN 'pending' THEN 'failed' ELSE state END,"
+            " attempts=attempts+1, last_error=?, done_at=? WHERE id=?",
             (error[:2000], now, row_id),
         )
 

@@ -67,18 +67,24 @@ class Sender:
 
     def _run(self, name: str, notifier: Notifier, wake: threading.Event, stop: threading.Event) -> None:
         while not stop.is_set():
-            try:
-                row = self.outbox.next_due(name, self.clock())
-            except Exception:  # the database closed under us at shutdown, or a disk error: retry later
-                log.exception("outbox read failed for %s", name)
-                row = None
-            if row is None:
-                next_at = self.outbox.next_time(name) if not stop.is_set() else None
-                wait = IDLE_POLL_S if next_at is None else min(IDLE_POLL_S, max(0.0, next_at - self.clock()))
-                wake.wait(wait)
-                wake.clear()
+            if self.step(name, notifier):
                 continue
-            self.deliver(name, notifier, row)
+            next_at = self.outbox.next_time(name) if not stop.is_set() else None
+            wait = IDLE_POLL_S if next_at is None else min(IDLE_POLL_S, max(0.0, next_at - self.clock()))
+            wake.wait(wait)
+            wake.clear()
+
+    def step(self, name: str, notifier: Notifier) -> bool:
+        """Deliver (or try) the integration's oldest due row; False when none is due."""
+        try:
+            row = self.outbox.next_due(name, self.clock())
+        except Exception:  # the database closed under us at shutdown, or a disk error: retry later
+            log.exception("outbox read failed for %s", name)
+            return False
+        if row is None:
+            return False
+        self.deliver(name, notifier, row)
+        return True
 
     def deliver(self, name: str, notifier: Notifier, row: Row) -> None:
         receiver = name.split("/", 1)[0]

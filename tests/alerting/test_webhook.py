@@ -74,14 +74,18 @@ def test_receiver_down_then_back_gets_each_notification_once(webhook, service_fa
         time.sleep(0.1)
     assert service.outbox.depth()[0] == 3
     time.sleep(3)  # several retries refused while the receiver is down
-    for _ in range(3):  # producers keep re-sending the same firing alerts meanwhile
+    for _ in range(3):  # producers keep re-sending the same firing alerts meanwhile, and a new box fails
         service.receive([alert(name, f"jbox-{i:04d}") for name in ("A", "B", "C") for i in range(5)])
+        service.receive([alert("A", "jbox-0099")])
+    time.sleep(1.5)  # a group interval: A's newer state supersedes its waiting notification
     webhook.status = 200
     webhook.wait_for(3, timeout_s=20)
     time.sleep(2.5)  # a few more group intervals: nothing new to say
     groups = sorted(p["groupLabels"]["alertname"] for p in webhook.payloads)
     assert groups == ["A", "B", "C"]
     assert len(webhook.unique_keys()) == 3
+    group_a = next(p for p in webhook.payloads if p["groupLabels"]["alertname"] == "A")
+    assert len(group_a["alerts"]) == 6  # the latest state of the group, the new box included
     assert service.outbox.depth()[0] == 0
     outcomes = [e.state for e in service.history.query(kind="notification")]
     assert outcomes.count("sent") == 3 and outcomes.count("retry") >= 3
