@@ -2,8 +2,8 @@
 (what Alertmanager users ask for in its issue #172). SQLite, schema version in ``meta``, pruned after
 ``history_retention``.
 
-Event kinds: ``alert`` (state firing | resolved | silenced | inhibited | active) and ``notification``
-(outcome queued | logged | sent | retry | failed | superseded | skipped), each with the alert name, box, receiver and detail.
+Event kinds: ``alert`` (state firing | resolved | silenced | inhibited) and ``notification`` (outcome
+queued | logged | sent | retry | failed | superseded | skipped), with the alert name, box, receiver and detail.
 """
 
 from __future__ import annotations
