@@ -16,8 +16,8 @@ from config.alerting import InhibitRuleConfig
 
 class InhibitRule:
     def __init__(self, config: InhibitRuleConfig) -> None:
-        self.source: list[Matcher] = parse(config.source_matchers)
-        self.target: list[Matcher] = parse(config.target_matchers)
+        self.source: list[Matcher] = parse(config.sources())
+        self.target: list[Matcher] = parse(config.targets())
         self.equal = tuple(config.equal)
         self._sources: dict[tuple[str, ...], set[str]] = {}
 

@@ -10,7 +10,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 
-from alerting.alerts import StoredAlert
+from alerting.alerts import StoredAlert, iso
 from alerting.dedup import needs_update
 from alerting.group import AggregationGroup
 from alerting.history import Event, History
@@ -46,7 +46,7 @@ class Pipeline:
     def configure(self, config: AlertingConfig) -> None:
         self.config = config
         self.inhibitor = Inhibitor(config.inhibit_rules)
-        self.intervals: dict[str, TimeInterval] = build(config.time_intervals)
+        self.intervals: dict[str, TimeInterval] = build(config.all_time_intervals())
         self.receivers: dict[str, ReceiverConfig] = {r.name: r for r in config.receivers}
         self.index_stale = True
 
@@ -125,7 +125,12 @@ class Pipeline:
             log_key = f"{group.key}|{integration}"
             send_resolved = getattr(config, "send_resolved", True)
             entry = self.outbox.log_entry(log_key)
-            if not needs_update(entry, firing, resolved, send_resolved, group.route.repeat_interval, now):
+            # an external Alertmanager resolves what is not re-sent (its resolve_timeout): forward at every
+            # flush and let its own dedup and gossip decide what people see
+            forward = kind == "alertmanager" and bool(firing or (entry and entry.firing))
+            if not forward and not needs_update(
+                entry, firing, resolved, send_resolved, group.route.repeat_interval, now
+            ):
                 continue
             log_entries[log_key] = LogEntry(firing, resolved, now)
             listed = [a for a in shown if send_resolved or not a.resolved(now)]
@@ -133,6 +138,8 @@ class Pipeline:
                 continue
             key = hashlib.sha256(f"{log_key}|{sorted(firing)}|{sorted(resolved)}|{now!r}".encode()).hexdigest()[:32]
             payload = self.payload(receiver.name, group, listed, now)
+            if kind == "alertmanager":  # firing until the next forwards are overdue, as Prometheus sets endsAt
+                payload["forwardEndsAt"] = iso(now + 4 * group.route.group_interval)
             events.append(Event(now, "notification", "logged" if kind == "log" else "queued", receiver=integration,
                                 detail={"group": group.key, "key": key, "firing": len(firing),
                                         "resolved": len(resolved), "status": payload["status"]}))  # fmt: skip

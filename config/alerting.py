@@ -148,13 +148,41 @@ class ReceiverConfig(Strict):
 
 class InhibitRuleConfig(Strict):
     """While an alert matching ``source_matchers`` fires, alerts matching ``target_matchers`` with
-    the same values of the ``equal`` labels are not notified."""
+    the same values of the ``equal`` labels are not notified. Alertmanager's older spellings
+    (``source_match``, ``source_match_re``, ``target_match``, ``target_match_re``) are accepted too."""
 
-    source_matchers: list[str]
-    target_matchers: list[str]
+    source_matchers: list[str] = []
+    target_matchers: list[str] = []
+    source_match: dict[str, str] = {}
+    source_match_re: dict[str, str] = {}
+    target_match: dict[str, str] = {}
+    target_match_re: dict[str, str] = {}
     equal: list[str] = []
 
     _check = field_validator("source_matchers", "target_matchers")(classmethod(lambda cls, v: _matcher_list(v)))
+
+    @field_validator("source_match_re", "target_match_re")
+    @classmethod
+    def _regexes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            parse_matchers(f"{name}=~{_quote(pattern)}")
+        return value
+
+    @model_validator(mode="after")
+    def _both_sides(self) -> InhibitRuleConfig:
+        if not self.sources() or not self.targets():
+            raise ValueError("an inhibit rule needs source and target matchers (source_matchers, target_matchers)")
+        return self
+
+    def sources(self) -> list[str]:
+        return self.source_matchers + _as_matchers(self.source_match, "=") + _as_matchers(self.source_match_re, "=~")
+
+    def targets(self) -> list[str]:
+        return self.target_matchers + _as_matchers(self.target_match, "=") + _as_matchers(self.target_match_re, "=~")
+
+
+def _as_matchers(values: dict[str, str], op: str) -> list[str]:
+    return [f"{name}{op}{_quote(value)}" for name, value in values.items()]
 
 
 class RetryConfig(Strict):
@@ -195,6 +223,7 @@ class AlertingConfig(Strict):
     receivers: list[ReceiverConfig] = [ReceiverConfig(name="log")]
     inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=_default_inhibit)
     time_intervals: list[TimeIntervalConfig] = []
+    mute_time_intervals: list[TimeIntervalConfig] = []  # Alertmanager's older name for time_intervals
 
     _url = field_validator("external_url")(classmethod(lambda cls, v: _http_url(v)))
 
@@ -210,13 +239,15 @@ class AlertingConfig(Strict):
         """Names that must exist: receivers and time intervals referenced by routes; unique names."""
         problems: list[tuple[tuple[str | int, ...], str]] = []
         receivers = [r.name for r in self.receivers]
-        intervals = [t.name for t in self.time_intervals]
+        intervals = [t.name for t in self.all_time_intervals()]
         for index, name in enumerate(receivers):
             if receivers.index(name) != index:
                 problems.append((("receivers", index, "name"), f"receiver {name!r} is defined twice"))
         for index, name in enumerate(intervals):
             if intervals.index(name) != index:
-                problems.append((("time_intervals", index, "name"), f"time interval {name!r} is defined twice"))
+                where = ("time_intervals", index) if index < len(self.time_intervals) else (
+                    "mute_time_intervals", index - len(self.time_intervals))  # fmt: skip
+                problems.append(((*where, "name"), f"time interval {name!r} is defined twice"))
 
         def walk(route: RouteConfig, path: tuple[str | int, ...]) -> None:
             if route.receiver is not None and route.receiver not in receivers:
@@ -232,6 +263,9 @@ class AlertingConfig(Strict):
 
         walk(self.route, ("route",))
         return problems
+
+    def all_time_intervals(self) -> list[TimeIntervalConfig]:
+        return self.time_intervals + self.mute_time_intervals
 
     @property
     def host(self) -> str:

@@ -18,6 +18,8 @@ def postable(payload: dict) -> list[dict]:
                 "generatorURL": alert.get("generatorURL", "")}  # fmt: skip
         if alert["status"] == "resolved":
             item["endsAt"] = alert["endsAt"]
+        elif payload.get("forwardEndsAt"):
+            item["endsAt"] = payload["forwardEndsAt"]
         items.append(item)
     return items
 
