@@ -75,3 +75,30 @@ def test_refused_alerts_do_not_hold_back_later_ones(webhook) -> None:
     finally:
         sink.stop()
     assert calls == [1, 1] and sink.failures == 1
+
+
+def test_in_process_handover_as_in_jboxmon_run(webhook, service_factory) -> None:
+    """Under ``jboxmon run`` the rules hand alerts to the alerting service in memory, through the same
+    path as ``POST /api/v2/alerts``."""
+    from rules.sinks import AlertHandover
+
+    service = service_factory({
+        "route": {"receiver": "hook", "group_wait": "100ms", "group_interval": "1s"},
+        "receivers": [{"name": "hook", "webhook_configs": [{"url": webhook.url}]}],
+    })  # fmt: skip
+    sink = AlertHandover(service.receive, name="alerting (in process)").start()
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=10)
+    firing = Alert("SetpointNotFollowed", {"jbox_id": "jbox-0001"}, {}, "firing", started)
+    resolved = Alert("SetpointNotFollowed", {"jbox_id": "jbox-0001"}, {}, "resolved", started,
+                     dt.datetime.now(dt.UTC))  # fmt: skip
+    try:
+        sink.send([firing])
+        assert sink.flush()
+        payloads = webhook.wait_for(1, timeout_s=10)
+        sink.send([resolved])
+        assert sink.flush()
+        payloads = webhook.wait_for(2, timeout_s=10)
+    finally:
+        sink.stop()
+    assert [p["status"] for p in payloads] == ["firing", "resolved"]
+    assert payloads[0]["alerts"][0]["startsAt"] == started.isoformat(timespec="milliseconds").replace("+00:00", "Z")
