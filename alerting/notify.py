@@ -76,16 +76,17 @@ class Pipeline:
                 self._last_state.pop(alert.fingerprint, None)
         return events
 
-    def note(self, alert: StoredAlert, now: float) -> None:
-        """Record firing/resolved on arrival (suppression is judged at flush)."""
+    def note(self, alert: StoredAlert, now: float) -> Event | None:
+        """The firing/resolved event of an arrival, if its state changed (suppression is judged at flush)."""
         state = "resolved" if alert.resolved(now) else "firing"
         last = self._last_state.get(alert.fingerprint)
         if last is None and state == "firing":
             self._last_state[alert.fingerprint] = "firing"
-            self.history.record([_alert_event(alert, "firing", now, None)])
-        elif last is not None and state == "resolved":
+            return _alert_event(alert, "firing", now, None)
+        if last is not None and state == "resolved":
             self._last_state.pop(alert.fingerprint, None)
-            self.history.record([_alert_event(alert, "resolved", now, None)])
+            return _alert_event(alert, "resolved", now, None)
+        return None
 
     def muted(self, group: AggregationGroup, now: float) -> bool:
         route = group.route

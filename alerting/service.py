@@ -84,11 +84,15 @@ class AlertingService:
             self.history.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(TICK_S):
+        wait = TICK_S
+        while not self._stop.wait(wait):
             try:
                 self.tick()
             except Exception:  # one bad round must not end alerting; the next tick tries again
                 log.exception("alerting tick failed")
+            # wake when the next group is due (not up to a tick late), and at least every tick
+            due = self.dispatcher.next_due()
+            wait = TICK_S if due is None else min(TICK_S, max(0.002, due - self.clock()))
 
     def _notifiers(self, config: AlertingConfig) -> dict[str, Notifier]:
         context = Context(templates_dir=config.templates_dir, chart_window_s=config.chart_window, series=self.series)
@@ -113,6 +117,7 @@ class AlertingService:
         except AlertFormatError:
             self.metrics.invalid.inc()
             raise
+        events = []
         with self._lock:
             for alert in parsed:
                 current = self.alerts.get(alert.fingerprint)
@@ -123,10 +128,13 @@ class AlertingService:
                     alert = current
                 else:
                     self.alerts[alert.fingerprint] = alert
-                self.pipeline.note(alert, now)
+                event = self.pipeline.note(alert, now)
+                if event is not None:
+                    events.append(event)
                 self.pipeline.index_stale = True
                 self.dispatcher.insert(alert, now)
                 self.metrics.received.labels("resolved" if alert.resolved(now) else "firing").inc()
+            self.history.record(events)  # one transaction for the whole batch (10,000 alerts in an outage)
         return len(parsed)
 
     def receive_alerts(self, alerts: list[Alert]) -> int:
@@ -157,6 +165,7 @@ class AlertingService:
         self.update_metrics(now)
         self.history.prune(now - self.config.history_retention)
         self.outbox.prune(now - self.config.history_retention)
+        self.silences.prune(now - self.config.history_retention)
 
     def update_metrics(self, now: float | None = None) -> None:
         """Gauges that are cheaper to count when read (``GET /metrics``) than to keep up to date."""

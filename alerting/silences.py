@@ -172,6 +172,15 @@ class SilenceStore:
         silence.starts_at = min(silence.starts_at, now)
         return self.put(silence)
 
+    def prune(self, before: float) -> int:
+        """Forget silences that ended before ``before`` (kept until then for ``list --all`` and history)."""
+        with self._lock:
+            old = [s.id for s in self._silences.values() if s.ends_at < before]
+            for silence_id in old:
+                self._db.execute("DELETE FROM silences WHERE id=?", (silence_id,))
+                del self._silences[silence_id]
+        return len(old)
+
     def list(self) -> list[Silence]:
         return sorted(self._silences.values(), key=lambda s: (s.starts_at, s.id))
 
