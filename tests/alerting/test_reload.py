@@ -100,3 +100,32 @@ def test_metrics_and_alert_filters(tmp_path: Path, webhook) -> None:
         assert [v["status"]["state"] for v in one] == ["suppressed"] and one[0]["status"]["inhibitedBy"]
     finally:
         component.stop()
+
+
+def test_route_disabled_on_reload_sends_its_alerts_where_they_would_go_without_it(tmp_path: Path) -> None:
+    from alerting.service import AlertingService
+    from tests.alerting.conftest import make_config
+
+    def section(disabled: bool) -> dict:
+        return {
+            "route": {"receiver": "default", "group_by": ["alertname"], "group_wait": "10s", "group_interval": "1m",
+                      "routes": [{"matchers": ['severity="critical"'], "receiver": "pager", "disabled": disabled}]},
+            "receivers": [{"name": "default", "webhook_configs": [{"url": "http://127.0.0.1:9/default"}]},
+                          {"name": "pager", "webhook_configs": [{"url": "http://127.0.0.1:9/pager"}]}],
+        }  # fmt: skip
+
+    clock = [1_800_000_000.0]
+    service = AlertingService(make_config(tmp_path, **section(False)), clock=lambda: clock[0], threads=False).start()
+    try:
+        service.receive([alert("OverheatCritical", "jbox-0001", severity="critical")])
+        clock[0] += 11
+        service.tick()
+        service.reload(make_config(tmp_path, **section(True)))
+        service.receive([alert("OverheatCritical", "jbox-0002", severity="critical")])
+        clock[0] += 11
+        service.tick()
+        events = [e for e in service.history.query(kind="notification") if e.state == "queued"]
+    finally:
+        service.stop()
+    assert [e.receiver for e in events] == ["pager/webhook[0]", "default/webhook[0]"]
+    assert events[1].detail["firing"] == 2  # both boxes now go to the default receiver
