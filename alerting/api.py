@@ -69,8 +69,9 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
 
     async def post_silence(request: Request) -> Response:
         try:
-            silence = Silence.from_api(await _json(request), service.clock())
-            if "id" in (body := json.loads(await request.body())) and body["id"]:
+            body = await _json(request)
+            silence = Silence.from_api(body, service.clock())
+            if isinstance(body, dict) and body.get("id"):
                 service.silences.get(body["id"])  # updating needs an existing id
             service.silences.put(silence)
         except (SilenceError, ValueError) as exc:

@@ -51,14 +51,10 @@ class Route:
 
 
 def build(config: RouteConfig, parent: Route | None = None, route_id: str = "root") -> Route:
-    group_by = config.group_by if config.group_by is not None else (
-        None if parent is None or parent.group_by is None else list(parent.group_by))  # fmt: skip
-    if parent is None and config.group_by is None:
-        group_by = []
     route = Route(
         id=route_id,
         receiver=config.receiver or (parent.receiver if parent else ""),
-        group_by=None if group_by is not None and "..." in group_by else tuple(group_by),
+        group_by=_group_by(config, parent),
         group_wait=_pick(config.group_wait, parent, "group_wait", 30),
         group_interval=_pick(config.group_interval, parent, "group_interval", 300),
         repeat_interval=_pick(config.repeat_interval, parent, "repeat_interval", 4 * 3600),
@@ -71,6 +67,12 @@ def build(config: RouteConfig, parent: Route | None = None, route_id: str = "roo
         build(child, route, f"{route_id}.{index}") for index, child in enumerate(config.routes) if not child.disabled
     ]
     return route
+
+
+def _group_by(config: RouteConfig, parent: Route | None) -> tuple[str, ...] | None:
+    if config.group_by is not None:
+        return None if "..." in config.group_by else tuple(config.group_by)
+    return parent.group_by if parent is not None else ()  # the root groups all alerts together by default
 
 
 def _pick(value: float | None, parent: Route | None, name: str, default: float) -> float:

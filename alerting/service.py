@@ -1,8 +1,10 @@
 """The alerting service: alerts in (``receive``), the pipeline stages, the durable outbox, the sender.
 
-Lifecycle: the constructor stores, ``start()`` opens the stores and starts the ticker and the senders,
-``stop()`` is idempotent. ``reload(config)`` swaps routes, receivers, inhibition and time intervals
-without a restart (live alerts are regrouped; the outbox and silences are untouched).
+The rules engine hands alerts over in process (``jboxmon run``) through ``receive``, the same path
+as ``POST /api/v2/alerts``. Lifecycle: the constructor stores, ``start()`` opens the stores and
+starts the ticker and the senders, ``stop()`` is idempotent. ``reload(config)`` swaps routes,
+receivers, inhibition and time intervals without a restart (live alerts are regrouped; the outbox
+and silences are untouched).
 With ``threads=False`` nothing runs by itself: tests drive ``tick(now)`` with an injected clock.
 """
 
@@ -18,7 +20,6 @@ from alerting.alerts import AlertFormatError, StoredAlert, from_api
 from alerting.group import Dispatcher
 from alerting.history import History
 from alerting.metrics import AlertingMetrics
-from alerting.model import Alert
 from alerting.notify import Pipeline, integration_id
 from alerting.outbox import Outbox
 from alerting.receivers import Context, Notifier, build
@@ -136,10 +137,6 @@ class AlertingService:
                 self.metrics.received.labels("resolved" if alert.resolved(now) else "firing").inc()
             self.history.record(events)  # one transaction for the whole batch (10,000 alerts in an outage)
         return len(parsed)
-
-    def receive_alerts(self, alerts: list[Alert]) -> int:
-        """In-process hand-over from the rules engine (``jboxmon run``): the same path as HTTP."""
-        return self.receive([alert.to_alertmanager() for alert in alerts])
 
     def _firing(self) -> list[StoredAlert]:
         now = self.clock()

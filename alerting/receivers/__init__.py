@@ -6,7 +6,7 @@ payload) and its idempotency key; it raises :class:`NotifyError` saying whether 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -33,7 +33,6 @@ class Context:
     templates_dir: Path | None = None
     chart_window_s: float = 3600.0
     series: Callable[[dict, float], dict] | None = None  # (labels, window) -> {name: [(t, v)]}
-    extras: dict = field(default_factory=dict)
 
 
 def registry() -> dict[str, Callable[[object, Context], Notifier]]:
