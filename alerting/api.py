@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from alerting.alerts import AlertFormatError
+from alerting.alerts import AlertFormatError, parse_time
 from alerting.matchers import matches_all, parse
 from alerting.service import AlertingService
 from alerting.silences import Silence, SilenceError
@@ -95,7 +95,7 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
     async def history(request: Request) -> Response:
         q = request.query_params
         try:
-            since = service.clock() - parse_duration(q.get("since", "24h"))
+            since = _since(q.get("since", "24h"), service.clock())
             limit = int(q.get("limit", "1000"))
         except ValueError as exc:
             return JSONResponse({"code": 400, "message": str(exc)}, status_code=400)
@@ -139,3 +139,11 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
             Route("/-/reload", do_reload, methods=["POST"]),
         ]
     )
+
+
+def _since(text: str, now: float) -> float:
+    """``24h`` (a duration back from now) or an RFC 3339 time."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        return parse_time(text, "since")

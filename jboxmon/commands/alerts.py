@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     history.add_argument("--box", default=None, help="only this jbox_id")
     history.add_argument("--alert", default=None, help="only this alert name")
     history.add_argument("--kind", choices=["alert", "notification"], default=None)
-    history.add_argument("--since", default="24h", help="how far back (default 24h)")
+    history.add_argument("--since", default="24h", help="24h (back from now) or a time like 2026-06-01T00:00:00Z")
     history.add_argument("--limit", type=int, default=1000)
     history.add_argument("--json", action="store_true")
     history.add_argument("--url", default=None, help="alerting service URL (default: http://<alerting.listen>)")

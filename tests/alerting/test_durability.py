@@ -140,3 +140,34 @@ def test_fleet_wide_outage_is_a_handful_of_notifications(webhook, service_factor
     assert elapsed <= 2 + 5, f"took {elapsed:.1f}s"
     assert sum(len(p["alerts"]) + p["truncatedAlerts"] for p in received) == 10_000
     assert {p["groupLabels"]["region"] for p in received} == set(regions)
+
+
+def test_sighup_reloads_the_alerting_section(tmp_path: Path, webhook) -> None:
+    """``jboxmon alerting`` picks up a receiver switched back on at SIGHUP, without a restart."""
+    port = free_port()
+    config = tmp_path / "jboxmon.yaml"
+
+    def write(disabled: bool) -> None:
+        config.write_text(
+            f"alerting:\n  listen: 127.0.0.1:{port}\n  outbox: {tmp_path}/outbox.sqlite\n"
+            f"  silences: {tmp_path}/silences.sqlite\n  history: {tmp_path}/history.sqlite\n"
+            "  route: {receiver: hook, group_by: [alertname], group_wait: 200ms, group_interval: 1s}\n"
+            f"  receivers:\n    - name: hook\n      disabled: {str(disabled).lower()}\n"
+            f"      webhook_configs: [{{url: '{webhook.url}'}}]\n"
+        )
+
+    write(disabled=True)
+    url = f"http://127.0.0.1:{port}"
+    process = _start(config)
+    try:
+        _wait_up(url)
+        requests.post(url + "/api/v2/alerts", json=[alert("A", "jbox-0001")], timeout=10).raise_for_status()
+        time.sleep(1.5)
+        assert webhook.requests == []  # switched off
+        write(disabled=False)
+        process.send_signal(signal.SIGHUP)
+        assert len(webhook.wait_for(1, timeout_s=20)) == 1
+        assert process.poll() is None  # the same process, not a restart
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
