@@ -5,7 +5,7 @@
 3. one token per box in the registry (the fleet inventory);
 4. every jboxmon service in this process (``jboxmon run``): collector, rules (default rule set),
    alerting, which delivers to a local SMTP sink (``./var/mail/*.eml``) and a local webhook sink
-   (``./var/webhooks/*.json``);
+   (``./var/webhooks/*.json``); Grafana dashboards with their provisioning in ./var/grafana;
 5. the fleet pushing live to the collector, v1 and v2 payloads and logs, with faults injected;
 then it prints where the data is and how to query it, a status line every few seconds and each
 alert as it fires.
@@ -77,8 +77,12 @@ def issue_tokens(config, boxes: int, seed: int) -> Path:
     ]
     with Registry(config.inventory.path) as registry:
         tokens |= registry.issue_many(new)
-    path.write_text(json.dumps(tokens))
-    os.chmod(path, 0o600)
+    # created 0600 (never readable by others, not even for an instant), then renamed over the old file
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(json.dumps(tokens))
+    os.replace(temporary, path)
     return path
 
 
@@ -91,10 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from config import load_config
+    from dashboards import BuildOptions
+    from dashboards import build as build_dashboards
     from jboxmon.cli import main as jboxmon
     from jboxmon.services import Services
 
-    VAR.mkdir(exist_ok=True)
+    VAR.mkdir(mode=0o700, exist_ok=True)  # the registry, the spool and the tokens live here
     influxd = InfluxServer(VAR / "influxdb").start()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -126,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         tokens = issue_tokens(config, args.boxes, args.seed)
+        build_dashboards(config, BuildOptions(out=VAR / "grafana"))
         services = Services(config, config_path=str(config_path)).start()
         live = threading.Thread(
             target=jboxmon,
@@ -178,6 +185,7 @@ jboxmon demo is running. Ctrl-C stops it.
   alerts       .venv/bin/jboxmon --config {VAR}/demo.yaml alerts list
   inventory    .venv/bin/jboxmon --config {VAR}/demo.yaml tokens list
   ground truth {VAR}/ground_truth_backfill.jsonl (history), {VAR}/ground_truth.jsonl (live)
+  Grafana      {VAR}/grafana/provisioning  (dashboards and an InfluxDB datasource: set paths.provisioning)
 
 Query it with InfluxQL, for instance the mean power per region over the last hour:
   curl -sG {influx_url}/query --data-urlencode db=jboxmon \\

@@ -73,7 +73,9 @@ class Services:
 
         cfg = self.config.collector
         registry = Registry(self.config.inventory.path)
-        service = IngestService(cfg, self.influx, registry=registry, raw_retention_s=self.config.influxdb.retention.raw)
+        r = self.config.influxdb.retention  # policy names as storage.client.retention_policies creates them
+        policies = {"raw": r.raw, "logs": r.logs, "ds_1m": r.downsampled_1m, "ds_1h": r.downsampled_1h}
+        service = IngestService(cfg, self.influx, registry=registry, retention_s=policies)
         host, port = self.listen.rsplit(":", 1)
         server = CollectorServer(
             service,

@@ -7,9 +7,8 @@ import argparse
 import json
 import sys
 
-import requests
-
 from jboxmon.cli import load_config_or_exit
+from storage.http import HttpClient, HttpError, HttpSettings
 
 HELP = "list the alerts firing now, or the alert and notification history"
 
@@ -35,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
         return _history(args, config)
     url = (args.url or f"http://{config.rules.listen}").rstrip("/") + "/api/v1/alerts"
     try:
-        alerts = requests.get(url, timeout=10).json()["data"]["alerts"]
-    except (requests.RequestException, ValueError, KeyError) as exc:
+        with HttpClient(settings=HttpSettings(timeout_s=10)) as http:
+            alerts = http.request("GET", url).json()["data"]["alerts"]
+    except (HttpError, ValueError, KeyError) as exc:
         print(f"jboxmon alerts list: cannot read {url}: {exc}", file=sys.stderr)
         return 1
     if args.json:
@@ -57,10 +57,9 @@ def _history(args: argparse.Namespace, config) -> int:
     url = (args.url or f"http://{config.alerting.listen}").rstrip("/") + "/api/v1/history"
     params = {"since": args.since, "limit": args.limit, "box": args.box, "alertname": args.alert, "kind": args.kind}
     try:
-        response = requests.get(url, params={k: v for k, v in params.items() if v}, timeout=10)
-        response.raise_for_status()
-        events = response.json()["events"]
-    except (requests.RequestException, ValueError, KeyError) as exc:
+        with HttpClient(settings=HttpSettings(timeout_s=10)) as http:
+            events = http.request("GET", url, params={k: v for k, v in params.items() if v}).json()["events"]
+    except (HttpError, ValueError, KeyError) as exc:
         print(f"jboxmon alerts history: cannot read {url}: {exc}", file=sys.stderr)
         return 1
     if args.json:
