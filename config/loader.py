@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError, describe_errors, format_path, location
 from config.model import JboxmonConfig
+from config.retention import safety_net_problems
 from config.yamlsource import Location, YamlSyntaxError, load_yaml_file
 
 DEFAULT_PATH = Path("config/jboxmon.yaml")
@@ -90,8 +91,10 @@ def load_config(path: Path | str | None = None) -> JboxmonConfig:
             return JboxmonConfig()
         path = DEFAULT_PATH
     loaded = load_model(path, JboxmonConfig, expected="a mapping of sections", empty={})
-    # names referenced across sections (receivers and time intervals used by routes) need the whole file
-    problems = [loaded.problem(where, why) for where, why in loaded.model.cross_checks()]
+    # across sections: InfluxDB must never drop what jboxmon has not archived yet; names referenced
+    # across the alerting section (receivers and time intervals used by routes) exist
+    problems = safety_net_problems(loaded.model.influxdb.retention, loaded.model.retention)
+    problems += list(loaded.model.cross_checks())
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([loaded.problem(key_path, text) for key_path, text in problems])
     return loaded.model

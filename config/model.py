@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from config.alerting import AlertingConfig
 from config.collector import CollectorConfig
 from config.fields import Duration, Secret, Strict
+from config.retention import DataRetentionConfig
 from config.rules import RulesConfig
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -23,7 +24,7 @@ class RetentionConfig(Strict):
     """How long InfluxDB keeps each level of data (its retention policies)."""
 
     raw: Duration = 7 * 86400
-    logs: Duration = 86400
+    logs: Duration = 35 * 86400  # longer than the age of error logs (retention.policies)
     downsampled_1m: Duration = 90 * 86400
     downsampled_1h: Duration = 0  # 0 = forever
 
@@ -115,6 +116,7 @@ class JboxmonConfig(Strict):
     rules: RulesConfig = RulesConfig()
     alerting: AlertingConfig = AlertingConfig()
     simulator: SimulatorConfig = SimulatorConfig()
+    retention: DataRetentionConfig = DataRetentionConfig()
     logging: LoggingConfig = LoggingConfig()
 
     def cross_checks(self) -> list[tuple[tuple[str | int, ...], str]]:

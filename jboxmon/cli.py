@@ -30,6 +30,8 @@ COMMANDS = {
     "deadletter": "deadletter",
     "simulate": "simulate",
     "dashboards": "dashboards_cmd",
+    "retention": "retention_cmd",
+    "report": "report",
 }
 
 

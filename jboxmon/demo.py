@@ -40,6 +40,12 @@ def write_config(influx_url: str, collector_port: int, rules_port: int, alerting
         f"  spool_dir: {VAR}/spool\n"
         f"rules:\n  listen: 127.0.0.1:{rules_port}\n  state_db: {VAR}/rules-state.sqlite\n"
         f"simulator:\n  ground_truth: {VAR}/ground_truth.jsonl\n  collector_url: http://127.0.0.1:{collector_port}\n"
+        # ages short enough for an hour of demo history: the pass at the end has something to archive
+        f"retention:\n  listen: 127.0.0.1:{free_port()}\n  archive: {{url: 'file://{VAR}/archive'}}\n"
+        f"  state_dir: {VAR}/retention\n  policies:\n"
+        "    - {measurement: telemetry, retention_policy: raw, age: 40m}\n"
+        "    - {measurement: heartbeat, retention_policy: raw, age: 40m}\n"
+        "    - {measurement: log, retention_policy: logs, age: 30m, levels: {error: 2h, critical: 2h}}\n"
         + (_alerting_section(alerting_port, smtp_port, webhook_url) if alerting_port else "")
     )
     return path
@@ -161,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         announced: set = set()
         while not stop.wait(10) and time.monotonic() < deadline and live.is_alive():
             print_status(services, announced)
+        print_retention_pass(cli, config)
     finally:
         if services is not None:
             services.stop()
@@ -225,6 +232,29 @@ def print_status(services, announced: set) -> None:
     mails, hooks = len(list((VAR / "mail").glob("*.eml"))), len(list((VAR / "webhooks").glob("*.json")))
     print(f"{datetime.now():%H:%M:%S} alerting: {mails} email(s) in {VAR}/mail, {hooks} webhook(s) in {VAR}/webhooks",
           flush=True)  # fmt: skip
+
+
+def print_retention_pass(cli: list[str], config) -> None:
+    """One retention pass on the demo data (ages shortened in var/demo.yaml), then what it left."""
+    from jboxmon.cli import main as jboxmon
+
+    print("\nretention: downsample, archive (Parquet, zstd), verify, then prune rows past their age", flush=True)
+    jboxmon([*cli, "retention", "run", "--no-progress"])
+    archive = Path(config.retention.archive.url.removeprefix("file://"))
+    files = sorted(archive.rglob("*.parquet"))
+    manifests = sorted(archive.rglob("manifest.json"))
+    size = sum(path.stat().st_size for path in files)
+    print(f"  archive folder {archive}/: {len(files)} Parquet file(s), {size:,} bytes")
+    for manifest in manifests:
+        entries = json.loads(manifest.read_text())["entries"]
+        rows = sum(entry["rows"] for entry in entries)
+        states = sorted({entry["state"] for entry in entries})
+        print(f"  manifest {manifest}: {len(entries)} file(s), {rows:,} rows, {', '.join(states)}")
+    print(
+        f"  bring rows back: .venv/bin/jboxmon --config {VAR}/demo.yaml retention restore --measurement log "
+        "--from now-3h --to now --database jboxmon_restored",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from storage import InfluxClient, InfluxError, InfluxSettings
 
 log = logging.getLogger(__name__)
 
-ALL = ("collector", "rules", "alerting")
+ALL = ("collector", "rules", "alerting", "retention")
 
 
 class Component(Protocol):
@@ -51,6 +51,10 @@ class Services:
             built.append(alerting)  # before rules: the rules hand their first alerts straight to it
         if "rules" in self.names:
             built.append(self._rules(alerting))
+        if "retention" in self.names and self.config.retention.enabled:
+            from jboxmon.retention_component import RetentionComponent
+
+            built.append(RetentionComponent(self.config, self.influx))
         return built
 
     def _alerting(self):
