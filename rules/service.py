@@ -98,7 +98,7 @@ class RulesService:
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=int(self.config.misfire_grace),
-                next_run_time=dt.datetime.now(dt.UTC),
+                next_run_time=dt.datetime.fromtimestamp(self.clock(), dt.UTC),
             )
 
     # -- evaluation ----------------------------------------------------------------------------

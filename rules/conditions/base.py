@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,18 @@ class EvalContext:
 
 
 class ConditionBase(Strict):
-    """A condition kind. ``window`` is how much history one evaluation looks at."""
+    """A condition kind. ``window`` is how much history one evaluation looks at.
+
+    ``reads_alert_states``: the kind looks at other rules' alerts (``EvalContext.firing``) rather
+    than at data. Such rules are evaluated after every data rule at the same instant (see
+    :mod:`rules.engine`), live, in ``rules test`` and in backtests alike.
+    """
+
+    reads_alert_states: ClassVar[bool] = False
+
+    def reads_alert(self, alert: str, labels: dict[str, str]) -> bool:
+        """Whether this condition counts the alert ``alert`` (a rule with ``labels``)."""
+        return False
 
     def window_s(self, step_s: int) -> int:
         """The window rounded up to whole steps (buckets are aligned on steps)."""

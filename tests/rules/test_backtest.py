@@ -21,14 +21,13 @@ from rules.backtest import (
     NS,
     Episode,
     Fault,
-    RuleReplay,
     Timing,
     count_flaps,
     parse_matches,
     score_rule,
 )
-from rules.backtest.replay import _FleetReplayEngine
-from rules.loader import load_rules
+from rules.state import AlertState, Transition
+from rules.timeline import AlertTimeline
 from simulator.backfill import run_backfill
 from simulator.scenario import build_scenario
 from simulator.window import SimWindow, rfc3339
@@ -135,17 +134,15 @@ def test_match_arguments_extend_and_override_the_defaults():
 
 
 def test_fleet_rules_see_the_box_alerts_firing_at_their_evaluation_time():
-    groups = load_rules([DEFAULT_RULES])
-    power = next(g for g in groups if g.name == "power")
-    spnf = RuleReplay("power/SetpointNotFollowed", power, power.rules[0], False)
-    spnf.episodes = [episode("a", 0, 10), episode("b", 5, None)]
-    engine = _FleetReplayEngine([], lambda: [], [spnf])
-    engine.forget_before(T1)
-    seen = {}
-    for minute in (1, 7, 12):
-        engine.at = T1 + minute * MIN
-        seen[minute] = engine.firing_by_alert()["SetpointNotFollowed"]
-    assert seen == {1: {"a"}, 7: {"a", "b"}, 12: {"b"}}
+    timeline = AlertTimeline()
+    spnf = "SetpointNotFollowed"
+    for key, at, to in [("a", 0, "firing"), ("b", 5, "firing"), ("a", 10, "resolved")]:
+        timeline.record(spnf, Transition(key, to, T1 + at * MIN, AlertState(key, "firing", T1)))
+    timeline.forget_before(T1)
+    seen = {minute: timeline.firing_at(T1 + minute * MIN, {spnf})[spnf] for minute in (1, 7, 10, 12)}
+    assert seen == {1: {"a"}, 7: {"a", "b"}, 10: {"b"}, 12: {"b"}}
+    timeline.forget_before(T1 + 10 * MIN)  # a's interval ended: forgotten, b still open
+    assert timeline.firing_at(T1 + 7 * MIN) == {spnf: {"b"}}
 
 
 # -- end to end on a simulated fleet ---------------------------------------------------------------
