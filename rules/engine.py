@@ -27,6 +27,7 @@ from rules.timeline import AlertTimeline
 from storage import InfluxError
 
 log = logging.getLogger(__name__)
+NS = 1_000_000_000
 Query = Callable[[str], pd.DataFrame]
 
 
@@ -64,8 +65,11 @@ class RuleEngine:
         query: Query,
         inventory: Callable[[], list[Box]],
         store: StateStore | None = None,
+        *,
+        data_start: int | None = None,
     ) -> None:
         self.query = query
+        self.data_start = data_start  # ns; see EvalContext.data_start
         self.inventory = inventory
         self.store = store
         self.groups = groups
@@ -78,7 +82,7 @@ class RuleEngine:
         loaded = LoadedRule(
             group,
             rule,
-            RuleStates(rule.for_, rule.keep_firing_for, rule.clear is not None),
+            RuleStates(rule.for_, rule.keep_firing_for, rule.clear is not None, rule.condition.lower_is_worse),
             {name: compile_template(text) for name, text in rule.annotations.items()},
         )
         if self.store is not None:
@@ -111,7 +115,12 @@ class RuleEngine:
         far ahead the data rules were evaluated. One :class:`Evaluation` per plan entry.
         """
         boxes = {box.jbox_id: box for box in self.inventory()}
-        context = EvalContext(inventory=sorted(boxes), alert_labels=self.rule_labels())
+        context = EvalContext(
+            inventory=sorted(boxes),
+            alert_labels=self.rule_labels(),
+            registered={b.jbox_id: int(b.registered_at * NS) for b in boxes.values() if b.registered_at is not None},
+            data_start=self.data_start,
+        )
         all_times = [t for _, times in plan for t in times]
         if all_times:
             self.timeline.forget_before(min(all_times))

@@ -16,6 +16,7 @@ the expected ones at each ``eval_time``. The database is dropped afterwards.
         inventory:                      # optional fleet inventory (default: the jbox_id tags of input_series)
           - jbox-0001
           - {jbox_id: jbox-0002, site: site-002, region: IDF, service: fcr}
+          - {jbox_id: jbox-0003, registered: 10m}   # registered 10 minutes after the start
         input_series:
           - series: 'telemetry.p_meas_kw{jbox_id="jbox-0001"}'
             values: '500x30'
@@ -183,7 +184,7 @@ def _check(
     checkpoints = sorted({start + round(check.eval_time * NS) for check in test.alert_rule_test})
     if not checkpoints:
         return []
-    engine = RuleEngine(file.groups, query=client.query, inventory=test.boxes)
+    engine = RuleEngine(file.groups, query=client.query, inventory=lambda: test.boxes(start))
     alertnames = {check.alertname for check in test.alert_rule_test}
     firing, errors = evaluate_until(engine, file.groups, start, checkpoints, alertnames, batched=batched)
     failures = []

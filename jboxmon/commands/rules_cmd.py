@@ -42,7 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ALERT=KIND[,KIND]",
         help="which fault kinds an alert detects (defaults known for the shipped rules)",
     )
-    backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+    output = backtest.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the report as JSON (with every episode)")
+    output.add_argument("--csv", action="store_true", help="print every episode as CSV")
+    backtest.add_argument(
+        "--inventory",
+        choices=("auto", "registry", "data"),
+        default="auto",
+        help="the boxes to evaluate: the registry (inventory.path), the boxes seen in the data plus the ground "
+        "truth, or auto: the registry when it exists, else the data with a warning",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -52,12 +52,13 @@ class RuleReplay:
     episodes: list[Episode] = field(default_factory=list)
     open: dict[str, Episode] = field(default_factory=dict)
 
-    def record(self, to: str, jbox_id: str, at: int) -> None:
+    def record(self, to: str, jbox_id: str, at: int, peak: float | None = None) -> None:
         if to == "firing":
-            self.open[jbox_id] = episode = Episode(jbox_id, at)
+            self.open[jbox_id] = episode = Episode(jbox_id, at, peak=peak)
             self.episodes.append(episode)
         elif to == "resolved" and jbox_id in self.open:
-            self.open.pop(jbox_id).end = at
+            episode = self.open.pop(jbox_id)
+            episode.end, episode.peak = at, peak
 
 
 @dataclass
@@ -85,7 +86,9 @@ def chunk_seconds(boxes: int, groups: list[Group]) -> int:
     return int(max(60, min(CHUNK_S, fits // 60 * 60)))
 
 
-def replay(groups: list[Group], query: Callable, inventory: list[Box], start: int, end: int) -> Replay:
+def replay(
+    groups: list[Group], query: Callable, inventory: list[Box], start: int, end: int, *, data_start: int | None = None
+) -> Replay:
     """Evaluate every group at its interval over ``[start, end]``, chunk by chunk, recording episodes.
 
     Each chunk goes through :meth:`RuleEngine.evaluate_many`, the order used live: the data rules
@@ -99,7 +102,7 @@ def replay(groups: list[Group], query: Callable, inventory: list[Box], start: in
         calls[0] += 1
         return query(statement)
 
-    engine = RuleEngine(groups, counted, lambda: inventory)
+    engine = RuleEngine(groups, counted, lambda: inventory, data_start=data_start)
     rules = {
         loaded.key: RuleReplay(loaded.key, loaded.group, loaded.rule, loaded.reads_alert_states)
         for loaded_rules in engine.rules.values()
@@ -114,6 +117,11 @@ def replay(groups: list[Group], query: Callable, inventory: list[Box], start: in
         for evaluation in engine.evaluate_many(plan):
             _collect(evaluation, rules)
         result.evaluations += sum(len(times) for _, times in plan)
+    for loaded_rules in engine.rules.values():  # episodes still open at T2: their peak so far
+        for loaded in loaded_rules:
+            for jbox_id, episode in rules[loaded.key].open.items():
+                state = loaded.states.alerts.get(jbox_id)
+                episode.peak = state.peak if state is not None else episode.peak
     result.queries = calls[0]
     result.seconds = time.perf_counter() - started
     return result
@@ -124,7 +132,7 @@ def _collect(evaluation: Evaluation, rules: dict[str, RuleReplay]) -> None:
         key, error = next(iter(evaluation.errors.items()))
         raise InfluxError(f"rule {key}: {error}", retryable=False)
     for loaded, transition in evaluation.transitions:
-        rules[loaded.key].record(transition.to, transition.key, transition.at)
+        rules[loaded.key].record(transition.to, transition.key, transition.at, transition.state.peak)
 
 
 # -- scoring ------------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ class Episode:
     jbox_id: str
     start: int
     end: int | None = None
+    peak: float | None = None  # the worst value while firing
 
     def until(self, horizon: int) -> int:
         return horizon if self.end is None else self.end

@@ -24,6 +24,8 @@ class EvalContext:
     inventory: list[str] = field(default_factory=list)
     firing: dict[str, set[str]] = field(default_factory=dict)  # alert name -> boxes firing now
     alert_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # alert name -> its rule labels
+    registered: dict[str, int] = field(default_factory=dict)  # jbox_id -> registration time (ns), when known
+    data_start: int | None = None  # ns: no data can exist before this (a backtest's history); None = unknown
 
 
 class ConditionBase(Strict):
@@ -35,6 +37,11 @@ class ConditionBase(Strict):
     """
 
     reads_alert_states: ClassVar[bool] = False
+
+    @property
+    def lower_is_worse(self) -> bool:
+        """Whether an alert's worst value (its peak) is its lowest, as for ``op: "<"``."""
+        return getattr(self, "op", ">") in ("<", "<=")
 
     def reads_alert(self, alert: str, labels: dict[str, str]) -> bool:
         """Whether this condition counts the alert ``alert`` (a rule with ``labels``)."""

@@ -131,7 +131,7 @@ def test_broken_test_file_gives_pointed_errors_and_exit_2(make_test_file):
     assert out.splitlines() == [
         f"{path}:4: tests[0] (stuck): interval: expected a duration above zero like '10s', got '0s'",
         f"{path}:5: tests[0] (stuck): inventory[1].sitee: unknown key, did you mean 'site'? "
-        "(allowed: jbox_id, region, service, site)",
+        "(allowed: jbox_id, region, registered, service, site)",
         f"{path}:8: tests[0] (stuck): input_series[0].values: term 2 '1+x3' of '500 1+x3': expected 'a+bxN', "
         "'a-bxN', 'axN', a number, '_', '_xN' or a quoted string like '\"E1\"x10'",
         f"{path}:10: tests[0] (stuck): alert_rule_test[0].eval_time: expected a duration like '3m', got '3 minutes'",
