@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import rules
 
 
 def resolve_rule_files(patterns: list[str]) -> list[Path]:
-    """The files the paths and glob patterns name, each pattern's matches sorted."""
+    """The files the paths and glob patterns name, each pattern's matches sorted.
+
+    Patterns may be absolute (``/etc/jboxmon/rules/*.yaml``: ``Path.glob`` refuses those, the
+    ``glob`` module does not) and may use ``**`` for any depth.
+    """
     found: list[Path] = []
-    for pattern in patterns:
-        matches = sorted(Path().glob(pattern)) if any(c in pattern for c in "*?[") else [Path(pattern)]
+    for pattern in map(str, patterns):
+        matches = (
+            sorted(map(Path, glob.glob(pattern, recursive=True)))
+            if any(c in pattern for c in "*?[")
+            else [Path(pattern)]
+        )
         found += [_shipped(path) for path in matches]
     return found
 
