@@ -26,8 +26,12 @@ def resolve_rule_files(patterns: list[str]) -> list[Path]:
 
 
 def _shipped(path: Path) -> Path:
-    """``rules/default/...`` outside a checkout: the copy installed with the package."""
-    if path.exists() or path.parts[:2] != ("rules", "default"):
+    """``.../rules/default/...`` outside a checkout: the copy installed with the package."""
+    parts = path.parts
+    if path.exists():
         return path
-    installed = Path(rules.__file__).parent.joinpath(*path.parts[1:])
-    return installed if installed.exists() else path
+    for i in range(len(parts) - 1):
+        if parts[i : i + 2] == ("rules", "default"):
+            installed = Path(rules.__file__).parent.joinpath(*parts[i + 1 :])
+            return installed if installed.exists() else path
+    return path
