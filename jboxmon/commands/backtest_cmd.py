@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 from config import JboxmonConfig
+from jboxmon.commands.db import settings_for
 from rules.backtest.command import PROG, BacktestOptions, load_inputs, render, run_backtest
 from rules.backtest.data import data_inventory, registry_inventory
 from rules.backtest.episodes import to_csv
 from rules.backtest.truth import BacktestError, parse_time
 from simulator.faults import KINDS
-from storage import InfluxClient, InfluxError, InfluxSettings
+from storage import InfluxClient, InfluxError
 
 NO_DATA = 3
 
@@ -43,7 +44,7 @@ def run_backtest_command(args: argparse.Namespace, config: JboxmonConfig) -> int
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     try:
-        with InfluxClient(InfluxSettings.from_config(config.influxdb)) as client:
+        with InfluxClient(settings_for(config, args.database)) as client:
             source = f"registry {registry}"
             if inventory is None:
                 if args.inventory != "data":  # never a silent fallback: boxes that never reported are missed

@@ -36,6 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     backtest.add_argument("--to", dest="end", required=True, help="end, ISO 8601")
     backtest.add_argument("--truth", type=Path, default=None, help="simulator ground truth (JSON lines)")
     backtest.add_argument(
+        "--database",
+        default=None,
+        help="replay the history of this database (e.g. one made by 'db init --backtest'), not influxdb.database",
+    )
+    backtest.add_argument(
         "--match",
         action="append",
         default=[],
