@@ -23,6 +23,7 @@ class RulesComponent:
             self.inventory,
             history=InfluxHistory(influx) if rules.write_alerts_to_influxdb else None,
             sinks=sinks,
+            box_energy_kwh=config.fleet.box_energy_kwh,
         )
         host, port = rules.listen.rsplit(":", 1)
         self.http = BackgroundServer(create_app(self.service), host.strip("[]"), int(port))

@@ -67,9 +67,11 @@ class RuleEngine:
         store: StateStore | None = None,
         *,
         data_start: int | None = None,
+        box_energy_kwh: float = 1000.0,
     ) -> None:
         self.query = query
         self.data_start = data_start  # ns; see EvalContext.data_start
+        self.box_energy_kwh = box_energy_kwh
         self.inventory = inventory
         self.store = store
         self.groups = groups
@@ -120,6 +122,7 @@ class RuleEngine:
             alert_labels=self.rule_labels(),
             registered={b.jbox_id: int(b.registered_at * NS) for b in boxes.values() if b.registered_at is not None},
             data_start=self.data_start,
+            box_energy_kwh=self.box_energy_kwh,
         )
         all_times = [t for _, times in plan for t in times]
         if all_times:

@@ -64,6 +64,7 @@ def run_backtest_command(args: argparse.Namespace, config: JboxmonConfig) -> int
                 match=inputs.match,
                 inventory=inventory,
                 inventory_source=source,
+                box_energy_kwh=config.fleet.box_energy_kwh,
             )
     except InfluxError as exc:
         print(f"{PROG}: InfluxDB: {exc}", file=sys.stderr)

@@ -69,6 +69,7 @@ def run_backtest(
     match: dict[str, tuple[str, ...]] | None = None,
     inventory: list[Box] | None = None,
     inventory_source: str = "given",
+    box_energy_kwh: float = 1000.0,
 ) -> dict:
     """Replay ``groups`` over ``[start, end]`` (ns) and return the report as a JSON-able dict.
 
@@ -82,7 +83,7 @@ def run_backtest(
     lookback = max((c.window_s(int(g.interval)) for g in groups for r in g.rules for c in _conditions(r)), default=0)
     first = first_point(client, groups, start - lookback * NS, end)
     in_window = first_point(client, groups, start, end) is not None
-    result = replay(groups, client.query, inventory, start, end, data_start=first)
+    result = replay(groups, client.query, inventory, start, end, data_start=first, box_energy_kwh=box_energy_kwh)
     timing = timings(result.rules.values())
     rules, episodes = [], []
     for key, one in result.rules.items():

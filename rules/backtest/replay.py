@@ -87,7 +87,14 @@ def chunk_seconds(boxes: int, groups: list[Group]) -> int:
 
 
 def replay(
-    groups: list[Group], query: Callable, inventory: list[Box], start: int, end: int, *, data_start: int | None = None
+    groups: list[Group],
+    query: Callable,
+    inventory: list[Box],
+    start: int,
+    end: int,
+    *,
+    data_start: int | None = None,
+    box_energy_kwh: float = 1000.0,
 ) -> Replay:
     """Evaluate every group at its interval over ``[start, end]``, chunk by chunk, recording episodes.
 
@@ -102,7 +109,7 @@ def replay(
         calls[0] += 1
         return query(statement)
 
-    engine = RuleEngine(groups, counted, lambda: inventory, data_start=data_start)
+    engine = RuleEngine(groups, counted, lambda: inventory, data_start=data_start, box_energy_kwh=box_energy_kwh)
     rules = {
         loaded.key: RuleReplay(loaded.key, loaded.group, loaded.rule, loaded.reads_alert_states)
         for loaded_rules in engine.rules.values()

@@ -26,6 +26,7 @@ class EvalContext:
     alert_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # alert name -> its rule labels
     registered: dict[str, int] = field(default_factory=dict)  # jbox_id -> registration time (ns), when known
     data_start: int | None = None  # ns: no data can exist before this (a backtest's history); None = unknown
+    box_energy_kwh: float = 1000.0  # fleet.box_energy_kwh: what energy_balance divides by
 
 
 class ConditionBase(Strict):
