@@ -1,22 +1,26 @@
 """``energy_balance``: the state of charge moved differently from the energy the box exchanged.
 
-Over the window, per box::
+Per step (bucket) and box, with ``n`` samples spanning ``(n - 1) / n`` of the step::
 
-    expected  = -(sum of mean power per step x step) / box energy x 100     (percentage points)
-    reported  = SoC at the window's end - SoC at its start
-    value     = |reported - expected|                                        (unexplained change)
+    reported  = last SoC - first SoC of the step                            (percentage points)
+    expected  = -mean power x span / box energy x 100                      (positive power: delivered)
+    rate      = (reported - expected) / span                               (points no energy explains, per s)
 
-The condition holds when that is above ``value``. Positive power is delivered (discharge), so a box
-delivering 500 kW for 6 minutes from a 1,000 kWh battery should lose 5 points. A drifting SoC
-estimator (or a power meter that lies) shows as points no energy explains, at any SoC: it is caught
-long before the estimate leaves the 15-85 % band, and an aFRR box that charges or discharges hard for
-minutes is no alarm, unlike a plain rate-of-change rule.
+and over the window, ``value = |median of the steps' rates| x window``: the unexplained points a
+window accumulates. The condition holds when that is above ``value``. A box delivering 500 kW for
+6 minutes from a 1,000 kWh battery should lose 5 points; if its SoC estimate says otherwise, the
+estimator (or the power meter) is wrong. This catches a drifting estimate minutes after it starts,
+at any SoC, long before it leaves the 15-85 % band, and an aFRR box charging or discharging hard
+for minutes is no alarm, unlike a plain rate-of-change rule.
+
+Why the median of per-step rates: a SoC that jumps once (a BMS recalibration, a restarted
+estimator) moves one step, not the window, and is no drift; a drift moves every step. Only the
+change within each step counts, so a jump between two samples in different steps counts nowhere.
 
 The box energy is ``energy_kwh`` when given, else ``fleet.box_energy_kwh`` from the configuration.
-A window needs data in every step (power) and a SoC at both ends, otherwise no result (the state is
-kept, as for any condition without data). SoC management that the meter does not see (an intraday
-rebalancing outside the metered power) moves SoC too: keep ``value`` above what it can do in
-``window``.
+Every step of the window needs two samples or more, otherwise no result (the state is kept, as
+for any condition without data). SoC management that the meter does not see (rebalancing outside
+the metered power) moves SoC too: keep ``value`` above what it can do in ``window``.
 
 ::
 
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -37,7 +42,6 @@ from rules.conditions.base import (
     at_eval_times,
     grouped,
     pivot,
-    rolling,
     time_range,
     to_results,
     with_ns,
@@ -63,27 +67,22 @@ class EnergyBalanceSpec(ConditionBase):
     def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
         soc, power = quote_ident(self.soc), quote_ident(self.power)
         return (
-            f"SELECT first({soc}) AS soc_first, last({soc}) AS soc_last, mean({power}) AS p_mean "
-            f"{time_range(self, start_ns, end_ns)} {grouped(step_s)}"
+            f"SELECT first({soc}) AS soc_first, last({soc}) AS soc_last, count({soc}) AS n, "
+            f"mean({power}) AS p_mean {time_range(self, start_ns, end_ns)} {grouped(step_s)}"
         )
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         window_s = self.window_s(step_s)
-        steps = window_s // step_s
         frame = with_ns(frame)
+        n = pivot(frame, "n", eval_times, step_s, window_s)
 
         def table(column: str) -> pd.DataFrame:
-            return pivot(frame, column, eval_times, step_s, window_s)
+            return pivot(frame, column, eval_times, step_s, window_s).reindex(columns=n.columns)
 
-        p_mean = table("p_mean")
-        energy_kwh = rolling(p_mean * (step_s / 3600.0), window_s, step_s, "sum")
-        full = rolling(p_mean.notna().astype(float).where(p_mean.notna()), window_s, step_s, "sum") >= steps
-        soc_first = table("soc_first").reindex(columns=p_mean.columns).shift(steps - 1)  # the window's first step
-        soc_last = table("soc_last").reindex(columns=p_mean.columns)
-        capacity = self.energy_kwh or ctx.box_energy_kwh
-        unexplained = (soc_last - soc_first) + energy_kwh / capacity * 100.0
-        unexplained = unexplained.where(full)
-        values = at_eval_times(unexplained, eval_times, step_s).abs()
+        span_s = step_s * (n - 1) / n  # uniform samples: first to last covers (n - 1) / n of the step
+        expected = -table("p_mean") * span_s / 3600.0 / (self.energy_kwh or ctx.box_energy_kwh) * 100.0
+        rate = ((table("soc_last") - table("soc_first")) - expected) / span_s.where(n >= 2)
+        values = at_eval_times(_rolling_median(rate, window_s // step_s), eval_times, step_s).abs() * window_s
         return to_results(values, (values > self.value) & values.notna())
 
     def describe(self) -> str:
@@ -92,3 +91,16 @@ class EnergyBalanceSpec(ConditionBase):
             f"{self.measurement}.{self.soc} change over {self.window:g}s differs from the energy of "
             f"{self.power} ({energy}) by more than {self.value:g} points"
         )
+
+
+def _rolling_median(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Median over ``k`` consecutive rows; NaN unless all ``k`` have a value (a full window)."""
+    values = table.to_numpy(dtype="float64", na_value=np.nan)
+    if values.size == 0:
+        return table
+    padded = np.vstack([np.full((k - 1, values.shape[1]), np.nan), values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, k, axis=0)
+    full = ~np.isnan(windows).any(axis=-1)
+    with np.errstate(all="ignore"):
+        median = np.median(np.where(full[..., None], windows, 0.0), axis=-1)
+    return pd.DataFrame(np.where(full, median, np.nan), index=table.index, columns=table.columns)
