@@ -2,17 +2,23 @@
 # project installed, and Debian's influxdb package when influxd is missing.
 PYTHON ?= python3
 VENV ?= .venv
-STAMP := $(VENV)/.installed-stamp
+# Two stamps: the demo needs only the runtime dependencies, the tests add the [test] extra.
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
+TEST_STAMP := $(VENV)/.test-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench lint influxd clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jboxmon needs Python >= 3.11"'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e .
+	@touch $(RUNTIME_STAMP)
+
+$(TEST_STAMP): $(RUNTIME_STAMP)
 	$(VENV)/bin/pip install --quiet -e '.[test]'
-	@touch $(STAMP)
+	@touch $(TEST_STAMP)
 
 influxd:
 	@command -v influxd >/dev/null || { \
@@ -20,16 +26,16 @@ influxd:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
 
-demo: $(STAMP) influxd
+demo: $(RUNTIME_STAMP) influxd
 	$(VENV)/bin/python -m jboxmon.demo $(DEMO_ARGS)
 
-test: $(STAMP) influxd
+test: $(TEST_STAMP) influxd
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: $(STAMP) influxd
+bench: $(RUNTIME_STAMP) influxd
 	@for script in bench/bench_*.py; do echo "== $$script"; $(VENV)/bin/python $$script || exit 1; done
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:

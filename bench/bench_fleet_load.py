@@ -1,34 +1,40 @@
-"""Benchmark: a 10,000-box fleet pushing through the collector in real time.
+"""Benchmark: a fleet pushing through the collector in real time, load offered on schedule.
 
 Each box samples once per second and sends its 10 samples as one payload-v2 request every 10 s
-(1,000 requests/s, 10,000 points/s in all), for two minutes. Reported: loss (acknowledged points
-counted back in InfluxDB), acknowledgement latency percentiles, CPU seconds per 1,000 points of
-the collector and of influxd, and, as the same-run baseline, the CPU influxd spends when the same
-points are written to it directly in batches of 5,000.
+(10,000 boxes: 1,000 requests/s, 10,000 points/s), for two minutes. The generator (bench/loadgen.py)
+runs in processes of its own and measures each request's latency from the moment it was DUE, so a
+collector that falls behind is charged for the queue it causes. Printed: offered and achieved
+request rates, loss (acknowledged points counted back in InfluxDB), latency percentiles from the
+due time, CPU per 1,000 points of the collector and of influxd, and, as the same-run baseline, the
+CPU influxd spends on the same points written to it directly in batches of 5,000. The run is
+marked FAILED when the generator itself fell behind its schedule.
 
-The load generator is asyncio over raw keep-alive HTTP/1.1 (requests would need a core of its own
-at this rate); it runs in this process, the collector in its own (``jboxmon collector``).
+``--search`` looks for the largest fleet that holds p99 < 250 ms with no loss (bisection over
+shorter runs, each on a fresh collector and InfluxDB).
 
-    .venv/bin/python bench/bench_fleet_load.py [--boxes 10000] [--seconds 120] [--connections 64]
+    .venv/bin/python bench/bench_fleet_load.py [--boxes 10000] [--seconds 120] [--workers N]
+    .venv/bin/python bench/bench_fleet_load.py --search [--low 2000] [--high 40000] [--seconds 40]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from common import start_collector
+from loadgen import FleetRun, run_fleet
 
 from inventory import Box, Registry
 from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer, free_port
 
 TICK_HZ = os.sysconf("SC_CLK_TCK")
+P99_TARGET_MS = 250
 
 
 def cpu_seconds(pid: int, part: str = "both") -> float:
@@ -37,111 +43,70 @@ def cpu_seconds(pid: int, part: str = "both") -> float:
     return {"user": user, "system": system, "both": user + system}[part]
 
 
-def v2_body(box: str, first_s: int) -> bytes:
-    samples = [
-        {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(first_s + i)),
-            "p_meas_kw": 100.0 + i,
-            "p_setpoint_kw": 100.0,
-            "grid_freq_hz": 50.0,
-            "soc_pct": 50.0,
-            "temp_max_c": 30.0,
-        }
-        for i in range(10)
-    ]
-    return json.dumps({"header": {"jbox_id": box}, "samples": samples}).encode()
+def process_cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids if Path(f"/proc/{pid}").exists())
 
 
-async def connection(port: int, jobs: asyncio.Queue, latencies: list[float], stats: dict) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    while True:
-        job = await jobs.get()
-        if job is None:
-            break
-        box, token, first_s = job
-        body = v2_body(box, first_s)
-        request = (
-            f"POST /v2/telemetry HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
-        started = time.perf_counter()
-        writer.write(request)
-        status_line = await reader.readline()
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await reader.readexactly(length)
-        latencies.append(time.perf_counter() - started)
-        status = int(status_line.split()[1])
-        stats[status] = stats.get(status, 0) + 1
-        if status == 202:
-            stats["points"] += 10
-    writer.close()
+def collector_pids(collector) -> list[int]:
+    """The collector process and its workers (``collector.workers`` > 1 forks children)."""
+    children = Path(f"/proc/{collector.pid}/task/{collector.pid}/children")
+    extra = [int(pid) for pid in children.read_text().split()] if children.exists() else []
+    return [collector.pid, *extra]
 
 
-async def run_fleet(port: int, tokens: dict[str, str], seconds: int, connections: int, start_s: int) -> tuple:
-    jobs: asyncio.Queue = asyncio.Queue()
-    latencies: list[float] = []
-    stats: dict = {"points": 0}
-    workers = [asyncio.create_task(connection(port, jobs, latencies, stats)) for _ in range(connections)]
-    boxes = list(tokens.items())
-    began = time.perf_counter()
-    late = 0.0
-    # every box sends once per 10 s window, spread evenly over the window (real boxes are not in phase)
-    for window in range(seconds // 10):
-        for index, (box, token) in enumerate(boxes):
-            due = began + window * 10 + index * 10 / len(boxes)
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            else:
-                late = max(late, -delay)
-            jobs.put_nowait((box, token, start_s + window * 10))
-    for _ in workers:
-        jobs.put_nowait(None)
-    await asyncio.gather(*workers)
-    return latencies, stats, time.perf_counter() - began, late
+@dataclass
+class Outcome:
+    run: FleetRun
+    stored: int
+    collector_cpu: float
+    influx_cpu: float
+    direct_cpu: float
+
+    @property
+    def loss(self) -> int:
+        return self.run.points_acked - self.stored
+
+    @property
+    def holds(self) -> bool:
+        run = self.run
+        return (
+            not run.generator_behind
+            and run.errors == 0
+            and run.answered == run.offered
+            and run.statuses.get(202, 0) == run.offered
+            and self.loss == 0
+            and run.percentile_ms(0.99) < P99_TARGET_MS
+        )
 
 
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--boxes", type=int, default=10_000)
-    parser.add_argument("--seconds", type=int, default=120)
-    parser.add_argument("--connections", type=int, default=64)
-    args = parser.parse_args()
-
+def one_fleet(boxes: int, seconds: int, workers: int, processes: int, connections: int) -> Outcome:
+    """A fresh InfluxDB and collector, ``boxes`` boxes pushing on schedule for ``seconds``."""
     with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp) / "influx") as influxd:
         config = Path(tmp) / "jboxmon.yaml"
         config.write_text(
             f"influxdb:\n  url: {influxd.url}\n  database: fleet\n  gzip: false\n"
             f"inventory:\n  path: {tmp}/registry.sqlite\ncollector:\n  spool_dir: {tmp}/spool\n"
+            + (f"  workers: {workers}\n" if workers > 1 else "")
         )
         with Registry(f"{tmp}/registry.sqlite") as registry:
-            boxes = [Box(f"jbox-{i:05d}", f"site-{i // 5:04d}", "IDF", "fcr") for i in range(args.boxes)]
-            tokens = registry.issue_many(boxes)
+            fleet = [Box(f"jbox-{i:05d}", f"site-{i // 5:04d}", "IDF", "fcr") for i in range(boxes)]
+            tokens = registry.issue_many(fleet)
         port = free_port()
         collector = start_collector(config, port)
         influx_pid = influxd._process.pid
         try:
-            start_s = int(time.time()) - args.seconds - 60
-            cpu0 = cpu_seconds(collector.pid), cpu_seconds(influx_pid)
-            system0 = cpu_seconds(collector.pid, "system")
-            latencies, stats, elapsed, late = asyncio.run(
-                run_fleet(port, tokens, args.seconds, args.connections, start_s)
+            start_s = int(time.time()) - seconds - 60
+            pids = collector_pids(collector)
+            cpu0 = process_cpu(pids), cpu_seconds(influx_pid)
+            run = run_fleet(
+                port, tokens, seconds=seconds, start_s=start_s, processes=processes, connections=connections
             )
             client = InfluxClient(InfluxSettings(url=influxd.url, database="fleet"))
             deadline = time.monotonic() + 60
-            while client.count("telemetry", "soc_pct") < stats["points"] and time.monotonic() < deadline:
+            while client.count("telemetry", "soc_pct") < run.points_acked and time.monotonic() < deadline:
                 time.sleep(0.2)
             stored = client.count("telemetry", "soc_pct")
-            cpu1 = cpu_seconds(collector.pid), cpu_seconds(influx_pid)
-            system1 = cpu_seconds(collector.pid, "system")
+            cpu1 = process_cpu(pids), cpu_seconds(influx_pid)
         finally:
             collector.terminate()
             collector.wait()
@@ -150,35 +115,75 @@ def main() -> None:
         direct = InfluxClient(InfluxSettings(url=influxd.url, database="direct", gzip=False))
         direct.create_database()
         lines = [
-            f"telemetry,jbox_id=jbox-{i % args.boxes:05d},region=IDF,service=fcr,site=site-{i % args.boxes // 5:04d} "
+            f"telemetry,jbox_id=jbox-{i % boxes:05d},region=IDF,service=fcr,site=site-{i % boxes // 5:04d} "
             f"p_meas_kw=100.0,p_setpoint_kw=100.0,grid_freq_hz=50.0,soc_pct=50.0,temp_max_c=30.0 "
-            f"{(start_s + i // args.boxes) * 10**9}"
-            for i in range(stats["points"])
+            f"{(start_s + i // boxes) * 10**9}"
+            for i in range(run.points_acked)
         ]
         cpu_before = cpu_seconds(influx_pid)
         direct.write_batches(lines, batch_size=5000)
-        influx_direct_cpu = cpu_seconds(influx_pid) - cpu_before
+        direct_cpu = cpu_seconds(influx_pid) - cpu_before
+    return Outcome(run, stored, cpu1[0] - cpu0[0], cpu1[1] - cpu0[1], direct_cpu)
 
-    points = stats["points"]
-    per_k = lambda cpu: 1000 * cpu / max(points, 1)  # noqa: E731
+
+def report(outcome: Outcome) -> None:
+    run = outcome.run
+    points = max(run.points_acked, 1)
+    per_k = lambda cpu: 1000 * cpu / points  # noqa: E731
     print(
-        f"{args.boxes:,} boxes x {args.seconds}s: {sum(v for k, v in stats.items() if k != 'points'):,} requests "
-        f"in {elapsed:.1f}s, statuses { ({k: v for k, v in stats.items() if k != 'points'}) }"
+        f"{run.boxes:,} boxes x {run.seconds:.0f}s: offered {run.offered:,} requests "
+        f"({run.offered_rate:,.0f}/s), answered {run.answered:,}, accepted at {run.achieved_rate:,.0f}/s; "
+        f"statuses {dict(sorted(run.statuses.items()))}, connection errors {run.errors}"
     )
-    print(f"acknowledged points {points:,}, stored {stored:,}: loss {points - stored:,}")
+    print(f"acknowledged points {run.points_acked:,}, stored {outcome.stored:,}: loss {outcome.loss:,}")
     print(
-        f"ack latency p50 {percentile(latencies, 0.5) * 1000:.1f} ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms, "
-        f"max {max(latencies) * 1000:.1f} ms (target p99 < 250 ms); generator worst lag {late * 1000:.0f} ms"
+        f"latency from due time: p50 {run.percentile_ms(0.5):.1f} ms, p99 {run.percentile_ms(0.99):.1f} ms, "
+        f"max {run.percentile_ms(1.0):.1f} ms (target p99 < {P99_TARGET_MS} ms)"
     )
+    behind = " -- FELL BEHIND: this run measured nothing" if run.generator_behind else ""
     print(
-        f"CPU per 1,000 points: collector {per_k(cpu1[0] - cpu0[0]):.3f}s, influxd {per_k(cpu1[1] - cpu0[1]):.3f}s; "
-        f"influxd written directly in batches of 5,000: {per_k(influx_direct_cpu):.3f}s"
+        f"generator: hand-over lag p99 {np.percentile(run.lags, 99) * 1000:.1f} ms, "
+        f"max {run.lags.max() * 1000:.1f} ms{behind}"
     )
-    print(f"collector CPU: {cpu1[0] - cpu0[0]:.1f}s of which system (kernel, fsync) {system1 - system0:.1f}s")
+    ratio = (outcome.collector_cpu + outcome.influx_cpu) / max(outcome.direct_cpu, 1e-9)
     print(
-        f"ratio collector+influxd CPU / direct influxd CPU: "
-        f"{(cpu1[0] - cpu0[0] + cpu1[1] - cpu0[1]) / max(influx_direct_cpu, 1e-9):.1f}x"
+        f"CPU per 1,000 points: collector {per_k(outcome.collector_cpu):.3f}s, "
+        f"influxd {per_k(outcome.influx_cpu):.3f}s; influxd written directly in batches of 5,000: "
+        f"{per_k(outcome.direct_cpu):.3f}s (ratio collector+influxd / direct: {ratio:.1f}x)"
     )
+    print(f"verdict: {'HOLDS' if outcome.holds else 'FAILED'}")
+
+
+def search(low: int, high: int, seconds: int, workers: int, processes: int, connections: int) -> None:
+    """Bisection for the largest fleet that holds; ``low`` must hold and ``high`` need not."""
+    best = 0
+    while high - low > max(500, low // 10):
+        middle = (low + high) // 2 // 100 * 100
+        print(f"-- trying {middle:,} boxes", flush=True)
+        outcome = one_fleet(middle, seconds, workers, processes, connections)
+        report(outcome)
+        if outcome.holds:
+            low, best = middle, middle
+        else:
+            high = middle
+    print(f"largest fleet holding p99 < {P99_TARGET_MS} ms with no loss: {best:,} boxes (next failure at {high:,})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--boxes", type=int, default=10_000)
+    parser.add_argument("--seconds", type=int, default=120)
+    parser.add_argument("--workers", type=int, default=1, help="collector.workers")
+    parser.add_argument("--processes", type=int, default=2, help="load generator processes")
+    parser.add_argument("--connections", type=int, default=256, help="keep-alive connections, all processes")
+    parser.add_argument("--search", action="store_true", help="find the largest fleet that holds")
+    parser.add_argument("--low", type=int, default=2000)
+    parser.add_argument("--high", type=int, default=40000)
+    args = parser.parse_args()
+    if args.search:
+        search(args.low, args.high, args.seconds, args.workers, args.processes, args.connections)
+    else:
+        report(one_fleet(args.boxes, args.seconds, args.workers, args.processes, args.connections))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-import requests
+from storage.http import HttpClient, HttpError, HttpSettings
 
 
 def jboxmon_cli(config: Path) -> list[str]:
@@ -20,11 +20,12 @@ def start_collector(config: Path, port: int, timeout_s: float = 20.0) -> subproc
         [*jboxmon_cli(config), "collector", "--listen", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/ping", timeout=1)
-            return process
-        except requests.RequestException:
-            time.sleep(0.05)
+    with HttpClient(f"http://127.0.0.1:{port}", HttpSettings(timeout_s=1)) as http:
+        while time.monotonic() < deadline:
+            try:
+                http.request("GET", "/ping", check=False)  # any answer: it is listening
+                return process
+            except HttpError:
+                time.sleep(0.05)
     process.kill()
     raise SystemExit(f"the collector did not start on port {port}")

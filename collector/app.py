@@ -1,21 +1,21 @@
-"""HTTP layer of the collector (Starlette): routes, status codes, headers.
+"""HTTP layer of the collector (Starlette): routes, and the stages a request goes through.
 
-Status decisions, and why:
-- 204 / 202: accepted data is durably spooled (fsync) before the answer.
-- 400: a malformed body, or a partial write (good lines kept, first bad line named): as InfluxDB.
-- 401: no token, or unknown/revoked/expired token. 403: the token's box differs from the data's.
-- 410: a payload version past its sunset date; the body names the replacement.
-- 413 / 415: body too large / not the expected content type.
-- 429 / 503 + Retry-After: rate limit / spool full. Both tell the client its data was NOT taken,
-  so it must retry; we never drop silently.
+A POST is taken through: check the payload version's lifecycle (collector/versions.py) ->
+authenticate (collector/auth.py) -> read the bounded body (collector/body.py) -> decode by payload
+version (collector/decode.py) -> validate -> rate-limit -> spool (collector/service.py) -> wait
+for fsync (collector/groupcommit.py) -> answer. A failing stage raises; collector/problems.py is
+the one table from those exceptions to HTTP statuses. Accepted data is answered 204 (line
+protocol, as InfluxDB) or 202 (JSON) only once durably spooled; a partial write is a 400 that
+keeps the good lines and names the first bad one, as InfluxDB does.
+
+The JSON telemetry routes come from the payload-version registry (collector/payloads/).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-import zlib
+from collections.abc import Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -25,168 +25,159 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector import payloads
-from collector.auth import token_from
+from collector.auth import authenticate
+from collector.body import read_body
+from collector.decode import decode_json, line_protocol_text
 from collector.groupcommit import GroupCommitter
-from collector.lineparser import PRECISION_NS
-from collector.model import PayloadError
-from collector.openapi import OPENAPI
-from collector.service import IngestResult, IngestService, RateLimited
-from collector.spool import SpoolFullError
-from collector.validate import ForbiddenError
-from collector.versions import version_headers
+from collector.openapi import build_openapi, openapi
+from collector.payloads import Decoder, PayloadVersion
+from collector.problems import HANDLED, problem_response
+from collector.service import IngestResult, IngestService
+from collector.versions import check_version
+from inventory import Box
 
 log = logging.getLogger(__name__)
 
-INLINE_BODY_BYTES = 64 * 1024
+INLINE_BODY_BYTES = 64 * 1024  # larger bodies are decoded in a worker thread: the event loop stays responsive
 
 
-class HTTPProblem(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = headers or {}
+class JsonBody:
+    """Decode a JSON body with one payload decoder, then validate, rate-limit and spool it."""
+
+    no_content = False  # answered 202 with the accepted count
+
+    def __init__(self, decoder: Decoder) -> None:
+        self.decoder = decoder
+
+    def __call__(self, service: IngestService, request: Request, body: bytes, box: Box) -> IngestResult:
+        decoded = decode_json(request.headers.get("content-type", "application/json"), body, self.decoder)
+        return service.accept(box, decoded)
 
 
-def create_app(service: IngestService, committer: GroupCommitter) -> Starlette:
-    config = service.config
-    metrics = service.metrics
+class LineProtocolBody:
+    """A line-protocol body (InfluxDB's /write and /api/v2/write), on the fast validation path."""
 
-    async def read_body(request: Request) -> bytes:
-        limit = config.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise HTTPProblem(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise HTTPProblem(413, f"body exceeds the limit of {limit} bytes")
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        if request.headers.get("content-encoding", "").lower() == "gzip":
-            body = _gunzip(body, limit)
-        return body
+    no_content = True  # answered 204, as InfluxDB does
 
-    def box_for(request: Request):
-        box = service.authenticate(token_from(request.headers, request.query_params))
-        if box is None:
-            raise HTTPProblem(401, "missing, unknown, revoked or expired token", {"WWW-Authenticate": "Token"})
-        return box
+    def __call__(self, service: IngestService, request: Request, body: bytes, box: Box) -> IngestResult:
+        precision = request.query_params.get("precision", "ns")
+        return service.accept_lines(box, line_protocol_text(body, precision), precision)
 
-    async def ingest(request: Request, endpoint: str, decode, version: str = "") -> Response:
+
+class IngestEndpoint:
+    """One POST route of the pipeline; ``version`` names a JSON payload version ('' for the others)."""
+
+    def __init__(
+        self,
+        service: IngestService,
+        committer: GroupCommitter,
+        path: str,
+        handler: JsonBody | LineProtocolBody,
+        version: str = "",
+    ) -> None:
+        self.service = service
+        self.committer = committer
+        self.path = path
+        self.handler = handler
+        self.version = version
+
+    async def handle(self, request: Request) -> Response:
         started = time.perf_counter()
+        service = self.service
         headers: dict[str, str] = {}
         try:
-            if version:
-                headers, gone = version_headers(config.payload_versions.get(version), version, service.clock())
-                if gone:
-                    raise HTTPProblem(410, gone, headers)
-            box = box_for(request)
-            body = await read_body(request)
-            if len(body) > INLINE_BODY_BYTES:  # keep the event loop responsive for big bodies
-                result = await run_in_threadpool(decode, request, body, box)
+            if self.version:
+                policy = service.config.payload_versions.get(self.version)
+                headers = check_version(policy, self.version, service.clock())
+            box = authenticate(service.authenticate, request.headers, request.query_params)
+            body = await read_body(request.headers, request.stream(), service.config.max_body_bytes)
+            if len(body) > INLINE_BODY_BYTES:
+                result = await run_in_threadpool(self.handler, service, request, body, box)
             else:
-                result = decode(request, body, box)
-            await committer.durable(result.position)
+                result = self.handler(service, request, body, box)
+            await self.committer.durable(result.position)
             if headers:
-                metrics.deprecated.labels(version).inc()
-                if service.should_warn_deprecated(box.jbox_id, version):
-                    log.warning("%s uses deprecated payload %s (%s)", box.jbox_id, version, headers.get("Sunset", ""))
-            response = _result_response(endpoint, result, headers)
-        except HTTPProblem as problem:
-            response = _problem(problem.status, str(problem), {**headers, **problem.headers})
-        except PayloadError as exc:
-            response = _problem(400, str(exc), headers)
-        except ForbiddenError as exc:
-            response = _problem(403, str(exc), headers)
-        except RateLimited as exc:
-            response = _problem(429, str(exc), {**headers, "Retry-After": str(max(1, round(exc.retry_after_s)))})
-        except SpoolFullError:
-            response = _problem(503, "ingestion is saturated: retry later", {**headers, "Retry-After": "5"})
-        metrics.requests.labels(endpoint, str(response.status_code), version).inc()
-        metrics.ack_latency.labels(endpoint).observe(time.perf_counter() - started)
+                self._deprecated(box, headers)
+            response = _result_response(self.handler.no_content, result, headers)
+        except HANDLED as exc:
+            response = problem_response(exc, headers)
+        service.metrics.requests.labels(self.path, str(response.status_code), self.version).inc()
+        service.metrics.ack_latency.labels(self.path).observe(time.perf_counter() - started)
         return response
 
-    def json_decoder(decoder):
-        def decode(request: Request, body: bytes, box) -> IngestResult:
-            content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-            if content_type not in ("application/json", ""):
-                raise HTTPProblem(415, f"expected Content-Type application/json, got {content_type!r}")
-            try:
-                parsed = json.loads(body)
-            except UnicodeDecodeError as exc:
-                raise PayloadError(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
-            except json.JSONDecodeError as exc:
-                raise PayloadError(
-                    f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-                ) from None
-            except RecursionError:
-                raise PayloadError("body is not valid JSON: nested too deeply") from None
-            return service.accept(box, decoder(parsed))
+    def _deprecated(self, box: Box, headers: dict[str, str]) -> None:
+        self.service.metrics.deprecated.labels(self.version).inc()
+        if self.service.should_warn_deprecated(box.jbox_id, self.version):
+            sunset = headers.get("Sunset", "")
+            log.warning("%s uses deprecated payload %s (%s)", box.jbox_id, self.version, sunset)
 
-        return decode
 
-    def line_protocol(request: Request, body: bytes, box) -> IngestResult:
-        precision = request.query_params.get("precision", "ns")
-        if precision not in PRECISION_NS:
-            raise PayloadError(f"precision: expected one of {', '.join(sorted(PRECISION_NS))}, got {precision!r}")
-        try:
-            text = body.decode()
-        except UnicodeDecodeError as exc:
-            raise PayloadError(f"body is not UTF-8: {exc.reason} at byte {exc.start}") from None
-        return service.accept_lines(box, text, precision)
+class StatusEndpoints:
+    """The GET routes: health (InfluxDB reachable, spool state), Prometheus metrics, the OpenAPI document."""
 
-    def telemetry_route(version: str):
-        async def handler(request: Request) -> Response:
-            return await ingest(request, f"/{version}/telemetry", json_decoder(payloads.DECODERS[version]), version)
+    def __init__(self, service: IngestService, document: dict) -> None:
+        self.service = service
+        self.document = document
 
-        return handler
+    async def openapi(self, request: Request) -> Response:
+        return JSONResponse(self.document)
 
-    async def logs(request: Request) -> Response:
-        return await ingest(request, "/v1/logs", json_decoder(payloads.LOG_DECODER))
-
-    async def write_v1(request: Request) -> Response:
-        return await ingest(request, "/write", line_protocol)
-
-    async def write_v2(request: Request) -> Response:
-        return await ingest(request, "/api/v2/write", line_protocol)
-
-    async def health(request: Request) -> Response:
-        status = 200 if service.writer.healthy else 503
+    async def health(self, request: Request) -> Response:
+        status = 200 if self.service.writer.healthy else 503
         body = {
             "status": "ok" if status == 200 else "degraded: InfluxDB unreachable, spooling",
-            "spool_bytes": service.spool.pending_bytes,
-            "spool_oldest_age_s": round(service.spool.oldest_age_s(), 1),
+            "spool_bytes": self.service.spool.pending_bytes,
+            "spool_oldest_age_s": round(self.service.spool.oldest_age_s(), 1),
         }
         return JSONResponse(body, status_code=status)
 
-    async def ping(request: Request) -> Response:
-        # InfluxDB clients (and Telegraf) call /ping before writing
-        return Response(status_code=204, headers={"X-Influxdb-Version": "jboxmon-collector"})
+    async def metrics(self, request: Request) -> Response:
+        return Response(generate_latest(self.service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def prometheus(request: Request) -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(OPENAPI)
+async def ping(request: Request) -> Response:
+    # InfluxDB clients (and Telegraf) call /ping before writing
+    return Response(status_code=204, headers={"X-Influxdb-Version": "jboxmon-collector"})
 
-    routes = [
-        Route("/v1/telemetry", telemetry_route("v1"), methods=["POST"]),
-        Route("/v2/telemetry", telemetry_route("v2"), methods=["POST"]),
-        Route("/v1/logs", logs, methods=["POST"]),
-        Route("/write", write_v1, methods=["POST"]),
-        Route("/api/v2/write", write_v2, methods=["POST"]),
-        Route("/health", health, methods=["GET"]),
+
+def ingest_endpoints(
+    service: IngestService, committer: GroupCommitter, registry: Mapping[str, PayloadVersion] = payloads.VERSIONS
+) -> list[IngestEndpoint]:
+    """One endpoint per payload version of ``registry``, then logs and the InfluxDB-compatible writes."""
+    unknown = sorted(set(service.config.payload_versions) - set(registry))
+    if unknown:  # config's name tuple and the registry drifted apart: refuse to start half-configured
+        raise ValueError(f"collector.payload_versions: {unknown[0]!r} has no decoder in collector/payloads/")
+    endpoints = [
+        IngestEndpoint(service, committer, version.path, JsonBody(version.decode), version.name)
+        for version in registry.values()
+    ]
+    return [
+        *endpoints,
+        IngestEndpoint(service, committer, "/v1/logs", JsonBody(payloads.LOG_DECODER)),
+        IngestEndpoint(service, committer, "/write", LineProtocolBody()),
+        IngestEndpoint(service, committer, "/api/v2/write", LineProtocolBody()),
+    ]
+
+
+def create_app(
+    service: IngestService, committer: GroupCommitter, registry: Mapping[str, PayloadVersion] = payloads.VERSIONS
+) -> Starlette:
+    """The collector's application; ``registry`` is the payload versions it serves (all, by default)."""
+    status = StatusEndpoints(service, openapi() if registry is payloads.VERSIONS else build_openapi(registry))
+    endpoints = ingest_endpoints(service, committer, registry)
+    routes = [Route(e.path, e.handle, methods=["POST"]) for e in endpoints]
+    routes += [
+        Route("/health", status.health, methods=["GET"]),
         Route("/ping", ping, methods=["GET", "HEAD"]),
-        Route("/metrics", prometheus, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/metrics", status.metrics, methods=["GET"]),
+        Route("/openapi.json", status.openapi, methods=["GET"]),
     ]
     return Starlette(routes=routes)
 
 
-def _result_response(endpoint: str, result, headers: dict[str, str]) -> Response:
+def _result_response(no_content: bool, result: IngestResult, headers: dict[str, str]) -> Response:
     if not result.errors:
-        if endpoint in ("/write", "/api/v2/write"):
+        if no_content:
             return Response(status_code=204, headers=headers)
         return JSONResponse({"accepted": result.accepted}, status_code=202, headers=headers)
     first = result.errors[0].describe()
@@ -203,29 +194,3 @@ def _result_response(endpoint: str, result, headers: dict[str, str]) -> Response
         "errors": [e.describe() for e in result.errors[:20]],
     }
     return JSONResponse(body, status_code=400, headers=headers)
-
-
-def _problem(status: int, message: str, headers: dict[str, str]) -> Response:
-    # both InfluxDB 1.x ("error") and 2.x ("code", "message") error shapes, so their clients show it
-    code = {
-        401: "unauthorized",
-        403: "forbidden",
-        404: "not found",
-        410: "gone",
-        413: "request too large",
-        429: "too many requests",
-        503: "unavailable",
-    }.get(status, "invalid")
-    return JSONResponse({"error": message, "code": code, "message": message}, status_code=status, headers=headers)
-
-
-def _gunzip(body: bytes, limit: int) -> bytes:
-    # bounded decompression: a small gzip bomb must not exhaust memory
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        output = decompressor.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise PayloadError(f"body is not valid gzip: {exc}") from None
-    if len(output) > limit or decompressor.unconsumed_tail:
-        raise HTTPProblem(413, f"decompressed body exceeds the limit of {limit} bytes")
-    return output

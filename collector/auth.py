@@ -1,10 +1,26 @@
-"""Read a box token from a request, in every way InfluxDB clients and Telegraf send one."""
+"""Authenticate a request: read the box token, in every way InfluxDB clients and Telegraf send one,
+and find its box."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from inventory import Box
+
+
+class Unauthorized(Exception):
+    """No token, or one the inventory does not know (unknown, revoked, expired): 401."""
+
+
+def authenticate(lookup: Callable[[str], Box | None], headers: Mapping[str, str], query: Mapping[str, str]) -> Box:
+    """The box whose token the request carries; ``lookup`` is the inventory's token check."""
+    token = token_from(headers, query)
+    box = lookup(token) if token else None
+    if box is None:
+        raise Unauthorized("missing, unknown, revoked or expired token")
+    return box
 
 
 def token_from(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:

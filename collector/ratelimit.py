@@ -6,6 +6,14 @@ import threading
 from collections.abc import Callable
 
 
+class RateLimited(Exception):
+    """A box sent more points than its bucket holds: 429 with Retry-After; nothing was taken."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"rate limit exceeded: retry after {retry_after_s:.1f}s")
+        self.retry_after_s = retry_after_s
+
+
 class RateLimiter:
     """``take(key, points)`` returns None when allowed, else the seconds to wait (for Retry-After)."""
 
@@ -28,3 +36,9 @@ class RateLimiter:
                 return (needed - tokens) / self.rate
             self._buckets[key] = (tokens - points, now)
             return None
+
+    def admit(self, key: str, points: int) -> None:
+        """The ingestion stage: take ``points`` from ``key``'s bucket or raise RateLimited."""
+        wait = self.take(key, points)
+        if wait is not None:
+            raise RateLimited(wait)

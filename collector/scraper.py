@@ -1,7 +1,11 @@
 """Pull mode: scrape JBOX HTTP status endpoints on an interval and feed the ingest pipeline.
 
 A status endpoint answers ``GET`` with a payload-v2 document (header + samples, optional
-heartbeat). Every scrape also records its own health as a ``scrape`` point (``up``,
+heartbeat). Requests go through the outbound HTTP seam (storage/http.py), with the scrape timeout
+and the same size bound as a pushed body (``collector.max_body_bytes``): a status endpoint is as
+untrusted as a pushing box, and must not make the collector read an endless answer.
+
+Every scrape also records its own health as a ``scrape`` point (``up``,
 ``duration_s``), so a box that stops answering is visible in InfluxDB like one that stops pushing.
 """
 
@@ -15,10 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from collector.model import Decoded, PayloadError, Point
-from collector.payloads import DECODERS
+from collector.payloads import VERSIONS
 from collector.service import IngestService
 from config.collector import PullConfig, PullTarget
 from inventory import Box
+from storage.http import HttpClient, HttpError, HttpSettings
+
+STATUS_PAYLOAD = "v2"  # the payload version status endpoints answer with
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +38,9 @@ class Scraper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
-        self._local = threading.local()
+        self.http = HttpClient(
+            settings=HttpSettings(timeout_s=config.timeout, max_response_bytes=service.config.max_body_bytes)
+        )
         self._boxes: dict[str, Box] = {}
 
     def start(self) -> Scraper:
@@ -48,6 +57,7 @@ class Scraper:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self.http.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -68,13 +78,13 @@ class Scraper:
         started = time.perf_counter()
         decoded, result = Decoded(), "ok"
         try:
-            response = self._session().get(target.url, timeout=self.config.timeout)
-            response.raise_for_status()
-            decoded = DECODERS["v2"](response.json())
-        except requests.Timeout:
-            result = "timeout"
-        except (requests.RequestException, ValueError, PayloadError) as exc:
-            result = "invalid" if isinstance(exc, ValueError | PayloadError) else "error"
+            response = self.http.request("GET", target.url)
+            decoded = VERSIONS[STATUS_PAYLOAD].decode(response.json())
+        except HttpError as exc:
+            result = _classify(exc)
+            log.debug("scrape of %s failed: %s", target.url, exc)
+        except (ValueError, PayloadError) as exc:  # not JSON, or not a v2 document
+            result = "invalid"
             log.debug("scrape of %s failed: %s", target.url, exc)
         duration = time.perf_counter() - started
         self.service.metrics.scrapes.labels(result).inc()
@@ -91,11 +101,14 @@ class Scraper:
     def _box(self, jbox_id: str) -> Box:
         return self._boxes.get(jbox_id) or Box(jbox_id)
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+
+def _classify(error: HttpError) -> str:
+    """A failed GET as a scrape result: timeout, error (unreachable, non-2xx) or invalid (too large)."""
+    if isinstance(error.__cause__, requests.Timeout):
+        return "timeout"
+    if error.status is not None and 200 <= error.status < 300:
+        return "invalid"  # a success answer over the size bound
+    return "error"
 
 
 def _targets_from_file(config: PullConfig) -> list[PullTarget]:

@@ -1,6 +1,10 @@
-"""The ingestion pipeline behind the HTTP layer: authenticate -> decode -> validate -> spool.
+"""The ingestion pipeline behind the HTTP layer: validate -> rate-limit -> spool.
 
-Everything here is synchronous and runs in a worker thread; the HTTP layer only moves bytes.
+The HTTP layer (collector/app.py) authenticates (collector/auth.py), reads the body
+(collector/body.py) and decodes it (collector/decode.py, by payload version); this service owns
+the stateful stages that follow, each one a module of its own: validation (collector/validate.py,
+or collector/fastlines.py for line protocol), the per-box rate limit (collector/ratelimit.py) and
+the durable spool (collector/spool.py). Everything here is synchronous.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collector.fastlines import validate_body
 from collector.metrics import CollectorMetrics
 from collector.model import Decoded, LineError
 from collector.ratelimit import RateLimiter
-from collector.spool import Spool
+from collector.spool import Spool, spool_lines
 from collector.validate import Accepted, Validator
 from collector.writer import SpoolWriter
 from config.collector import CollectorConfig
@@ -37,12 +41,6 @@ class IngestResult:
         return len(self.errors)
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after_s: float) -> None:
-        super().__init__(f"rate limit exceeded: retry after {retry_after_s:.1f}s")
-        self.retry_after_s = retry_after_s
-
-
 class IngestService:
     """Owns the registry, spool, writer and limiter; ``start()`` opens them, ``stop()`` closes them."""
 
@@ -60,11 +58,16 @@ class IngestService:
         self.clock = clock
         self.metrics = metrics or CollectorMetrics()
         self.registry = registry
-        self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes)
+        self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, clock=clock)
         self.validator = Validator(config.schema_, max_future_s=config.max_future, max_age_s=raw_retention_s)
         self.limiter = RateLimiter(config.rate_limit.points_per_s, config.rate_limit.burst_points, clock)
         self.writer = SpoolWriter(
-            self.spool, influx, self.metrics, batch_lines=config.batch_lines, idle_wait_s=config.flush_interval
+            self.spool,
+            influx,
+            self.metrics,
+            batch_lines=config.batch_lines,
+            idle_wait_s=config.flush_interval,
+            clock=clock,
         )
         self._seen: dict[str, float] = {}
         self._seen_lock = threading.Lock()
@@ -88,12 +91,13 @@ class IngestService:
         self.registry.close()
 
     def authenticate(self, token: str | None) -> Box | None:
+        """The inventory's token check, for the authenticate stage (collector/auth.py)."""
         return self.registry.authenticate(token) if token else None
 
     def ingest(self, box: Box, decoded: Decoded) -> IngestResult:
         """Validate, rate-limit and durably spool; returns only once accepted data is fsynced.
 
-        Raises ForbiddenError (another box's data), RateLimited, or SpoolFullError.
+        Raises ForbiddenError (another box's data), RateLimited (collector/ratelimit.py), or SpoolFullError.
         """
         return self._synced(self.accept(box, decoded))
 
@@ -119,11 +123,8 @@ class IngestService:
     def _spool(self, box: Box, accepted: Accepted, now: float) -> IngestResult:
         position = None
         if accepted.count:
-            wait = self.limiter.take(box.jbox_id, accepted.count)
-            if wait is not None:
-                raise RateLimited(wait)
-            for policy, lines in accepted.lines_by_policy.items():
-                position = self.spool.write("\n".join(lines).encode(), "" if policy == "raw" else policy)
+            self.limiter.admit(box.jbox_id, accepted.count)
+            position = spool_lines(self.spool, accepted.lines_by_policy)
             self.writer.notify()
             with self._seen_lock:
                 self._seen[box.jbox_id] = now

@@ -23,6 +23,7 @@ import struct
 import threading
 import time
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,10 +47,18 @@ class Record:
 class Spool:
     """Append-only segments with a persisted read cursor; safe for many appending threads and one reader."""
 
-    def __init__(self, directory: Path | str, *, max_bytes: int = 1 << 30, segment_bytes: int = 64 << 20) -> None:
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        max_bytes: int = 1 << 30,
+        segment_bytes: int = 64 << 20,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
+        self.clock = clock  # wall time, comparable with segment mtimes after a restart
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._file = None
@@ -83,8 +92,12 @@ class Spool:
         self._synced = (self._segment, self._write_offset)
         self._pending_bytes = self._measure_pending()
         for number in self._segments():
-            if number >= self._cursor[0]:
-                self._oldest_append[number] = self._segment_path(number).stat().st_mtime
+            # only segments holding undelivered bytes: a fresh empty one's mtime is the time of
+            # this open, not of an append, and would age the first data written after it
+            start = self._cursor[1] if number == self._cursor[0] else 0
+            stat = self._segment_path(number).stat()
+            if number >= self._cursor[0] and stat.st_size > start:
+                self._oldest_append[number] = stat.st_mtime
         return self
 
     def close(self) -> None:
@@ -116,7 +129,7 @@ class Spool:
             self._file.write(record)
             self._write_offset += len(record)
             self._pending_bytes += len(record)
-            self._oldest_append.setdefault(self._segment, time.time())
+            self._oldest_append.setdefault(self._segment, self.clock())
             return (self._segment, self._write_offset)
 
     def sync(self, position: tuple[int, int]) -> None:
@@ -185,6 +198,9 @@ class Spool:
                 if old < record.segment:
                     self._segment_path(old).unlink(missing_ok=True)
                     self._oldest_append.pop(old, None)
+            if self._cursor >= (self._segment, self._write_offset):
+                # all delivered: the next append starts the age again, in this segment too
+                self._oldest_append.pop(self._segment, None)
             self._pending_bytes = self._measure_pending()
 
     # -- introspection -----------------------------------------------------------------------
@@ -197,7 +213,7 @@ class Spool:
         """Age of the oldest undelivered segment's first append (0 when empty or unknown)."""
         if self._cursor >= self._synced or not self._oldest_append:
             return 0.0
-        return max(0.0, (now or time.time()) - min(self._oldest_append.values()))
+        return max(0.0, (now or self.clock()) - min(self._oldest_append.values()))
 
     def _segments(self) -> list[int]:
         return sorted(int(p.stem) for p in self.directory.glob("*.seg"))
@@ -233,6 +249,18 @@ class Spool:
                 handle.truncate(good)
                 os.fsync(handle.fileno())
         return good
+
+
+def spool_lines(spool: Spool, lines_by_policy: Mapping[str, list[str]]) -> tuple[int, int] | None:
+    """The ingestion stage: one record per retention policy (``raw`` is the database's default one).
+
+    Returns the position to ``sync`` before acknowledging, or None when there was nothing to write.
+    Raises SpoolFullError.
+    """
+    position = None
+    for policy, lines in lines_by_policy.items():
+        position = spool.write("\n".join(lines).encode(), "" if policy == "raw" else policy)
+    return position
 
 
 def _read_record(handle, segment: int) -> tuple[str, bytes] | None:

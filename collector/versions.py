@@ -9,6 +9,22 @@ from collector.payloads import LATEST
 from config.collector import PayloadVersionPolicy
 
 
+class Gone(Exception):
+    """The payload version is past its sunset: 410, the message names the successor."""
+
+    def __init__(self, message: str, headers: dict[str, str]) -> None:
+        super().__init__(message)
+        self.headers = headers
+
+
+def check_version(policy: PayloadVersionPolicy | None, version: str, now: float) -> dict[str, str]:
+    """The ingestion stage: the lifecycle headers to answer with; raises Gone for a retired version."""
+    headers, gone = version_headers(policy, version, now)
+    if gone:
+        raise Gone(gone, headers)
+    return headers
+
+
 def version_headers(policy: PayloadVersionPolicy | None, version: str, now: float) -> tuple[dict[str, str], str]:
     """(headers to add, a 'gone' message when the version is retired, else '')."""
     if policy is None or (policy.deprecated_since is None and policy.sunset is None):

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,6 +36,8 @@ class SpoolWriter:
         idle_wait_s: float = 0.2,
         max_backoff_s: float = 10.0,
         concurrency: int = 2,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.spool = spool
         self.client = client
@@ -43,6 +46,10 @@ class SpoolWriter:
         self.idle_wait_s = idle_wait_s
         self.max_backoff_s = max_backoff_s
         self.concurrency = concurrency
+        # wall time stamps dead letters; monotonic time bounds the drain on stop. Backoff waits are
+        # real waits on an Event (stop interrupts them), and write durations are metrics, not logic.
+        self.clock = clock
+        self.monotonic = monotonic
         self.dead_letter_path = Path(spool.directory) / "dead-letter.lp"
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -61,8 +68,8 @@ class SpoolWriter:
     def stop(self, drain_timeout_s: float = 5.0) -> None:
         if self._thread is None:
             return
-        deadline = time.monotonic() + drain_timeout_s
-        while self.spool.pending_bytes and self.healthy and time.monotonic() < deadline:
+        deadline = self.monotonic() + drain_timeout_s
+        while self.spool.pending_bytes and self.healthy and self.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.02)
         self._stopping.set()
@@ -121,7 +128,7 @@ class SpoolWriter:
         lines = body.count(b"\n") + 1
         log.error("InfluxDB refused part of a batch of %d lines (kept in %s): %s", lines, self.dead_letter_path, error)
         with open(self.dead_letter_path, "ab") as handle:
-            handle.write(f"# {time.time():.0f} rp={policy or 'default'} {error}\n".encode())
+            handle.write(f"# {self.clock():.0f} rp={policy or 'default'} {error}\n".encode())
             handle.write(body + b"\n")
         self.metrics.dead_letters.inc(error.dropped or lines)
 

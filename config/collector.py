@@ -13,6 +13,10 @@ from config.fields import Duration, Strict
 
 FieldType = Literal["float", "integer", "string", "boolean"]
 BOX_TAGS = ("jbox_id", "site", "region", "service")
+# The JSON payload versions the collector serves. Their registry is collector/payloads/, which config
+# must not import (it sits below the collector); a test holds this tuple equal to that registry.
+PAYLOAD_VERSIONS = ("v1", "v2")
+PayloadVersionName = Literal[PAYLOAD_VERSIONS]
 
 
 class MeasurementSchema(Strict):
@@ -100,9 +104,8 @@ class CollectorConfig(Strict):
     batch_lines: int = Field(20_000, ge=1)
     flush_interval: Duration = 0.2
     rate_limit: RateLimit = RateLimit()
-    payload_versions: dict[Literal["v1", "v2"], PayloadVersionPolicy] = {
-        "v1": PayloadVersionPolicy(),
-        "v2": PayloadVersionPolicy(),
+    payload_versions: dict[PayloadVersionName, PayloadVersionPolicy] = {
+        name: PayloadVersionPolicy() for name in PAYLOAD_VERSIONS
     }
     schema_: dict[str, MeasurementSchema] = Field(default_factory=default_schema, alias="schema")
     pull: PullConfig = PullConfig()

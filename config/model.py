@@ -69,7 +69,7 @@ class FleetConfig(Strict):
     nominal_frequency_hz: float = 50.0
     temp_warning_c: float = 45.0
     temp_critical_c: float = 55.0
-    heartbeat_interval: Duration = 3600
+    heartbeat_interval: Duration = Field(3600, gt=0)  # how often a box sends its heartbeat
 
 
 class SimulatorConfig(Strict):

@@ -12,6 +12,10 @@ import logging
 import sys
 
 from config import DEFAULT_PATH, ConfigError, JboxmonConfig, load_config
+from config.model import LoggingConfig
+from jboxmon.logsetup import configure_logging
+
+log = logging.getLogger("jboxmon")
 
 # verb -> module under jboxmon.commands; modules are imported only when their verb runs or for --help
 COMMANDS = {
@@ -23,6 +27,7 @@ COMMANDS = {
     "rules": "rules_cmd",
     "alerts": "alerts",
     "simulate": "simulate",
+    "dashboards": "dashboards_cmd",
 }
 
 
@@ -56,22 +61,24 @@ def _accept_config(parser: argparse.ArgumentParser) -> None:
 
 
 def load_config_or_exit(args: argparse.Namespace) -> JboxmonConfig:
-    """The config named by ``--config``; prints pointed errors and exits 2 when it is invalid."""
+    """The config named by ``--config``; prints pointed errors and exits 2 when it is invalid.
+
+    Logging switches to the file's ``logging:`` section here, the one place verbs load their config.
+    """
     try:
-        return load_config(args.config)
+        config = load_config(args.config)
     except ConfigError as exc:
         print(f"jboxmon: invalid configuration:\n{exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    configure_logging(config.logging, verbose=getattr(args, "verbose", False))
+    log.debug("configuration from %s", args.config or (DEFAULT_PATH if DEFAULT_PATH.exists() else "built-in defaults"))
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # the scheduler logs every job run at INFO: too chatty for an operator's console
-    logging.getLogger("apscheduler").setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    # the built-in defaults until a verb loads the config file (config check and --help never do)
+    configure_logging(LoggingConfig(), verbose=args.verbose)
     try:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:

@@ -3,7 +3,8 @@
 1. a private InfluxDB under ./var/influxdb (loopback, free port);
 2. an hour of history for the fleet, backfilled straight into InfluxDB (ground truth in ./var);
 3. one token per box in the registry (the fleet inventory);
-4. every jboxmon service in this process (``jboxmon run``): collector, rules (default rule set);
+4. every jboxmon service in this process (``jboxmon run``): collector, rules (default rule set),
+   and Grafana dashboards with their provisioning in ./var/grafana;
 5. the fleet pushing live to the collector, v1 and v2 payloads and logs, with faults injected;
 then it prints where the data is and how to query it, a status line every few seconds and each
 alert as it fires.
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from config import load_config
+    from dashboards import BuildOptions
+    from dashboards import build as build_dashboards
     from jboxmon.cli import main as jboxmon
     from jboxmon.services import Services
 
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         tokens = issue_tokens(config, args.boxes, args.seed)
+        build_dashboards(config, BuildOptions(out=VAR / "grafana"))
         services = Services(config).start()
         live = threading.Thread(
             target=jboxmon,
@@ -150,6 +154,7 @@ jboxmon demo is running. Ctrl-C stops it.
   alerts       .venv/bin/jboxmon --config {VAR}/demo.yaml alerts list
   inventory    .venv/bin/jboxmon --config {VAR}/demo.yaml tokens list
   ground truth {VAR}/ground_truth_backfill.jsonl (history), {VAR}/ground_truth.jsonl (live)
+  Grafana      {VAR}/grafana/provisioning  (dashboards and an InfluxDB datasource: set paths.provisioning)
 
 Query it with InfluxQL, for instance the mean power per region over the last hour:
   curl -sG {influx_url}/query --data-urlencode db=jboxmon \\

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from config.errors import ConfigError, describe_errors, location, named_path
-from config.yamlsource import Location, YamlSyntaxError, load_yaml_file
+from config.errors import ConfigError, location, named_path
+from config.loader import load_model
+from config.yamlsource import Location
 from rules.model import Group, RuleFile
 from rules.templates import TemplateProblem, compile_template
 
@@ -41,19 +40,11 @@ def load_rules(paths: list[Path | str]) -> list[Group]:
 
 
 def load_rule_file(path: Path | str) -> RuleFile:
-    source = str(path)
     try:
-        data, lines = load_yaml_file(path)
-    except YamlSyntaxError as exc:
-        raise RulesError([str(exc)]) from exc
-    if data is None:
-        raise RulesError([f"{source}:1: (top level): the file is empty; expected a mapping with 'groups'"])
-    if not isinstance(data, dict):
-        raise RulesError([f"{source}:1: (top level): expected a mapping with 'groups', got {type(data).__name__}"])
-    try:
-        parsed = RuleFile.model_validate(data)
-    except ValidationError as exc:
-        raise RulesError(describe_errors(exc, source, lines, RuleFile, lambda p: _named(p, data))) from exc
+        loaded = load_model(path, RuleFile, expected="a mapping with 'groups'", labeller=_named)
+    except ConfigError as exc:
+        raise RulesError(exc.problems) from exc
+    parsed, data, lines, source = loaded.model, loaded.data, loaded.lines, loaded.source
     problems = []
     for g, group in enumerate(parsed.groups):
         for r, rule in enumerate(group.rules):

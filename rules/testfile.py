@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, PlainValidator, ValidationError, field_validator
+from pydantic import Field, PlainValidator, field_validator
 
 from config.durations import format_duration
-from config.errors import describe_errors, location, named_path
+from config.errors import ConfigError, location, named_path
 from config.fields import Duration, Strict
-from config.yamlsource import Location, YamlSyntaxError, load_yaml_file, nearest_line
+from config.loader import load_model
+from config.yamlsource import Location, nearest_line
 from inventory import Box
 from rules.loader import RulesError, load_rules
 from rules.model import Group
@@ -133,16 +134,12 @@ class LoadedTestFile:
 def load_test_file(path: Path | str) -> LoadedTestFile:
     """Parse and validate a test file and the rule files it names; raises InvalidTestFile."""
     path, source = Path(path), str(path)
+    expected = "a mapping with 'rule_files' and 'tests'"
     try:
-        data, lines = load_yaml_file(path)
-    except YamlSyntaxError as exc:
-        raise InvalidTestFile([str(exc)]) from exc
-    if not isinstance(data, dict):
-        raise InvalidTestFile([f"{source}:1: (top level): expected a mapping with 'rule_files' and 'tests'"])
-    try:
-        spec = TestFile.model_validate(data)
-    except ValidationError as exc:
-        raise InvalidTestFile(describe_errors(exc, source, lines, TestFile, lambda p: _named(p, data))) from exc
+        loaded = load_model(path, TestFile, expected=expected, labeller=_named)
+    except ConfigError as exc:
+        raise InvalidTestFile(exc.problems) from exc
+    spec, data, lines = loaded.model, loaded.data, loaded.lines
     rule_paths = [path.parent / name for name in spec.rule_files]
     try:
         groups = load_rules(rule_paths)

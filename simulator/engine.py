@@ -17,8 +17,6 @@ from simulator.logs import LogBatch, LogGenerator
 from simulator.physics import BoxPhysics, fcr_setpoint
 from simulator.scenario import Scenario
 
-HEARTBEAT_PERIOD_MS = 3_600_000
-
 
 @dataclass(frozen=True)
 class Heartbeats:
@@ -65,6 +63,7 @@ class FleetSimulator:
         self._is_fcr = fleet.service == FCR
         self._is_afrr = fleet.service == AFRR
         self._hb_phase_ms = fleet.heartbeat_phase_s.astype(np.int64) * 1000
+        self._hb_period_ms = int(scenario.params.heartbeat_interval_s * 1000)  # fleet.heartbeat_interval
 
     def steps(self) -> Iterator[Step]:
         window = self.scenario.window
@@ -124,8 +123,8 @@ class FleetSimulator:
         return temp
 
     def _heartbeats(self, t_ms: int, interval_ms: int, silent: np.ndarray) -> Heartbeats:
-        """Each box beats once an hour at its own phase; the beat due in this step, if any."""
-        due = t_ms + (self._hb_phase_ms - t_ms) % HEARTBEAT_PERIOD_MS
+        """Each box beats once per heartbeat interval at its own phase; the beat due in this step, if any."""
+        due = t_ms + (self._hb_phase_ms - t_ms) % self._hb_period_ms
         box = np.nonzero((due < t_ms + interval_ms) & ~silent)[0]
         fleet, start = self.scenario.fleet, self.scenario.window.start_ms
         t = due[box]

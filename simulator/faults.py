@@ -15,6 +15,7 @@ import numpy as np
 
 from simulator.fleet import AFRR, Fleet
 from simulator.grid import GridSignals
+from simulator.physics import PhysicsParams
 from simulator.window import SimWindow, rfc3339
 
 ONSET_MS = 5 * 60_000  # how long an injected power fault must show from its start
@@ -26,8 +27,9 @@ TRANSIENT = "transient_deviation"
 MIN_LEAD_MS = 300_000  # faults start at least 5 min into the window (less for very short windows)
 MIN_FAULT_MS = 600_000  # long enough for any "for: 3m" rule to fire
 MAX_FAULT_MS = 2_700_000
-MIN_SILENT_MS = 4_200_000  # beyond the 1 h heartbeat absence rule
-MAX_SILENT_MS = 3 * 3_600_000
+SILENT_MARGIN_MS = 600_000  # silent boxes stay quiet beyond the heartbeat absence rule (one interval)
+SILENT_MAX_BEATS = 3  # ... and for at most three heartbeat intervals
+OVERHEAT_PEAK_C = (3.0, 15.0)  # an overheating box peaks this far above the critical temperature
 TRANSIENT_MS = (20_000, 150_000)  # strictly under the 3 min the operator alerts on
 
 
@@ -99,8 +101,9 @@ def plan_faults(
     *,
     fault_rate: float,
     transient_rate: float,
-    power_kw: float = 1000.0,
+    params: PhysicsParams | None = None,
 ) -> FaultPlan:
+    params = params or PhysicsParams()
     n = len(fleet)
     n_faulty = round(fault_rate * n)
     order = rng.permutation(n)
@@ -123,9 +126,9 @@ def plan_faults(
     )
     events = []
     for box, kind in zip(faulty.tolist(), kinds.tolist(), strict=True):
-        events.append(_plan_fault(plan, fleet, window, grid, rng, box, kind, power_kw))
+        events.append(_plan_fault(plan, fleet, window, grid, rng, box, kind, params))
     for box in transient_boxes.tolist():
-        events.append(_plan_transient(plan, fleet, window, rng, box, power_kw))
+        events.append(_plan_transient(plan, fleet, window, rng, box, params.power_kw))
     events.sort(key=lambda e: (e.start_ms, e.jbox_id))
     plan.events.extend(events)
     return plan
@@ -156,14 +159,17 @@ def _plan_fault(
     rng: np.random.Generator,
     box: int,
     kind: int,
-    power_kw: float,
+    params: PhysicsParams,
 ) -> FaultEvent:
+    power_kw = params.power_kw
     if kind == SILENT:
-        # Silent boxes stay quiet for over an hour, or until the window ends.
+        # Silent boxes miss a heartbeat (over an hour with the default interval), or until the window ends.
         length = window.duration_ms
         lead = _on_grid(window, min(MIN_LEAD_MS, length // 6))
         start = _on_grid(window, int(rng.integers(lead, lead + (length - lead) // 2 + 1)))
-        end = min(start + int(rng.integers(MIN_SILENT_MS // 1000, MAX_SILENT_MS // 1000)) * 1000, length)
+        beat_ms = int(params.heartbeat_interval_s * 1000)
+        low_s, high_s = (beat_ms + SILENT_MARGIN_MS) // 1000, SILENT_MAX_BEATS * beat_ms // 1000
+        end = min(start + int(rng.integers(low_s, high_s)) * 1000, length)
     else:
         start, end = _span(window, rng, MIN_FAULT_MS, MAX_FAULT_MS)
     details: dict = {}
@@ -175,7 +181,8 @@ def _plan_fault(
         offset = round(float(rng.uniform(0.3, 0.5)) * power_kw, 1)
         plan.param[box], details["offset_kw"] = offset, offset
     elif kind == OVERHEAT:
-        peak, ramp = round(float(rng.uniform(58.0, 70.0)), 1), round(float(rng.uniform(3.0, 5.0)), 2)
+        low, high = (params.temp_critical_c + above for above in OVERHEAT_PEAK_C)
+        peak, ramp = round(float(rng.uniform(low, high)), 1), round(float(rng.uniform(3.0, 5.0)), 2)
         plan.param[box], plan.param2[box] = peak, ramp
         details.update(peak_c=peak, ramp_c_per_min=ramp)
     elif kind == SOC_DRIFT:

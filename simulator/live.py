@@ -1,8 +1,10 @@
 """Live mode: push the scenario to the collector over HTTP, in real time scaled by ``speed``.
 
 Sim time runs ``speed`` times faster than the wall clock: step k is sent when
-``(t_k - start) / speed`` seconds have passed. Requests go through a thread pool (one
-``requests.Session`` per worker thread); 429 and 503 are retried after ``Retry-After``.
+``(t_k - start) / speed`` seconds have passed. Requests go through a thread pool and the house's
+outbound HTTP seam (``storage.http.HttpClient``: a session per worker thread, timeouts, failures
+classified); retryable failures (429, 503, an unreachable collector) are retried after
+``Retry-After`` or a short backoff, permanent ones are counted as failed.
 """
 
 from __future__ import annotations
@@ -16,16 +18,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import requests
-
 from simulator import payloads as pl
 from simulator.engine import FleetSimulator, Step
 from simulator.logs import LEVELS
 from simulator.scenario import Scenario
+from storage.http import HttpClient, HttpError, HttpSettings
 
 log = logging.getLogger(__name__)
 
-RETRY_STATUSES = (429, 503)  # throttled or overloaded: the same request will succeed later
 MAX_RETRY_AFTER_S = 30.0
 
 
@@ -64,10 +64,9 @@ class Sender:
 
     def __init__(self, options: LiveOptions, report: LiveReport, sleep: Callable[[float], None]) -> None:
         self._options, self._report, self._sleep = options, report, sleep
-        self._base = options.collector_url.rstrip("/")
+        self._http = HttpClient(options.collector_url, HttpSettings(timeout_s=options.timeout_s))
         self._pool = ThreadPoolExecutor(max_workers=options.workers, thread_name_prefix="live-sender")
         self._slots = threading.BoundedSemaphore(options.workers * 50)  # backpressure on the step loop
-        self._local = threading.local()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -75,12 +74,6 @@ class Sender:
         self._slots.acquire()
         future = self._pool.submit(self._post, path, jbox_id, json.dumps(body).encode())
         future.add_done_callback(lambda _: self._slots.release())
-
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
 
     def _post(self, path: str, jbox_id: str, data: bytes) -> None:
         headers = {"Content-Type": "application/json"}
@@ -90,20 +83,16 @@ class Sender:
         ok = False
         for attempt in range(self._options.attempts):
             try:
-                response = self._session().post(
-                    self._base + path, data=data, headers=headers, timeout=self._options.timeout_s
-                )
-            except requests.RequestException as exc:
-                log.debug("POST %s for %s failed: %s", path, jbox_id, exc)
-                delay = 0.2 * 2**attempt  # the collector may be restarting
-            else:
-                if response.status_code < 300:
-                    ok = True
-                    break
-                if response.status_code not in RETRY_STATUSES:
-                    log.warning("POST %s for %s: %s %s", path, jbox_id, response.status_code, response.text[:200])
+                self._http.request("POST", path, data=data, headers=headers)
+            except HttpError as exc:
+                if not exc.retryable:
+                    log.warning("POST %s for %s: %s", path, jbox_id, str(exc)[:300])
                     break  # the request itself is wrong: sending it again cannot help
-                delay = _retry_after(response.headers.get("Retry-After"))
+                log.debug("POST %s for %s failed: %s", path, jbox_id, exc)
+                delay = _retry_delay(exc, attempt)
+            else:
+                ok = True
+                break
             if attempt < self._options.attempts - 1:
                 with self._lock:
                     self._report.retries += 1
@@ -115,14 +104,15 @@ class Sender:
         if not self._closed:
             self._closed = True
             self._pool.shutdown(wait=True)
+            self._http.close()
 
 
-def _retry_after(value: str | None) -> float:
-    """Seconds to wait from a ``Retry-After`` header (an HTTP date counts as 1 s)."""
-    try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER_S) if value else 1.0
-    except ValueError:
-        return 1.0
+def _retry_delay(error: HttpError, attempt: int) -> float:
+    """Seconds before the next attempt: the collector's ``Retry-After`` (capped), 1 s for an answer
+    without one, a doubling backoff when it did not answer (it may be restarting)."""
+    if error.retry_after_s is not None:
+        return min(error.retry_after_s, MAX_RETRY_AFTER_S)
+    return 1.0 if error.status is not None else 0.2 * 2**attempt
 
 
 class _Pusher:

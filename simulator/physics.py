@@ -12,22 +12,30 @@ import numpy as np
 
 from config.model import FleetConfig
 
+_FLEET = FleetConfig()  # box facts are declared once, in the config section
+
 
 @dataclass(frozen=True)
 class PhysicsParams:
     """Box facts from ``fleet:`` in the config plus model constants (which are assumptions)."""
 
-    power_kw: float = 1000.0
-    energy_kwh: float = 1000.0
-    deadband_hz: float = 0.01
-    full_activation_hz: float = 0.2
-    nominal_hz: float = 50.0
+    power_kw: float = _FLEET.box_power_kw
+    energy_kwh: float = _FLEET.box_energy_kwh
+    deadband_hz: float = _FLEET.fcr_deadband_hz
+    full_activation_hz: float = _FLEET.fcr_full_activation_hz
+    nominal_hz: float = _FLEET.nominal_frequency_hz
+    heartbeat_interval_s: float = _FLEET.heartbeat_interval
+    temp_warning_c: float = _FLEET.temp_warning_c
+    temp_critical_c: float = _FLEET.temp_critical_c  # an overheat fault peaks above it
     lag_s: float = 3.0  # inverter response: FCR needs full activation within 30 s, real ones do ~1-5 s
     noise_share: float = 0.005  # measurement noise, 0.5% of P
     soc_restore_tau_s: float = 1800.0  # SoC management (intraday trades) pulls back to 50% in ~30 min
     thermal_tau_s: float = 1200.0  # cell temperature follows losses with a ~20 min lag
     heating_c_at_full_power: float = 10.0
     base_rise_c: float = 5.0  # auxiliaries and HVAC set point above ambient
+    # The HVAC derates the box to hold its cells this far under the warning threshold; only a
+    # cooling failure (the overheat fault) takes them above it. With the defaults it never binds.
+    cooling_margin_c: float = 2.0
 
     @classmethod
     def from_config(cls, fleet: FleetConfig) -> PhysicsParams:
@@ -37,6 +45,9 @@ class PhysicsParams:
             deadband_hz=fleet.fcr_deadband_hz,
             full_activation_hz=fleet.fcr_full_activation_hz,
             nominal_hz=fleet.nominal_frequency_hz,
+            heartbeat_interval_s=fleet.heartbeat_interval,
+            temp_warning_c=fleet.temp_warning_c,
+            temp_critical_c=fleet.temp_critical_c,
         )
 
 
@@ -90,6 +101,7 @@ class BoxPhysics:
             + self.temp_offset_c
             + p.heating_c_at_full_power * np.abs(self.p_true) / p.power_kw
         )
+        np.minimum(heat_target, p.temp_warning_c - p.cooling_margin_c, out=heat_target)
         self.temp += (heat_target - self.temp) * (1.0 - math.exp(-dt_s / p.thermal_tau_s))
 
     def measured_power(self) -> np.ndarray:

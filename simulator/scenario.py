@@ -71,6 +71,6 @@ def build_scenario(
         rngs.faults,
         fault_rate=sim.fault_rate if fault_rate is None else fault_rate,
         transient_rate=sim.transient_rate if transient_rate is None else transient_rate,
-        power_kw=params.power_kw,
+        params=params,
     )
     return Scenario(fleet, window, grid, plan, params, seed)

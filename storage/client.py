@@ -31,6 +31,9 @@ class RetentionPolicy:
     default: bool = False
 
 
+_DEFAULTS = InfluxDBConfig()  # the defaults are declared once, in the config section
+
+
 @dataclass(frozen=True)
 class InfluxSettings:
     """Where InfluxDB is and how to authenticate.
@@ -39,14 +42,14 @@ class InfluxSettings:
     3.x use ``token``. ``verify`` is True, False or the path of a CA bundle for TLS.
     """
 
-    url: str = "http://127.0.0.1:8086"
-    database: str = "jboxmon"
+    url: str = _DEFAULTS.url
+    database: str = _DEFAULTS.database
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
-    timeout_s: float = 10.0
-    gzip: bool = True
-    verify: bool | str = True
+    timeout_s: float = _DEFAULTS.timeout
+    gzip: bool = _DEFAULTS.gzip
+    verify: bool | str = _DEFAULTS.tls_verify  # type: ignore[assignment]  # a bool by default, never a Path
     retention_policies: tuple[RetentionPolicy, ...] = ()
 
     @classmethod

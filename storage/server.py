@@ -13,7 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import requests
+from storage.http import HttpClient, HttpError, HttpSettings
 
 CONFIG_TEMPLATE = """\
 reporting-disabled = true
@@ -99,15 +99,18 @@ class InfluxServer:
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"influxd exited with {self._process.returncode}; see {self.data_dir}/influxd.log")
-            try:
-                if requests.get(self.url + "/ping", timeout=1).status_code == 204:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
+        with HttpClient(self.url, HttpSettings(timeout_s=1)) as http:
+            while time.monotonic() < deadline:
+                if self._process is not None and self._process.poll() is not None:
+                    raise RuntimeError(
+                        f"influxd exited with {self._process.returncode}; see {self.data_dir}/influxd.log"
+                    )
+                try:
+                    if http.request("GET", "/ping").status_code == 204:
+                        return
+                except HttpError:
+                    pass  # not listening yet
+                time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"influxd did not answer on {self.url} within {timeout_s}s")
 

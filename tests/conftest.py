@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from config.model import InfluxDBConfig
+from jboxmon.logsetup import QUIET_LOGGERS
 from storage import InfluxClient, InfluxSettings
 from storage.server import InfluxServer
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging() -> Iterator[None]:
+    """Tests that run the CLI set up process logging (level, handler); undo it after each test so
+    one test's logging set-up never changes the next one's timing or output."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    quiet = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+    for name, value in quiet.items():
+        logging.getLogger(name).setLevel(value)
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from collector.model import PayloadError
+from collector.model import Decoded, PayloadError
+
+Decoder = Callable[[object], Decoded]
+
+
+@dataclass(frozen=True)
+class PayloadVersion:
+    """One JSON telemetry payload version: served at ``POST /<name>/telemetry``.
+
+    ``schema`` is its OpenAPI (JSON Schema) description, published at ``/openapi.json`` under
+    ``schema_name``.
+    """
+
+    name: str
+    summary: str
+    decode: Decoder
+    schema_name: str
+    schema: dict
+
+    @property
+    def path(self) -> str:
+        return f"/{self.name}/telemetry"
+
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 

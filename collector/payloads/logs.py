@@ -40,3 +40,24 @@ def decode(body: object) -> Decoded:
         except ValueError as exc:
             decoded.errors.append(LineError(number, str(exc)))
     return decoded
+
+
+SCHEMA = {
+    "type": "object",
+    "required": ["entries"],
+    "properties": {
+        "jbox_id": {"type": "string"},
+        "entries": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "time": {"type": "string"},
+                    "level": {"type": "string", "enum": list(LEVELS)},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
+    },
+}

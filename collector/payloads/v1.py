@@ -14,7 +14,7 @@ Heartbeat::
 from __future__ import annotations
 
 from collector.model import Decoded, LineError, PayloadError, Point
-from collector.payloads.common import epoch_seconds_to_ns, require_object
+from collector.payloads.common import PayloadVersion, epoch_seconds_to_ns, require_object
 
 TELEMETRY_KEYS = {
     "p_kw": "p_meas_kw",
@@ -48,3 +48,28 @@ def decode(body: object) -> Decoded:
     except ValueError as exc:
         decoded.errors.append(LineError(1, str(exc)))
     return decoded
+
+
+VERSION = PayloadVersion(
+    name="v1",
+    summary="One flat sample (legacy firmware)",
+    decode=decode,
+    schema_name="V1Sample",
+    schema={
+        "type": "object",
+        "required": ["ts"],
+        "properties": {
+            "jbox_id": {"type": "string"},
+            "ts": {"type": "number"},
+            "kind": {"type": "string", "enum": ["telemetry", "heartbeat"]},
+            "p_kw": {"type": "number"},
+            "sp_kw": {"type": "number"},
+            "f_hz": {"type": "number"},
+            "soc": {"type": "number"},
+            "t_max": {"type": "number"},
+            "uptime_s": {"type": "integer"},
+            "fw": {"type": "string"},
+            "disk_pct": {"type": "number"},
+        },
+    },
+)

@@ -14,7 +14,7 @@ the heartbeat as the line after the last sample.
 from __future__ import annotations
 
 from collector.model import Decoded, LineError, PayloadError, Point
-from collector.payloads.common import require_list, require_object, rfc3339_to_ns
+from collector.payloads.common import PayloadVersion, require_list, require_object, rfc3339_to_ns
 
 HEADER_KEYS = {"jbox_id", "fw_version", "sent_at", "seq"}
 MAX_SAMPLES = 100_000
@@ -53,3 +53,28 @@ def _add(decoded: Decoded, number: int, measurement: str, sample: object, where:
         decoded.points.append((number, Point(measurement, dict(tags), {**fields, **extra}, time_ns)))
     except ValueError as exc:
         decoded.errors.append(LineError(number, str(exc)))
+
+
+VERSION = PayloadVersion(
+    name="v2",
+    summary="A header and a batch of samples",
+    decode=decode,
+    schema_name="V2Batch",
+    schema={
+        "type": "object",
+        "required": ["header"],
+        "properties": {
+            "header": {
+                "type": "object",
+                "properties": {
+                    "jbox_id": {"type": "string"},
+                    "fw_version": {"type": "string"},
+                    "sent_at": {"type": "string"},
+                    "seq": {"type": "integer"},
+                },
+            },
+            "samples": {"type": "array", "items": {"type": "object"}},
+            "heartbeat": {"type": "object"},
+        },
+    },
+)

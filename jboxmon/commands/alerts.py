@@ -6,9 +6,8 @@ import argparse
 import json
 import sys
 
-import requests
-
 from jboxmon.cli import load_config_or_exit
+from storage.http import HttpClient, HttpError, HttpSettings
 
 HELP = "list the alerts firing now"
 
@@ -24,8 +23,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
     url = (args.url or f"http://{config.rules.listen}").rstrip("/") + "/api/v1/alerts"
     try:
-        alerts = requests.get(url, timeout=10).json()["data"]["alerts"]
-    except (requests.RequestException, ValueError, KeyError) as exc:
+        with HttpClient(settings=HttpSettings(timeout_s=10)) as http:
+            alerts = http.request("GET", url).json()["data"]["alerts"]
+    except (HttpError, ValueError, KeyError) as exc:
         print(f"jboxmon alerts list: cannot read {url}: {exc}", file=sys.stderr)
         return 1
     if args.json:

@@ -27,10 +27,12 @@ class Collector(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, throttle: int = 0) -> None:
+    def __init__(self, throttle: int = 0, refuse: int | None = None, throttle_status: int = 429) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.requests: list[tuple[str, str | None, dict]] = []
         self.throttle = throttle
+        self.throttle_status = throttle_status  # 429 with Retry-After, or e.g. 503 without
+        self.refuse = refuse  # answer every request with this (permanent) status
         self.lock = threading.Lock()
 
     @property
@@ -49,8 +51,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self.server.throttle -= 1
             else:
                 self.server.requests.append((self.path, self.headers.get("Authorization"), body))
-        self.send_response(429 if throttled else 204)
-        if throttled:
+        status = self.server.refuse or (self.server.throttle_status if throttled else 204)
+        self.send_response(status)
+        if throttled and status == 429:
             self.send_header("Retry-After", "0")
         self.end_headers()
 
@@ -143,3 +146,34 @@ def test_cli_live_stops_by_itself(collector, tmp_path, capsys):
     assert "sent" in out and (tmp_path / "truth.jsonl").exists()
     assert collector.requests
     assert {auth for _, auth, body in collector.requests if body.get("jbox_id") == "jbox-0001"} <= {"Token secret-1"}
+
+
+def _serve(server: Collector) -> Collector:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def test_a_permanent_refusal_is_not_retried() -> None:
+    server = _serve(Collector(refuse=400))
+    try:
+        scenario = build_scenario(boxes=3, seed=4, window=SimWindow(START_MS, 60, 10), fault_rate=0)
+        report = run_live(scenario, LiveOptions(collector_url=server.url, speed=600, workers=2), sleep=lambda _: None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.retries == 0 and not report.sent
+    assert sum(report.failed.values()) == len(server.requests) > 0
+
+
+def test_an_overloaded_collector_is_retried_after_a_pause() -> None:
+    server = _serve(Collector(throttle=2, throttle_status=503))
+    pauses: list[float] = []
+    try:
+        scenario = build_scenario(boxes=1, seed=4, window=SimWindow(START_MS, 10, 10), fault_rate=0)
+        options = LiveOptions(collector_url=server.url, speed=600, workers=1)
+        report = run_live(scenario, options, clock=lambda: 0.0, sleep=pauses.append)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.retries == 2 and not report.failed
+    assert pauses == [1.0, 1.0]  # 503 without Retry-After: one second each
