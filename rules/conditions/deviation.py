@@ -29,9 +29,9 @@ from config.fields import Duration
 from rules.conditions.base import (
     ConditionBase,
     EvalContext,
+    Pivot,
     at_eval_times,
     grouped,
-    pivot,
     rolling,
     time_range,
     to_results,
@@ -73,9 +73,10 @@ class DeviationSpec(ConditionBase):
         window_s = self.window_s(step_s)
         frame = with_ns(frame)
 
+        tables = Pivot(frame, eval_times, step_s, window_s)
+
         def windowed(column: str, how: str = "sum", over: float = self.window) -> pd.DataFrame:
-            table = pivot(frame, column, eval_times, step_s, window_s)
-            return at_eval_times(rolling(table, _steps(over, step_s), step_s, how), eval_times, step_s)
+            return at_eval_times(rolling(tables[column], _steps(over, step_s), step_s, how), eval_times, step_s)
 
         count = windowed("n")
         count = count.where(count > 0)

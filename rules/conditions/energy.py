@@ -39,9 +39,9 @@ from config.fields import Duration
 from rules.conditions.base import (
     ConditionBase,
     EvalContext,
+    Pivot,
     at_eval_times,
     grouped,
-    pivot,
     time_range,
     to_results,
     with_ns,
@@ -74,10 +74,11 @@ class EnergyBalanceSpec(ConditionBase):
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         window_s = self.window_s(step_s)
         frame = with_ns(frame)
-        n = pivot(frame, "n", eval_times, step_s, window_s)
+        tables = Pivot(frame, eval_times, step_s, window_s)
+        n = tables["n"]
 
         def table(column: str) -> pd.DataFrame:
-            return pivot(frame, column, eval_times, step_s, window_s).reindex(columns=n.columns)
+            return tables[column].reindex(columns=n.columns)
 
         span_s = step_s * (n - 1) / n  # uniform samples: first to last covers (n - 1) / n of the step
         expected = -table("p_mean") * span_s / 3600.0 / (self.energy_kwh or ctx.box_energy_kwh) * 100.0
