@@ -18,8 +18,7 @@ DEFAULT_MATCH: dict[str, tuple[str, ...]] = {
     "OverheatCritical": ("overheat",),
     "SoCLow": ("soc_drift[direction=low]",),
     "SoCHigh": ("soc_drift[direction=high]",),
-    # the energy balance sees the SoC estimate and the power meter disagree: either may be wrong
-    "SoCEstimateDrift": ("soc_drift", "power_stuck"),
+    "SoCEstimateDrift": ("soc_drift",),
     "JBoxSilent": ("silent",),
     "TelemetryStale": ("silent",),
     "LogStorm": ("log_storm",),

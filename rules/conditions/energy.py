@@ -19,8 +19,10 @@ change within each step counts, so a jump between two samples in different steps
 
 The box energy is ``energy_kwh`` when given, else ``fleet.box_energy_kwh`` from the configuration.
 Every step of the window needs two samples or more, otherwise no result (the state is kept, as
-for any condition without data). SoC management that the meter does not see (rebalancing outside
-the metered power) moves SoC too: keep ``value`` above what it can do in ``window``.
+for any condition without data); so does a step whose power reading is frozen at a non-zero value
+(a stuck meter measures no energy: SetpointNotFollowed reports it). SoC management that the
+meter does not see (rebalancing outside the metered power) moves SoC too: keep ``value`` above
+what it can do in ``window``.
 
 ::
 
@@ -68,7 +70,8 @@ class EnergyBalanceSpec(ConditionBase):
         soc, power = quote_ident(self.soc), quote_ident(self.power)
         return (
             f"SELECT first({soc}) AS soc_first, last({soc}) AS soc_last, count({soc}) AS n, "
-            f"mean({power}) AS p_mean {time_range(self, start_ns, end_ns)} {grouped(step_s)}"
+            f"mean({power}) AS p_mean, max({power}) AS p_max, min({power}) AS p_min "
+            f"{time_range(self, start_ns, end_ns)} {grouped(step_s)}"
         )
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
@@ -82,7 +85,10 @@ class EnergyBalanceSpec(ConditionBase):
 
         span_s = step_s * (n - 1) / n  # uniform samples: first to last covers (n - 1) / n of the step
         expected = -table("p_mean") * span_s / 3600.0 / (self.energy_kwh or ctx.box_energy_kwh) * 100.0
-        rate = ((table("soc_last") - table("soc_first")) - expected) / span_s.where(n >= 2)
+        # a power reading frozen at a non-zero value says nothing of the energy (that is a stuck
+        # meter, SetpointNotFollowed's fault): such a step has no rate, and its window no result
+        frozen = (table("p_max") == table("p_min")) & (table("p_max") != 0) & (n >= 2)
+        rate = ((table("soc_last") - table("soc_first")) - expected) / span_s.where((n >= 2) & ~frozen)
         values = at_eval_times(_rolling_median(rate, window_s // step_s), eval_times, step_s).abs() * window_s
         return to_results(values, (values > self.value) & values.notna())
 
