@@ -3,6 +3,8 @@ alert history in InfluxDB, the alerting service, and its HTTP API."""
 
 from __future__ import annotations
 
+import logging
+
 from config import JboxmonConfig
 from inventory import Box, Registry
 from jboxmon.httpserver import BackgroundServer
@@ -10,6 +12,8 @@ from rules.api import create_app
 from rules.service import RulesService
 from rules.sinks import HttpAlertSink, InfluxHistory
 from storage import InfluxClient
+
+log = logging.getLogger(__name__)
 
 
 class RulesComponent:
@@ -32,6 +36,12 @@ class RulesComponent:
         return self.registry.boxes()
 
     def start(self) -> RulesComponent:
+        if not self.registry.path.exists():  # said once: absence rules then know only the boxes that report
+            log.warning(
+                "no fleet inventory at %s (inventory.path): absence rules cannot see boxes that never "
+                "reported until they are registered (jboxmon tokens issue)",
+                self.registry.path,
+            )
         self.registry.open()
         self.service.start()
         self.http.start()
