@@ -4,9 +4,9 @@ Two variants of the simulator's ``power_stuck`` faults, on the same fleets (priv
 10-s telemetry):
 
 - **far**: the simulator's own stuck value (400-900 kW on the side away from the setpoint);
-- **crossing**: the reading freezes at the value it had when the fault began (the setpoint then),
-  so the moving aFRR/FCR setpoint crosses it again and again (idle boxes keep the far value: a
-  frozen 0 kW under a 0 kW setpoint is no fault).
+- **crossing**: the reading freezes at the value it had when the fault began (the setpoint then,
+  plus measurement noise), so the moving aFRR/FCR setpoint crosses it again and again (idle boxes
+  keep the far value).
 
 Each is backtested with the shipped rule (``frozen: 10s``) and the same rule without ``frozen``
 (the baseline, measured in the same run). Prints recall, precision and the delay distribution
@@ -41,8 +41,9 @@ RULES = Path(__file__).resolve().parents[1] / "rules" / "default" / "jbox.yaml"
 
 
 def crossing(scenario) -> None:
-    """Freeze each stuck aFRR/FCR reading at the setpoint of its first sample."""
+    """Freeze each stuck aFRR/FCR reading at its last value: the setpoint of its first sample, plus noise."""
     plan, fleet, grid, window = scenario.plan, scenario.fleet, scenario.grid, scenario.window
+    rng = np.random.default_rng(scenario.seed)
     for event in plan.events:
         if event.kind != "power_stuck" or fleet.service[event.box] == IDLE:
             continue
@@ -51,7 +52,8 @@ def crossing(scenario) -> None:
             value = grid.afrr_level[k] * scenario.params.power_kw * fleet.afrr_gain[event.box]
         else:
             value = fcr_setpoint(float(grid.freq_hz[k]), scenario.params)
-        plan.param[event.box] = event.details["stuck_kw"] = round(float(value), 1)
+        last = value + rng.normal(0.0, scenario.params.noise_share * scenario.params.power_kw)  # its last reading
+        plan.param[event.box] = event.details["stuck_kw"] = round(float(last), 1)
 
 
 def rules_without_frozen(tmp: Path) -> Path:

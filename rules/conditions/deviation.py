@@ -5,12 +5,13 @@ holds when the mean excess over the window is positive, i.e. the box is, on aver
 its setpoint than the tolerance allows. The value reported is the mean absolute deviation.
 
 ``frozen`` (a duration, off by default) also makes the condition hold while the field repeats one
-exact value for that long, and over at least its last two samples, while the reference moved
-within ``window``: a stuck reading. A real measurement always carries some noise, so an exact repeat under a moving
-setpoint is a frozen sensor or inverter, not a box that follows. Without it, a moving setpoint that
-crosses the frozen value brings the window mean inside the tolerance for an evaluation or two, and
-``for`` starts again each time: a stuck box fired minutes late. With it, the condition stays true
-through the crossings, so the alert fires ``for`` after the first evaluation that sees the fault.
+exact value for that long, and over at least its last two samples: a stuck reading. A real
+measurement always carries some noise, so an exact repeat is a frozen sensor or inverter, not a box
+that follows; only exactly 0 under a setpoint that does not move is let be (an inverter that is
+off). Without it, a moving setpoint that crosses the frozen value brings the window mean inside
+the tolerance for an evaluation or two, and ``for`` starts again each time: a stuck box fired
+minutes late. With it, the condition stays true through the crossings, so the alert fires ``for``
+after the first evaluation that sees the fault.
 
 ::
 
@@ -85,8 +86,9 @@ class DeviationSpec(ConditionBase):
         active = (excess > 0) & deviation.notna()
         if self.frozen:
             repeated = self._repeated(windowed, step_s)
-            moved = windowed("rmax", "max") > windowed("rmin", "min")
-            active = active | (repeated & moved & deviation.notna()).reindex_like(active).fillna(False)
+            # at exactly 0 under a setpoint that does not move, the inverter may simply be off
+            suspect = (windowed("rmax", "max") > windowed("rmin", "min")) | (windowed("fmax", "max") != 0)
+            active = active | (repeated & suspect & deviation.notna()).reindex_like(active).fillna(False)
         return to_results(deviation, active)
 
     def _repeated(self, windowed, step_s: int) -> pd.DataFrame:
@@ -108,7 +110,7 @@ class DeviationSpec(ConditionBase):
             f"on average over {self.window:g}s"
         )
         if self.frozen:
-            text += f", or {self.field} frozen for {self.frozen:g}s while {self.reference} moves"
+            text += f", or {self.field} frozen for {self.frozen:g}s (unless at 0 under a still {self.reference})"
         return text
 
 
