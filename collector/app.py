@@ -123,9 +123,10 @@ class StatusEndpoints:
         return JSONResponse(self.document)
 
     async def health(self, request: Request) -> Response:
-        status = 200 if self.service.writer.healthy else 503
+        writer = self.service.writer
+        status = 200 if writer.healthy else 503
         body = {
-            "status": "ok" if status == 200 else "degraded: InfluxDB unreachable, spooling",
+            "status": "ok" if status == 200 else f"degraded: {writer.problem or 'InfluxDB unreachable'}, spooling",
             "spool_bytes": self.service.spool.pending_bytes,
             "spool_oldest_age_s": round(self.service.spool.oldest_age_s(), 1),
         }

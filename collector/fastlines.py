@@ -9,10 +9,17 @@ test compares both paths on the same input.
 
 from __future__ import annotations
 
-import math
 import re
 
-from collector.lineparser import PRECISION_NS, parse_line
+from collector.lineparser import (
+    BOOLEAN_TEXT,
+    FLOAT_TEXT,
+    INTEGER_TEXT,
+    PRECISION_NS,
+    TIME_TEXT,
+    parse_line,
+    strip_line,
+)
 from collector.model import Decoded, LineError
 from collector.validate import Accepted, ForbiddenError, Refused, Validator
 from inventory import Box
@@ -22,29 +29,16 @@ class _Fallback(Exception):
     """This line is not plain: the general path decides, and names any fault exactly."""
 
 
-_BOOL_TEXT = {
-    "t": True,
-    "T": True,
-    "true": True,
-    "True": True,
-    "TRUE": True,
-    "f": False,
-    "F": False,
-    "false": False,
-    "False": False,
-    "FALSE": False,
-}
-
-
-def validate_body(validator: Validator, box: Box, body: str, precision: str, now_ns: int) -> Accepted:
+def validate_body(
+    validator: Validator, box: Box, body: str, precision: str, now_ns: int, source: str = "push"
+) -> Accepted:
     scale = PRECISION_NS[precision]
     accepted = Accepted()
     keys: dict[str, tuple | None] = {}
-    newest = now_ns + validator.max_future_ns
-    oldest = now_ns - validator.max_age_ns if validator.max_age_ns is not None else -(2**63)
+    newest = validator.newest_ns(now_ns)
     out = accepted.lines_by_policy
     for number, raw in enumerate(body.split("\n"), start=1):
-        line = raw.strip()
+        line = strip_line(raw)
         if not line or line[0] == "#":
             continue
         parts = line.split(" ")
@@ -52,26 +46,31 @@ def validate_body(validator: Validator, box: Box, body: str, precision: str, now
             if "\\" in line or '"' in line or len(parts) not in (2, 3):
                 raise _Fallback
             if parts[0] not in keys:
-                keys[parts[0]] = _check_key(validator, box, parts[0])
+                keys[parts[0]] = _check_key(validator, box, parts[0], now_ns, source)
             entry = keys[parts[0]]
             if entry is None:
                 raise _Fallback
-            policy, key, types, plain = entry
+            policy, key, types, plain, oldest = entry
             fields = parts[1] if plain(parts[1]) else _fields(parts[1], types)
-            time_ns = int(parts[2]) * scale if len(parts) == 3 else now_ns
+            if len(parts) == 3:
+                if not TIME_TEXT.fullmatch(parts[2]):
+                    raise _Fallback
+                time_ns = int(parts[2]) * scale
+            else:
+                time_ns = now_ns
             if not oldest <= time_ns <= newest:
                 raise _Fallback
-        except (_Fallback, ValueError):
-            _general(validator, box, accepted, number, line, scale, now_ns)
+        except _Fallback:
+            _general(validator, box, accepted, number, line, scale, now_ns, source)
             continue
         out[policy].append(f"{key} {fields} {time_ns}")
         accepted.count += 1
     return accepted
 
 
-def _check_key(validator: Validator, box: Box, key: str) -> tuple | None:
-    """(retention policy, normalised key, field types, plain-fields matcher), or None when the
-    key is not acceptable as it is (the general path then reports why, line by line)."""
+def _check_key(validator: Validator, box: Box, key: str, now_ns: int, source: str) -> tuple | None:
+    """(retention policy, normalised key, field types, plain-fields matcher, oldest time), or None
+    when the key is not acceptable as it is (the general path then reports why, line by line)."""
     try:
         point = parse_line(f"{key} x=0")
     except ValueError:
@@ -79,14 +78,13 @@ def _check_key(validator: Validator, box: Box, key: str) -> tuple | None:
     claimed = point.tags.get("jbox_id")
     if claimed is not None and claimed != box.jbox_id:
         raise ForbiddenError(f"this token belongs to {box.jbox_id!r} and cannot write data of {claimed!r}")
-    schema = validator.schema.get(point.measurement)
-    if schema is None:
-        return None
     try:
+        schema = validator.measurement(point.measurement, source)
         series = validator.series_key(box, point.measurement, point.tags, schema)
     except Refused:
         return None
-    return schema.retention_policy, series, schema.fields, _plain_fields_matcher(point.measurement, schema.fields)
+    matcher = _plain_fields_matcher(point.measurement, schema.fields)
+    return schema.retention_policy, series, schema.fields, matcher, validator.oldest_ns(schema.retention_policy, now_ns)
 
 
 _MATCHERS: dict[tuple, object] = {}
@@ -102,7 +100,8 @@ def _plain_fields_matcher(measurement: str, types: dict[str, str]):
         alternatives = []
         by_kind = {kind: [re.escape(n) for n, k in types.items() if k == kind] for kind in set(types.values())}
         if by_kind.get("float"):
-            alternatives.append(f"(?:{'|'.join(by_kind['float'])})=-?[0-9]+(?:\\.[0-9]+)?")
+            # at most 300 integer digits: a longer plain number may exceed the float range (1.8e308)
+            alternatives.append(f"(?:{'|'.join(by_kind['float'])})=-?[0-9]{{1,300}}(?:\\.[0-9]+)?")
         if by_kind.get("integer"):
             alternatives.append(f"(?:{'|'.join(by_kind['integer'])})=-?[0-9]{{1,18}}i")
         if by_kind.get("boolean"):
@@ -121,58 +120,33 @@ def _never(text: str) -> None:
 
 
 def _fields(text: str, types: dict[str, str]) -> str:
-    encoded = []
+    """The fields section as it came, when every value is spelled as InfluxDB reads it and has
+    the schema's type; _Fallback otherwise (the general path names the fault)."""
     for part in text.split(","):
         name, _, value = part.partition("=")
         kind = types.get(name)
         if kind is None or not value:
             raise _Fallback
-        if (
-            kind == "float"
-            and value.replace(".", "", 1).lstrip("-").isdigit()
-            and value[-1] != "."
-            and (value[0] != "." and value[:2] != "-.")
-        ):
-            encoded.append(part)  # a plain decimal: already canonical line protocol
-            continue
-        encoded.append(f"{name}={_value(value, kind)}")
-    return ",".join(encoded)
-
-
-def _value(value: str, kind: str) -> str:
-    """The canonical spelling of ``value`` as a ``kind`` field; _Fallback when it is not one."""
-    if value[-1] in "iu" and value[:-1].lstrip("-").isdigit():
-        number = int(value[:-1])
-        if -(2**63) <= number < 2**63:
-            if kind == "integer":
-                return f"{number}i"
-            if kind == "float":
-                return repr(float(number))
-    elif value in _BOOL_TEXT:
-        if kind == "boolean":
-            return "true" if _BOOL_TEXT[value] else "false"
-    else:
-        try:
-            number = float(value)
-        except ValueError:
-            raise _Fallback from None
-        if math.isfinite(number):
-            if kind == "float":
-                return repr(number)
-            if kind == "integer" and number.is_integer() and abs(number) < 2**53:
-                return f"{int(number)}i"
-    raise _Fallback
+        if kind == "float":
+            if not FLOAT_TEXT.fullmatch(value) or abs(float(value)) == float("inf"):
+                raise _Fallback
+        elif kind == "integer":
+            if not INTEGER_TEXT.fullmatch(value) or not -(2**63) <= int(value[:-1]) < 2**63:
+                raise _Fallback
+        elif kind != "boolean" or value not in BOOLEAN_TEXT:
+            raise _Fallback
+    return text
 
 
 def _general(
-    validator: Validator, box: Box, accepted: Accepted, number: int, line: str, scale: int, now_ns: int
+    validator: Validator, box: Box, accepted: Accepted, number: int, line: str, scale: int, now_ns: int, source: str
 ) -> None:
-    decoded = Decoded()
+    decoded = Decoded(strict_types=True)
     try:
         decoded.points.append((number, parse_line(line, scale)))
     except ValueError as exc:
         decoded.errors.append(LineError(number, str(exc), line, "parse"))
-    result = validator.check(box, decoded, now_ns)
+    result = validator.check(box, decoded, now_ns, source)
     for policy, lines in result.lines_by_policy.items():
         accepted.lines_by_policy[policy].extend(lines)
     accepted.count += result.count

@@ -1,4 +1,11 @@
-"""Parse InfluxDB line protocol, line by line, so one bad line never spoils its neighbours."""
+"""Parse InfluxDB line protocol, line by line, so one bad line never spoils its neighbours.
+
+The grammar is InfluxDB 1.x's, not Python's: ``float()`` and ``int()`` take ``+1``, ``1_0``,
+``inf`` and Unicode digits (``١٢``, and ``²`` for ``isdigit``), which InfluxDB refuses. A line
+this parser reads must be one InfluxDB reads too (tests/collector/test_differential.py holds the
+collector to it against a real influxd), so numbers and timestamps are matched with ASCII
+patterns first, and only then converted.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,24 @@ from collector.model import Decoded, FieldValue, LineError, Point
 PRECISION_NS = {"ns": 1, "n": 1, "us": 1_000, "u": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 _UNESCAPE = re.compile(r"\\([,= \\\"])")
 _INT64 = (-(2**63), 2**63 - 1)
+TIME_RANGE_NS = (-(2**63) + 2, 2**63 - 2)  # InfluxDB's MinNanoTime and MaxNanoTime
+# InfluxDB's number syntax: an optional minus, digits with at most one point (digits on one side at
+# least), an optional exponent; integers end in 'i'. [0-9] is ASCII only, unlike \d or isdigit().
+FLOAT_TEXT = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+INTEGER_TEXT = re.compile(r"-?[0-9]+i")
+TIME_TEXT = re.compile(r"-?[0-9]+")
+BOOLEAN_TEXT = {
+    "t": True,
+    "T": True,
+    "true": True,
+    "True": True,
+    "TRUE": True,
+    "f": False,
+    "F": False,
+    "false": False,
+    "False": False,
+    "FALSE": False,
+}
 
 
 def parse_lines(body: str, precision: str = "ns") -> Decoded:
@@ -16,9 +41,9 @@ def parse_lines(body: str, precision: str = "ns") -> Decoded:
     scale = PRECISION_NS.get(precision)
     if scale is None:
         raise ValueError(f"precision must be one of {sorted(PRECISION_NS)}, got {precision!r}")
-    decoded = Decoded()
+    decoded = Decoded(strict_types=True)
     for number, raw in enumerate(body.split("\n"), start=1):
-        line = raw.strip()
+        line = strip_line(raw)
         if not line or line.startswith("#"):
             continue
         try:
@@ -28,19 +53,28 @@ def parse_lines(body: str, precision: str = "ns") -> Decoded:
     return decoded
 
 
+def strip_line(raw: str) -> str:
+    """InfluxDB skips leading spaces and tabs and ignores trailing spaces; any other whitespace
+    (a CR of a CRLF body, a trailing tab) stays in the line, where InfluxDB refuses it, and so do we."""
+    return raw.lstrip(" \t").rstrip(" ")
+
+
 def parse_line(line: str, scale: int = 1) -> Point:
     key, fields_text, time_text = _split_sections(line)
     measurement, tags = _parse_key(key)
     fields = _parse_fields(fields_text)
-    time_ns = None
-    if time_text:
-        try:
-            time_ns = int(time_text) * scale
-        except ValueError:
-            raise ValueError(f"invalid timestamp {time_text!r}") from None
-        if not _INT64[0] <= time_ns <= _INT64[1]:
-            raise ValueError(f"timestamp {time_text!r} out of range")
+    time_ns = parse_time(time_text, scale) if time_text else None
     return Point(measurement, tags, fields, time_ns)
+
+
+def parse_time(text: str, scale: int = 1) -> int:
+    """A timestamp in nanoseconds; ValueError unless InfluxDB would take it too."""
+    if TIME_TEXT.fullmatch(text) is None:
+        raise ValueError(f"invalid timestamp {text!r}")
+    time_ns = int(text) * scale
+    if not TIME_RANGE_NS[0] <= time_ns <= TIME_RANGE_NS[1]:
+        raise ValueError(f"timestamp {text!r} out of range")
+    return time_ns
 
 
 def _split_sections(line: str) -> tuple[str, str, str]:
@@ -76,8 +110,9 @@ def _split_sections(line: str) -> tuple[str, str, str]:
     return sections[0], sections[1], sections[2] if len(sections) == 3 else ""
 
 
-def _split_unescaped(text: str, separator: str) -> list[str]:
-    if "\\" not in text and '"' not in text:
+def _split_unescaped(text: str, separator: str, quotes: bool = True) -> list[str]:
+    """Split at unescaped ``separator``s; inside double quotes too unless ``quotes`` (string fields)."""
+    if "\\" not in text and ('"' not in text or not quotes):
         return text.split(separator)
     parts, current, escaped, quoted = [], [], False, False
     for char in text:
@@ -87,7 +122,7 @@ def _split_unescaped(text: str, separator: str) -> list[str]:
         elif char == "\\":
             current.append(char)
             escaped = True
-        elif char == '"':
+        elif char == '"' and quotes:
             quoted = not quoted
             current.append(char)
         elif char == separator and not quoted:
@@ -104,7 +139,7 @@ def _unescape(text: str) -> str:
 
 
 def _parse_key(key: str) -> tuple[str, dict[str, str]]:
-    parts = _split_unescaped(key, ",")
+    parts = _split_unescaped(key, ",", quotes=False)  # a quote in a key is a plain character
     measurement = _unescape(parts[0])
     if not measurement:
         raise ValueError("missing measurement name")
@@ -113,7 +148,14 @@ def _parse_key(key: str) -> tuple[str, dict[str, str]]:
         name, sep, value = part.partition("=") if "\\" not in part else _partition_unescaped(part)
         if not sep or not name or not value:
             raise ValueError(f"invalid tag {part!r}: expected key=value")
-        tags[_unescape(name)] = _unescape(value)
+        if value[-1] == "\\" or name[-1] == "\\":
+            raise ValueError(f"invalid tag {part!r}: a tag key or value cannot end with a backslash")
+        if "=" in (value if "\\" not in value else value.replace("\\=", "")):
+            raise ValueError(f"invalid tag {part!r}: '=' in a tag value must be escaped")
+        name = _unescape(name)
+        if name in tags:
+            raise ValueError(f"duplicate tag {name!r}")
+        tags[name] = _unescape(value)
     return measurement, tags
 
 
@@ -140,23 +182,23 @@ def _parse_fields(text: str) -> dict[str, FieldValue]:
 
 
 def parse_field_value(text: str) -> FieldValue:
+    """One field value: a string, an integer (``12i``), a boolean or a float, spelled as InfluxDB
+    1.x accepts them. Unsigned integers (``12u``) are refused: InfluxDB 1.x refuses them too."""
     if text[0] == '"':
         if len(text) < 2 or text[-1] != '"':
             raise ValueError(f"unterminated string field value {text!r}")
         return text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    if text[-1] in "iu" and text[:-1].lstrip("-").isdigit():
+    if text[-1] == "i" and INTEGER_TEXT.fullmatch(text):
         number = int(text[:-1])
         if not _INT64[0] <= number <= _INT64[1]:
             raise ValueError(f"integer field value {text!r} out of range")
         return number
-    if text in ("t", "T", "true", "True", "TRUE"):
-        return True
-    if text in ("f", "F", "false", "False", "FALSE"):
-        return False
-    try:
-        number = float(text)
-    except ValueError:
-        raise ValueError(f"invalid field value {text!r}") from None
-    if number != number or number in (float("inf"), float("-inf")):
-        raise ValueError(f"invalid field value {text!r}: NaN and infinity cannot be stored")
+    boolean = BOOLEAN_TEXT.get(text)
+    if boolean is not None:
+        return boolean
+    if FLOAT_TEXT.fullmatch(text) is None:
+        raise ValueError(f"invalid field value {text!r}")
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError(f"invalid field value {text!r}: out of the 64-bit float range")
     return number

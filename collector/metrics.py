@@ -43,7 +43,12 @@ class CollectorMetrics:
         )
         self.written = Counter("jboxmon_collector_points_written", "Points written to InfluxDB", registry=r)
         self.dead_letters = Counter(
-            "jboxmon_collector_dead_letter_lines", "Lines InfluxDB refused, kept in the dead-letter file", registry=r
+            "jboxmon_collector_dead_letter_lines", "Lines InfluxDB refused for good (dead letters)", registry=r
+        )
+        self.dead_letters_dropped = Counter(
+            "jboxmon_collector_dead_letter_dropped_lines",
+            "Dead letters not kept: beyond collector.dead_letter_max_bytes in one batch",
+            registry=r,
         )
         self.scrapes = Counter("jboxmon_collector_scrapes", "Pull-mode scrapes by result", ["result"], registry=r)
         self.scrape_duration = Histogram("jboxmon_collector_scrape_seconds", "Pull-mode scrape duration", registry=r)

@@ -37,6 +37,9 @@ class Decoded:
 
     points: list[tuple[int, Point]] = field(default_factory=list)  # (line number, point)
     errors: list[LineError] = field(default_factory=list)
+    # line protocol says its types (1.0 float, 1i integer) and InfluxDB refuses a mismatch, so we do;
+    # JSON has only numbers, so a JSON 50 is the float 50.0 where the schema says float
+    strict_types: bool = False
 
 
 class PayloadError(ValueError):

@@ -92,7 +92,7 @@ class Scraper:
         health = Point("scrape", {}, {"up": result == "ok", "duration_s": duration}, None)
         decoded.points.append((len(decoded.points) + 1, health))
         try:
-            self.service.ingest(box, decoded)
+            self.service.ingest(box, decoded, source="scrape")
         except Exception as exc:  # ingestion refused (spool full...): counted, retried next round
             log.warning("could not ingest the scrape of %s: %s", target.jbox_id, exc)
             return "error"

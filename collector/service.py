@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from collector.fastlines import validate_body
@@ -50,7 +50,7 @@ class IngestService:
         influx: InfluxClient,
         *,
         registry: Registry,
-        raw_retention_s: float = 0,
+        retention_s: Mapping[str, float] | None = None,
         clock: Callable[[], float] = time.time,
         metrics: CollectorMetrics | None = None,
     ) -> None:
@@ -59,7 +59,14 @@ class IngestService:
         self.metrics = metrics or CollectorMetrics()
         self.registry = registry
         self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, clock=clock)
-        self.validator = Validator(config.schema_, max_future_s=config.max_future, max_age_s=raw_retention_s)
+        # each measurement's age limit is its own retention policy's (0 or absent: kept forever)
+        self.validator = Validator(
+            config.schema_,
+            max_future_s=config.max_future,
+            retention_s=retention_s,
+            age_margin_s=config.age_margin,
+            max_series_per_box=config.max_series_per_box,
+        )
         self.limiter = RateLimiter(config.rate_limit.points_per_s, config.rate_limit.burst_points, clock)
         self.writer = SpoolWriter(
             self.spool,
@@ -67,6 +74,7 @@ class IngestService:
             self.metrics,
             batch_lines=config.batch_lines,
             idle_wait_s=config.flush_interval,
+            dead_letter_max_bytes=config.dead_letter_max_bytes,
             clock=clock,
         )
         self._seen: dict[str, float] = {}
@@ -94,22 +102,24 @@ class IngestService:
         """The inventory's token check, for the authenticate stage (collector/auth.py)."""
         return self.registry.authenticate(token) if token else None
 
-    def ingest(self, box: Box, decoded: Decoded) -> IngestResult:
+    def ingest(self, box: Box, decoded: Decoded, source: str = "push") -> IngestResult:
         """Validate, rate-limit and durably spool; returns only once accepted data is fsynced.
 
-        Raises ForbiddenError (another box's data), RateLimited (collector/ratelimit.py), or SpoolFullError.
+        ``source`` is ``push`` for a box's request, ``scrape`` for the scraper (which alone writes
+        the measurements the schema marks so). Raises ForbiddenError (another box's data),
+        RateLimited (collector/ratelimit.py), or SpoolFullError.
         """
-        return self._synced(self.accept(box, decoded))
+        return self._synced(self.accept(box, decoded, source))
 
     def ingest_lines(self, box: Box, body: str, precision: str) -> IngestResult:
         """Like ``ingest`` for a line-protocol body, on the fast path."""
         return self._synced(self.accept_lines(box, body, precision))
 
-    def accept(self, box: Box, decoded: Decoded) -> IngestResult:
+    def accept(self, box: Box, decoded: Decoded, source: str = "push") -> IngestResult:
         """Validate and write to the spool; the caller must ``spool.sync(result.position)`` before
         acknowledging (the HTTP layer does so through the group committer, without a thread hop)."""
         now = self.clock()
-        return self._spool(box, self.validator.check(box, decoded, int(now * 1e9)), now)
+        return self._spool(box, self.validator.check(box, decoded, int(now * 1e9), source), now)
 
     def accept_lines(self, box: Box, body: str, precision: str) -> IngestResult:
         now = self.clock()

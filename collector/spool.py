@@ -1,19 +1,24 @@
 """A durable on-disk queue of accepted line-protocol batches: ack after fsync, replay in order.
 
-Layout of the spool directory (format version 1)::
+Layout of the spool directory (format version 2; version 1 spools are read and upgraded)::
 
-    VERSION                 "1"
+    VERSION                 "2"
     00000000000000000001.seg   records appended by the ingestion side
     cursor                  "<segment number> <offset>": what the writer has delivered
 
-A record is ``MAGIC(2) | length(4) | crc32(4) | payload`` where the payload is
-``<retention policy>\\n<line protocol>``. A torn record at the tail of the last segment (a crash
-mid-append) fails its length or CRC check and is cut off on start: it was never acknowledged,
-because acknowledgement waits for fsync.
+A record is ``MAGIC(2) | length(4) | crc32(4) | payload``. Version 2 (magic ``J2``): the payload
+is ``appended_at(8, float seconds) | sections``, a section being ``policy length(1) | policy |
+lines length(4) | line protocol``: one request's lines for every retention policy in ONE record,
+so a request is spooled whole or not at all, and the append time of the oldest undelivered
+record is on disk (``oldest_age_s`` survives a restart). Version 1 (magic ``JS``):
+``<retention policy>\n<line protocol>``, no time. A torn record at the tail of the last segment
+(a crash mid-append) fails its length or CRC check and is cut off on start: it was never
+acknowledged, because acknowledgement waits for fsync.
 
 Appends use group commit: concurrent writers each append, then ask for a sync up to their
 offset; one of them runs fsync and the others find their bytes already durable. This keeps the
-ack latency near one fsync however many requests are in flight.
+ack latency near one fsync however many requests are in flight. The directory is created 0700 and
+every file in it 0600, from the first byte: the spool holds the fleet's data.
 """
 
 from __future__ import annotations
@@ -27,9 +32,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMAT_VERSION = "1"
-MAGIC = b"JS"
+FORMAT_VERSION = "2"
+READABLE_VERSIONS = ("1", "2")
+MAGIC = b"J2"
+MAGIC_V1 = b"JS"
 HEADER = struct.Struct(">2sII")
+APPENDED_AT = struct.Struct(">d")
+LINES_LENGTH = struct.Struct(">I")
 
 
 class SpoolFullError(Exception):
@@ -42,6 +51,7 @@ class Record:
     offset: int  # byte offset just after this record
     retention_policy: str
     lines: bytes
+    appended_at: float | None = None  # None in a version 1 record
 
 
 class Spool:
@@ -58,7 +68,7 @@ class Spool:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
-        self.clock = clock  # wall time, comparable with segment mtimes after a restart
+        self.clock = clock  # wall time, stored in each record and compared after a restart
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._file = None
@@ -67,20 +77,19 @@ class Spool:
         self._synced = (0, 0)
         self._cursor = (0, 0)
         self._pending_bytes = 0
-        self._oldest_append: dict[int, float] = {}
+        self._oldest: tuple[tuple[int, int], float | None] = ((-1, -1), None)  # (cursor, its record's time)
         self.corrupt_segments = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> Spool:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         version_file = self.directory / "VERSION"
-        if version_file.exists():
-            found = version_file.read_text().strip()
-            if found != FORMAT_VERSION:
-                raise RuntimeError(f"{self.directory}: spool format {found!r}, this version reads {FORMAT_VERSION!r}")
-        else:
-            _write_atomically(version_file, FORMAT_VERSION)
+        found = version_file.read_text().strip() if version_file.exists() else None
+        if found is not None and found not in READABLE_VERSIONS:
+            raise RuntimeError(f"{self.directory}: spool format {found!r}, this version reads {READABLE_VERSIONS}")
+        if found != FORMAT_VERSION:
+            _write_atomically(version_file, FORMAT_VERSION)  # version 1 records stay readable
         self._cursor = self._read_cursor()
         segments = self._segments()
         if segments:
@@ -88,16 +97,9 @@ class Spool:
             self._write_offset = self._truncate_torn_tail(self._segment)
         else:
             self._segment, self._write_offset = max(self._cursor[0], 1), 0
-        self._file = open(self._segment_path(self._segment), "ab")  # noqa: SIM115
+        self._file = _open_segment(self._segment_path(self._segment))
         self._synced = (self._segment, self._write_offset)
         self._pending_bytes = self._measure_pending()
-        for number in self._segments():
-            # only segments holding undelivered bytes: a fresh empty one's mtime is the time of
-            # this open, not of an append, and would age the first data written after it
-            start = self._cursor[1] if number == self._cursor[0] else 0
-            stat = self._segment_path(number).stat()
-            if number >= self._cursor[0] and stat.st_size > start:
-                self._oldest_append[number] = stat.st_mtime
         return self
 
     def close(self) -> None:
@@ -119,9 +121,22 @@ class Spool:
 
         Nothing written is acknowledged or delivered until a ``sync`` covering it returns.
         """
-        payload = retention_policy.encode() + b"\n" + lines
-        record = HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+        return self.write_sections([(retention_policy, lines)])
+
+    def write_sections(self, sections: list[tuple[str, bytes]]) -> tuple[int, int]:
+        """Append batches for several retention policies as one record: all of them or none.
+
+        Raises SpoolFullError (nothing written) when the record does not fit.
+        """
+        parts = []
+        for policy, lines in sections:
+            name = policy.encode()
+            if len(name) > 255:
+                raise ValueError(f"retention policy name too long: {policy[:40]!r}")
+            parts += [bytes((len(name),)), name, LINES_LENGTH.pack(len(lines)), lines]
         with self._lock:
+            payload = APPENDED_AT.pack(self.clock()) + b"".join(parts)
+            record = HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
             if self._pending_bytes + len(record) > self.max_bytes:
                 raise SpoolFullError(f"spool holds {self._pending_bytes} bytes (limit {self.max_bytes})")
             if self._write_offset >= self.segment_bytes:
@@ -129,7 +144,6 @@ class Spool:
             self._file.write(record)
             self._write_offset += len(record)
             self._pending_bytes += len(record)
-            self._oldest_append.setdefault(self._segment, self.clock())
             return (self._segment, self._write_offset)
 
     def sync(self, position: tuple[int, int]) -> None:
@@ -150,7 +164,7 @@ class Spool:
         self._file.close()
         self._segment += 1
         self._write_offset = 0
-        self._file = open(self._segment_path(self._segment), "ab")  # noqa: SIM115
+        self._file = _open_segment(self._segment_path(self._segment))
         _fsync_directory(self.directory)
 
     # -- delivery side -----------------------------------------------------------------------
@@ -181,8 +195,10 @@ class Spool:
                         segment, offset = segment + 1, 0
                         break
                     offset = handle.tell()
-                    records.append(Record(segment, offset, record[0], record[1]))
-                    lines += record[1].count(b"\n") + 1
+                    appended_at, sections = record
+                    for policy, body in sections:  # one request's policies share the record's offset
+                        records.append(Record(segment, offset, policy, body, appended_at))
+                        lines += body.count(b"\n") + 1
         return records
 
     def commit(self, record: Record) -> None:
@@ -197,10 +213,6 @@ class Spool:
             for old in self._segments():
                 if old < record.segment:
                     self._segment_path(old).unlink(missing_ok=True)
-                    self._oldest_append.pop(old, None)
-            if self._cursor >= (self._segment, self._write_offset):
-                # all delivered: the next append starts the age again, in this segment too
-                self._oldest_append.pop(self._segment, None)
             self._pending_bytes = self._measure_pending()
 
     # -- introspection -----------------------------------------------------------------------
@@ -210,10 +222,34 @@ class Spool:
         return self._pending_bytes
 
     def oldest_age_s(self, now: float | None = None) -> float:
-        """Age of the oldest undelivered segment's first append (0 when empty or unknown)."""
-        if self._cursor >= self._synced or not self._oldest_append:
+        """Age of the oldest undelivered record (0 when everything is delivered).
+
+        Read from the record itself, cached per cursor position: exact across restarts. A version
+        1 record has no time; its segment's modification time stands in for it.
+        """
+        cursor = self._cursor
+        if cursor >= self._synced:
             return 0.0
-        return max(0.0, (now or self.clock()) - min(self._oldest_append.values()))
+        cached_cursor, appended_at = self._oldest
+        if cached_cursor != cursor:
+            appended_at = self._first_undelivered_time(cursor)
+            self._oldest = (cursor, appended_at)
+        return 0.0 if appended_at is None else max(0.0, (now or self.clock()) - appended_at)
+
+    def _first_undelivered_time(self, cursor: tuple[int, int]) -> float | None:
+        segment, offset = cursor
+        while (segment, offset) < self._synced:
+            path = self._segment_path(segment)
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(offset)
+                    record = _read_record(handle, segment)
+                    if record is not None:
+                        return record[0] if record[0] is not None else os.fstat(handle.fileno()).st_mtime
+            except FileNotFoundError:
+                pass
+            segment, offset = segment + 1, 0
+        return None
 
     def _segments(self) -> list[int]:
         return sorted(int(p.stem) for p in self.directory.glob("*.seg"))
@@ -252,32 +288,51 @@ class Spool:
 
 
 def spool_lines(spool: Spool, lines_by_policy: Mapping[str, list[str]]) -> tuple[int, int] | None:
-    """The ingestion stage: one record per retention policy (``raw`` is the database's default one).
+    """The ingestion stage: one request's lines, every retention policy in one record, so it is
+    spooled whole or not at all (``raw`` is the database's default policy, spooled as '').
 
     Returns the position to ``sync`` before acknowledging, or None when there was nothing to write.
-    Raises SpoolFullError.
+    Raises SpoolFullError, having written nothing.
     """
-    position = None
-    for policy, lines in lines_by_policy.items():
-        position = spool.write("\n".join(lines).encode(), "" if policy == "raw" else policy)
-    return position
+    sections = [(policy, "\n".join(lines).encode()) for policy, lines in lines_by_policy.items() if lines]
+    sections = [("" if policy == "raw" else policy, body) for policy, body in sections]
+    return spool.write_sections(sections) if sections else None
 
 
-def _read_record(handle, segment: int) -> tuple[str, bytes] | None:
+def _read_record(handle, segment: int) -> tuple[float | None, list[tuple[str, bytes]]] | None:
+    """(append time, [(policy, lines)]) of the record at the handle's position; None when torn or corrupt."""
     header = handle.read(HEADER.size)
     if len(header) < HEADER.size:
         return None
     magic, length, crc = HEADER.unpack(header)
     payload = handle.read(length)
-    if magic != MAGIC or len(payload) < length or zlib.crc32(payload) != crc:
+    if magic not in (MAGIC, MAGIC_V1) or len(payload) < length or zlib.crc32(payload) != crc:
         return None
-    policy, _, lines = payload.partition(b"\n")
-    return policy.decode(), lines
+    if magic == MAGIC_V1:
+        policy, _, lines = payload.partition(b"\n")
+        return None, [(policy.decode(), lines)]
+    (appended_at,) = APPENDED_AT.unpack_from(payload)
+    sections, position = [], APPENDED_AT.size
+    while position < len(payload):
+        name_length = payload[position]
+        policy = payload[position + 1 : position + 1 + name_length].decode()
+        position += 1 + name_length
+        (size,) = LINES_LENGTH.unpack_from(payload, position)
+        position += LINES_LENGTH.size
+        sections.append((policy, payload[position : position + size]))
+        position += size
+    return appended_at, sections
+
+
+def _open_segment(path: Path):
+    """Open a segment for appending, created 0600 (never readable by others, not for an instant)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
 
 
 def _write_atomically(path: Path, text: str, durable: bool = True) -> None:
     temporary = path.with_suffix(".tmp")
-    with open(temporary, "w") as handle:
+    temporary.unlink(missing_ok=True)  # a leftover of a crash: recreated below with the private mode
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
         handle.write(text)
         if durable:
             handle.flush()

@@ -2,8 +2,13 @@
 
 Replays are safe: a point is identified in InfluxDB by series and timestamp, and timestamps are
 fixed before spooling, so writing a batch twice (crash between write and cursor commit) stores it
-once. Lines InfluxDB refuses for good (a permanent 4xx) are moved to a dead-letter file with the
-error, never dropped silently.
+once.
+
+What stops delivery is retried, never dead-lettered: an outage; a missing database or retention
+policy (InfluxDB started with an empty data directory, or it was wiped), which is re-created and
+the batch written again; refused credentials. While it lasts, ``healthy`` is False and ``problem``
+says why (shown on ``/health``). Only lines InfluxDB refuses for good, one by one, go to the
+dead-letter store (collector/deadletter.py), each with its reason; the rest of their batch lands.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
+from collector.deadletter import DeadLetterStore, isolate_refused
 from collector.metrics import CollectorMetrics
 from collector.spool import Record, Spool
 from storage import InfluxClient, InfluxError
@@ -36,6 +41,7 @@ class SpoolWriter:
         idle_wait_s: float = 0.2,
         max_backoff_s: float = 10.0,
         concurrency: int = 2,
+        dead_letter_max_bytes: int = 64 << 20,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -50,11 +56,12 @@ class SpoolWriter:
         # real waits on an Event (stop interrupts them), and write durations are metrics, not logic.
         self.clock = clock
         self.monotonic = monotonic
-        self.dead_letter_path = Path(spool.directory) / "dead-letter.lp"
+        self.dead_letters = DeadLetterStore(spool.directory, max_bytes=dead_letter_max_bytes, clock=clock)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.healthy = True
+        self.problem = ""  # why delivery is stalled, while it is
 
     def start(self) -> None:
         self._stopping.clear()
@@ -95,12 +102,14 @@ class SpoolWriter:
                     future.result()
             except InfluxError as exc:
                 self.healthy = False
+                self.problem = _problem(exc)
                 self.metrics.influx_retries.inc()
                 log.warning("InfluxDB write failed (retrying in %.1fs): %s", backoff, exc)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
             self.healthy = True
+            self.problem = ""
             backoff = 0.1
             self.spool.commit(records[-1])
         pool.shutdown(wait=True)
@@ -112,29 +121,63 @@ class SpoolWriter:
         for policy, chunks in by_policy.items():
             body = b"\n".join(chunks)
             started = time.perf_counter()
+            refused = 0
             try:
-                self.client.write(body, retention_policy=policy or None)
+                self._send(body, policy)
             except InfluxError as exc:
                 if exc.retryable:
                     raise
-                self._dead_letter(body, policy, exc)
+                refused = self._dead_letter(body, policy, exc)
             finally:
                 self.metrics.influx_write.observe(time.perf_counter() - started)
-            self.metrics.written.inc(body.count(b"\n") + 1)
+            self.metrics.written.inc(body.count(b"\n") + 1 - refused)
 
-    def _dead_letter(self, body: bytes, policy: str, error: InfluxError) -> None:
-        # InfluxDB kept the valid lines of a partial write; the whole batch is kept here with the
-        # reason so an operator can see and replay what was refused
-        lines = body.count(b"\n") + 1
-        log.error("InfluxDB refused part of a batch of %d lines (kept in %s): %s", lines, self.dead_letter_path, error)
-        with open(self.dead_letter_path, "ab") as handle:
-            handle.write(f"# {self.clock():.0f} rp={policy or 'default'} {error}\n".encode())
-            handle.write(body + b"\n")
-        self.metrics.dead_letters.inc(error.dropped or lines)
+    def _send(self, body: bytes, policy: str) -> None:
+        """One write; raises a retryable InfluxError for anything that is not the lines' fault."""
+        try:
+            self.client.write(body, retention_policy=policy or None)
+        except InfluxError as exc:
+            if exc.credentials_refused:
+                message = f"credentials refused: {exc}"
+                raise InfluxError(message, retryable=True, status=exc.status) from exc
+            if not exc.missing_target:
+                raise
+            log.warning("%s: re-creating the database and its retention policies", exc)
+            try:
+                self.client.create_database()
+                self.client.write(body, retention_policy=policy or None)
+            except InfluxError as again:
+                if again.retryable or not (again.missing_target or again.credentials_refused):
+                    raise
+                message = f"database missing and not re-created: {again}"
+                raise InfluxError(message, retryable=True, status=again.status) from again
+
+    def _dead_letter(self, body: bytes, policy: str, error: InfluxError) -> int:
+        """Find the refused lines of a refused batch and keep them; InfluxDB stored the others."""
+        refused = isolate_refused(lambda part: self._send(part, policy), body.split(b"\n"), error)
+        stored = self.dead_letters.add(refused, policy)
+        boxes = sorted({letter.box for letter in stored})
+        log.error(
+            "InfluxDB refused %d line(s) of %s (kept in %s): %s",
+            len(refused),
+            ", ".join(boxes[:5]) + (" ..." if len(boxes) > 5 else ""),
+            self.dead_letters.path,
+            refused[0][1] if refused else error,
+        )
+        self.metrics.dead_letters.inc(len(refused))
+        self.metrics.dead_letters_dropped.inc(len(refused) - len(stored))
+        return len(refused)
 
     def _update_gauges(self) -> None:
         self.metrics.spool_bytes.set(self.spool.pending_bytes)
         self.metrics.spool_age.set(self.spool.oldest_age_s())
+
+
+def _problem(error: InfluxError) -> str:
+    """A short reason for /health: the status or the transport failure, not a whole traceback."""
+    text = str(error)
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"InfluxDB unreachable ({text})" if error.status is None else f"InfluxDB refuses writes ({text})"
 
 
 def _chunks(records: list[Record], max_lines: int) -> list[list[Record]]:

@@ -19,20 +19,71 @@ PAYLOAD_VERSIONS = ("v1", "v2")
 PayloadVersionName = Literal[PAYLOAD_VERSIONS]
 
 
-class MeasurementSchema(Strict):
-    """What a box may write to one measurement: its fields with their types, and extra tags."""
+class TagValues(Strict):
+    """The values a box may give one of its own tags: a list, or a regular expression the whole
+    value must match. Declared for every such tag, so no box can grow the fleet's series at will."""
 
-    retention_policy: str = "raw"
+    values: list[str] | None = None
+    pattern: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> TagValues:
+        if (self.values is None) == (self.pattern is None):
+            raise ValueError("give exactly one of 'values' (a list) or 'pattern' (a regular expression)")
+        for value in self.values or []:
+            if not value or "\\" in value or not value.isprintable():
+                raise ValueError(f"a tag value is printable, non-empty and without backslash, got {value!r}")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern {self.pattern!r} is not a regular expression: {exc}") from None
+        return self
+
+    def allows(self, value: str) -> bool:
+        if self.values is not None:
+            return value in self.values
+        return re.fullmatch(self.pattern, value) is not None
+
+
+class MeasurementSchema(Strict):
+    """What may be written to one measurement: its fields with their types, the tags a box may set
+    (with their allowed values), its retention policy, and who writes it (``push``: boxes through
+    the ingestion endpoints; ``scrape``: only the collector's scraper)."""
+
+    retention_policy: Literal["raw", "logs", "ds_1m", "ds_1h"] = "raw"  # the policies jboxmon creates
+    source: Literal["push", "scrape"] = "push"
     fields: dict[str, FieldType]
-    tags: list[str] = []
+    tags: dict[str, TagValues] = {}
+
+    @field_validator("tags", mode="before")
+    @classmethod
+    def _tags_with_values(cls, value: object) -> object:
+        if isinstance(value, list):
+            raise ValueError(
+                "each tag declares its values: write {level: {values: [debug, info]}} or {name: {pattern: '...'}}"
+            )
+        return value
 
     @field_validator("tags")
     @classmethod
-    def _no_box_tags(cls, value: list[str]) -> list[str]:
+    def _no_box_tags(cls, value: dict[str, TagValues]) -> dict[str, TagValues]:
         for tag in value:
             if tag in BOX_TAGS:
-                raise ValueError(f"{tag!r} is always allowed and set from the registry; do not list it")
+                raise ValueError(f"{tag!r} is always set from the registry; do not list it")
+            if tag == "time":
+                raise ValueError("'time' cannot be a tag: InfluxDB refuses it")
         return value
+
+    @field_validator("fields")
+    @classmethod
+    def _no_time_field(cls, value: dict[str, FieldType]) -> dict[str, FieldType]:
+        if "time" in value:
+            raise ValueError("'time' cannot be a field: InfluxDB refuses it")
+        return value
+
+
+LOG_LEVELS = ["debug", "info", "warning", "error", "critical"]
 
 
 def default_schema() -> dict[str, MeasurementSchema]:
@@ -50,9 +101,11 @@ def default_schema() -> dict[str, MeasurementSchema]:
             }
         ),
         "log": MeasurementSchema(
-            retention_policy="logs", fields={"code": "string", "message": "string"}, tags=["level"]
+            retention_policy="logs",
+            fields={"code": "string", "message": "string"},
+            tags={"level": TagValues(values=LOG_LEVELS)},
         ),
-        "scrape": MeasurementSchema(fields={"up": "boolean", "duration_s": "float"}),
+        "scrape": MeasurementSchema(source="scrape", fields={"up": "boolean", "duration_s": "float"}),
     }
 
 
@@ -98,6 +151,9 @@ class CollectorConfig(Strict):
     tls_key: Path | None = None
     spool_dir: Path = Path("var/spool")
     spool_max_bytes: int = Field(1 << 30, gt=0)
+    dead_letter_max_bytes: int = Field(64 << 20, gt=0)
+    max_series_per_box: int = Field(100, ge=1)
+    age_margin: Duration = 3600
     max_body_bytes: int = Field(10 << 20, gt=0)
     max_future: Duration = 300
     token_overlap: Duration = 86400

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 
 from config.errors import ConfigError, describe_errors, format_path, location
 from config.model import JboxmonConfig
+from config.retention import safety_net_problems
 from config.yamlsource import Location, YamlSyntaxError, load_yaml_file
 
 DEFAULT_PATH = Path("config/jboxmon.yaml")
@@ -95,8 +96,12 @@ def load_config(path: Path | str | None = None) -> JboxmonConfig:
         if not DEFAULT_PATH.exists():
             return resolve_paths(JboxmonConfig(), Path.cwd())
         path = DEFAULT_PATH
-    config = load_model(path, JboxmonConfig, expected="a mapping of sections", empty={}).model
-    return resolve_paths(config, Path(path).absolute().parent)
+    loaded = load_model(path, JboxmonConfig, expected="a mapping of sections", empty={})
+    # across sections: InfluxDB must never drop what jboxmon has not archived yet
+    problems = safety_net_problems(loaded.model.influxdb.retention, loaded.model.retention)
+    if problems:
+        raise ConfigError([loaded.problem(key_path, text) for key_path, text in problems])
+    return resolve_paths(loaded.model, Path(path).absolute().parent)
 
 
 def resolve_paths(config: JboxmonConfig, base: Path) -> JboxmonConfig:

@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from config.collector import CollectorConfig
 from config.fields import Duration, Secret, Strict
+from config.retention import DataRetentionConfig
 from config.rules import RulesConfig
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -22,7 +23,7 @@ class RetentionConfig(Strict):
     """How long InfluxDB keeps each level of data (its retention policies)."""
 
     raw: Duration = 7 * 86400
-    logs: Duration = 86400
+    logs: Duration = 35 * 86400  # longer than the age of error logs (retention.policies)
     downsampled_1m: Duration = 90 * 86400
     downsampled_1h: Duration = 0  # 0 = forever
 
@@ -113,4 +114,5 @@ class JboxmonConfig(Strict):
     collector: CollectorConfig = CollectorConfig()
     rules: RulesConfig = RulesConfig()
     simulator: SimulatorConfig = SimulatorConfig()
+    retention: DataRetentionConfig = DataRetentionConfig()
     logging: LoggingConfig = LoggingConfig()

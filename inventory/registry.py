@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import secrets
 import sqlite3
 import threading
@@ -80,7 +81,7 @@ class Registry:
         self._seen_db: sqlite3.Connection | None = None
 
     def open(self) -> Registry:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(self.path)
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=5000")
@@ -226,6 +227,17 @@ class Registry:
     def _require_box(self, jbox_id: str) -> None:
         if self._db.execute("SELECT 1 FROM boxes WHERE jbox_id = ?", (jbox_id,)).fetchone() is None:
             raise RegistryError(f"unknown box {jbox_id!r}: issue a token for it first")
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file 0600 in a 0700 directory before SQLite opens it: it holds token
+    hashes and the inventory. SQLite gives its -wal and -shm files the database file's mode, so
+    they are private from their first byte too; nothing is chmod-ed after the fact."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
 
 
 def _check_box_id(jbox_id: str) -> None:

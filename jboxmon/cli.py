@@ -26,8 +26,11 @@ COMMANDS = {
     "tokens": "tokens",
     "rules": "rules_cmd",
     "alerts": "alerts",
+    "deadletter": "deadletter",
     "simulate": "simulate",
     "dashboards": "dashboards_cmd",
+    "retention": "retention_cmd",
+    "report": "report",
 }
 
 

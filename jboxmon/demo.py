@@ -39,6 +39,12 @@ def write_config(influx_url: str, collector_port: int, rules_port: int) -> Path:
         f"  spool_dir: {var}/spool\n"
         f"rules:\n  listen: 127.0.0.1:{rules_port}\n  state_db: {var}/rules-state.sqlite\n"
         f"simulator:\n  ground_truth: {var}/ground_truth.jsonl\n  collector_url: http://127.0.0.1:{collector_port}\n"
+        # ages short enough for an hour of demo history: the pass at the end has something to archive
+        f"retention:\n  listen: 127.0.0.1:{free_port()}\n  archive: {{url: 'file://{var}/archive'}}\n"
+        f"  state_dir: {var}/retention\n  policies:\n"
+        "    - {measurement: telemetry, retention_policy: raw, age: 40m}\n"
+        "    - {measurement: heartbeat, retention_policy: raw, age: 40m}\n"
+        "    - {measurement: log, retention_policy: logs, age: 30m, levels: {error: 2h, critical: 2h}}\n"
     )
     return path
 
@@ -60,8 +66,12 @@ def issue_tokens(config, boxes: int, seed: int) -> Path:
     ]
     with Registry(config.inventory.path) as registry:
         tokens |= registry.issue_many(new)
-    path.write_text(json.dumps(tokens))
-    os.chmod(path, 0o600)
+    # created 0600 (never readable by others, not even for an instant), then renamed over the old file
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    with os.fdopen(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(json.dumps(tokens))
+    os.replace(temporary, path)
     return path
 
 
@@ -79,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from jboxmon.cli import main as jboxmon
     from jboxmon.services import Services
 
-    VAR.mkdir(exist_ok=True)
+    VAR.mkdir(mode=0o700, exist_ok=True)  # the registry, the spool and the tokens live here
     influxd = InfluxServer(VAR / "influxdb").start()
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -136,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         announced: set = set()
         while not stop.wait(10) and time.monotonic() < deadline and live.is_alive():
             print_status(services, announced)
+        print_retention_pass(cli, config)
     finally:
         if services is not None:
             services.stop()
@@ -191,6 +202,29 @@ def print_status(services, announced: set) -> None:
                         flush=True,
                     )
             print(f"{datetime.now():%H:%M:%S} rules: {len(alerts)} alert(s) firing", flush=True)
+
+
+def print_retention_pass(cli: list[str], config) -> None:
+    """One retention pass on the demo data (ages shortened in var/demo.yaml), then what it left."""
+    from jboxmon.cli import main as jboxmon
+
+    print("\nretention: downsample, archive (Parquet, zstd), verify, then prune rows past their age", flush=True)
+    jboxmon([*cli, "retention", "run", "--no-progress"])
+    archive = Path(config.retention.archive.url.removeprefix("file://"))
+    files = sorted(archive.rglob("*.parquet"))
+    manifests = sorted(archive.rglob("manifest.json"))
+    size = sum(path.stat().st_size for path in files)
+    print(f"  archive folder {archive}/: {len(files)} Parquet file(s), {size:,} bytes")
+    for manifest in manifests:
+        entries = json.loads(manifest.read_text())["entries"]
+        rows = sum(entry["rows"] for entry in entries)
+        states = sorted({entry["state"] for entry in entries})
+        print(f"  manifest {manifest}: {len(entries)} file(s), {rows:,} rows, {', '.join(states)}")
+    print(
+        f"  bring rows back: .venv/bin/jboxmon --config {VAR}/demo.yaml retention restore --measurement log "
+        "--from now-3h --to now --database jboxmon_restored",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from storage import InfluxClient, InfluxError, InfluxSettings
 
 log = logging.getLogger(__name__)
 
-ALL = ("collector", "rules")
+ALL = ("collector", "rules", "retention")
 
 
 class Component(Protocol):
@@ -40,6 +40,10 @@ class Services:
             built += self._collector()
         if "rules" in self.names:
             built.append(self._rules())
+        if "retention" in self.names and self.config.retention.enabled:
+            from jboxmon.retention_component import RetentionComponent
+
+            built.append(RetentionComponent(self.config, self.influx))
         return built
 
     def _rules(self) -> Component:
@@ -55,7 +59,9 @@ class Services:
 
         cfg = self.config.collector
         registry = Registry(self.config.inventory.path)
-        service = IngestService(cfg, self.influx, registry=registry, raw_retention_s=self.config.influxdb.retention.raw)
+        r = self.config.influxdb.retention  # policy names as storage.client.retention_policies creates them
+        policies = {"raw": r.raw, "logs": r.logs, "ds_1m": r.downsampled_1m, "ds_1h": r.downsampled_1h}
+        service = IngestService(cfg, self.influx, registry=registry, retention_s=policies)
         host, port = self.listen.rsplit(":", 1)
         server = CollectorServer(
             service,

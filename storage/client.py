@@ -76,7 +76,7 @@ def retention_policies(retention: RetentionConfig) -> tuple[RetentionPolicy, ...
 
     return (
         RetentionPolicy("raw", literal(retention.raw), default=True),
-        RetentionPolicy("logs", literal(retention.logs), shard_duration="1h"),
+        RetentionPolicy("logs", literal(retention.logs), shard_duration="1d"),
         RetentionPolicy("ds_1m", literal(retention.downsampled_1m)),
         RetentionPolicy("ds_1h", literal(retention.downsampled_1h)),
     )

@@ -52,6 +52,18 @@ class InfluxError(Exception):
         )
 
     @property
+    def missing_target(self) -> bool:
+        """True when the database or retention policy written to does not exist (InfluxDB started
+        with an empty data directory, or it was dropped): re-creating it makes the write succeed."""
+        text = str(self)
+        return "database not found" in text or "retention policy not found" in text
+
+    @property
+    def credentials_refused(self) -> bool:
+        """True for 401/403: our credentials, not the data, are wrong; every line would fail alike."""
+        return self.status in (401, 403)
+
+    @property
     def partial_write(self) -> bool:
         """True when InfluxDB kept the valid lines of the batch and dropped the rest."""
         return self.status == 400 and "partial write" in str(self)

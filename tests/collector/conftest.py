@@ -65,7 +65,8 @@ def collector_factory(tmp_path: Path, influx: InfluxClient):
     def start(**overrides) -> RunningCollector:
         config = make_config(tmp_path, **overrides)
         tokens = issue_tokens(registry_path(tmp_path), ["jbox-0001", "jbox-0002"]) if not started else {}
-        service = IngestService(config, influx, registry=Registry(registry_path(tmp_path)), raw_retention_s=7 * 86400)
+        retention = {"raw": 7 * 86400, "logs": 86400}  # the test database's policies (config defaults)
+        service = IngestService(config, influx, registry=Registry(registry_path(tmp_path)), retention_s=retention)
         server = CollectorServer(service).start()
         started.append(server)
         return RunningCollector(server, service, tokens, influx)

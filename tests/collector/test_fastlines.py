@@ -98,7 +98,19 @@ def test_fast_path_equals_general_path(batch: list[str]) -> None:
 
 
 def test_fast_path_fills_box_tags_and_keeps_plain_decimals() -> None:
-    result = validate_body(VALIDATOR, BOX, f"telemetry soc_pct=51.25,p_meas_kw=3i {NOW_NS}", "ns", NOW_NS)
+    result = validate_body(VALIDATOR, BOX, f"telemetry soc_pct=51.25,p_meas_kw=3 {NOW_NS}", "ns", NOW_NS)
     assert result.lines_by_policy["raw"] == [
-        f"telemetry,jbox_id=jbox-0001,region=IDF,service=fcr,site=site-1 soc_pct=51.25,p_meas_kw=3.0 {NOW_NS}"
+        f"telemetry,jbox_id=jbox-0001,region=IDF,service=fcr,site=site-1 soc_pct=51.25,p_meas_kw=3 {NOW_NS}"
+    ]
+
+
+def test_line_protocol_types_are_not_converted() -> None:
+    # InfluxDB calls an integer written to a float field a type conflict, so the collector does too
+    result = validate_body(
+        VALIDATOR, BOX, f"telemetry p_meas_kw=3i {NOW_NS}\nheartbeat uptime_s=3 {NOW_NS}", "ns", NOW_NS
+    )
+    assert result.count == 0
+    assert [e.reason for e in result.errors] == [
+        "field 'p_meas_kw' must be float, got 3i",
+        "field 'uptime_s' must be integer, got 3.0",
     ]

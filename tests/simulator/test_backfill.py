@@ -98,7 +98,16 @@ def test_cli_backfill_reports_what_it_wrote(influx, influx_config, tmp_path, cap
 
 def test_cli_refuses_a_window_older_than_retention(tmp_path, capsys):
     config = tmp_path / "jboxmon.yaml"
-    config.write_text(yaml.safe_dump({"influxdb": {"url": "http://127.0.0.1:9", "retention": {"logs": "1d"}}}))
+    # logs kept 1 day by InfluxDB: jboxmon must then archive every log line younger than that
+    logs_policy = {"measurement": "log", "retention_policy": "logs", "age": "12h"}
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "influxdb": {"url": "http://127.0.0.1:9", "retention": {"logs": "1d"}},
+                "retention": {"policies": [logs_policy]},
+            }
+        )
+    )
     code = main(
         [
             "--config",

@@ -85,7 +85,9 @@ def test_retention_policies_created_and_altered(influx: InfluxClient) -> None:
     policies = {row["name"]: row for row in influx._retention_policies()}
     assert policies["raw"]["default"] is True
     assert policies["raw"]["duration"] == "168h0m0s"
-    assert policies["logs"]["duration"] == "24h0m0s"
+    # 35 days: longer than the 30 days after which retention archives error lines (a safety net)
+    assert policies["logs"]["duration"] == "840h0m0s"
+    assert policies["logs"]["shardGroupDuration"] == "24h0m0s"
     influx.create_database()  # idempotent: ALTER when they exist
     influx.write([f'log,level=error code="E1" {NOW}'], retention_policy="logs")
     assert influx.count("log", "code") == 0  # default policy is raw

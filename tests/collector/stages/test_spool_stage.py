@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -54,15 +55,17 @@ def test_the_oldest_age_follows_the_injected_clock(tmp_path: Path) -> None:
 def test_dead_letters_are_stamped_by_the_writer_s_clock(tmp_path: Path, influx: InfluxClient) -> None:
     spool = Spool(tmp_path).open()
     writer = SpoolWriter(spool, influx, CollectorMetrics(), idle_wait_s=0.01, clock=Clock(1_234_567_890.4))
-    spool.append(b"typed v=1i 1000000000")
-    spool.append(b'typed v="a string now" 2000000000')  # InfluxDB refuses for good: field type conflict
+    now = time.time_ns()
+    spool.append(f"typed,jbox_id=jbox-0001 v=1i {now}".encode())
+    spool.append(f'typed,jbox_id=jbox-0002 v="a string now" {now + 1}'.encode())  # a type conflict: refused
     writer.start()
     try:
         for _ in range(500):
-            if spool.pending_bytes == 0 and writer.dead_letter_path.exists():
+            if spool.pending_bytes == 0 and writer.dead_letters.entries():
                 break
             writer._stopping.wait(0.02)
     finally:
         writer.stop()
         spool.close()
-    assert writer.dead_letter_path.read_text().startswith("# 1234567890 rp=default ")
+    letters = writer.dead_letters.entries()
+    assert [(letter.time, letter.box, letter.policy) for letter in letters] == [(1_234_567_890.4, "jbox-0002", "raw")]
