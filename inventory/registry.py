@@ -57,6 +57,7 @@ class Box:
     service: str = ""
     last_seen: float | None = None
     active_tokens: int = 0
+    registered_at: float | None = None  # seconds since the epoch; None when not known (not in a registry)
 
     def tags(self) -> dict[str, str]:
         return {"jbox_id": self.jbox_id, "site": self.site, "region": self.region, "service": self.service}
@@ -167,13 +168,13 @@ class Registry:
             return active
 
     def boxes(self) -> list[Box]:
-        """The inventory: every registered box, with its active token count and last contact."""
+        """The inventory: every registered box, with its active token count, last contact and registration time."""
         now = self.clock()
         with self._lock:
             rows = self._db.execute(
                 "SELECT b.jbox_id, b.site, b.region, b.service, b.last_seen, "
                 "(SELECT count(*) FROM tokens t WHERE t.jbox_id = b.jbox_id AND t.revoked_at IS NULL "
-                " AND (t.expires_at IS NULL OR t.expires_at > ?)) FROM boxes b ORDER BY b.jbox_id",
+                " AND (t.expires_at IS NULL OR t.expires_at > ?)), b.created_at FROM boxes b ORDER BY b.jbox_id",
                 (now,),
             ).fetchall()
         return [Box(*row) for row in rows]

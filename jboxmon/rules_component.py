@@ -4,6 +4,7 @@ HTTP to ``rules.alerting_url``), and its HTTP API."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from config import JboxmonConfig
@@ -14,6 +15,8 @@ from rules.metrics import RulesMetrics
 from rules.service import RulesService
 from rules.sinks import AlertHandover, InfluxHistory, http_deliver
 from storage import InfluxClient
+
+log = logging.getLogger(__name__)
 
 
 class RulesComponent:
@@ -38,6 +41,7 @@ class RulesComponent:
             history=InfluxHistory(influx) if rules.write_alerts_to_influxdb else None,
             sinks=[self.handover] if self.handover else [],
             metrics=metrics,
+            box_energy_kwh=config.fleet.box_energy_kwh,
         )
         host, port = rules.listen.rsplit(":", 1)
         self.http = BackgroundServer(create_app(self.service), host.strip("[]"), int(port))
@@ -46,6 +50,12 @@ class RulesComponent:
         return self.registry.boxes()
 
     def start(self) -> RulesComponent:
+        if not self.registry.path.exists():  # said once: absence rules then know only the boxes that report
+            log.warning(
+                "no fleet inventory at %s (inventory.path): absence rules cannot see boxes that never "
+                "reported until they are registered (jboxmon tokens issue)",
+                self.registry.path,
+            )
         self.registry.open()
         if self.handover is not None:
             self.handover.start()

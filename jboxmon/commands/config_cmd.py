@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from config import DEFAULT_PATH, ConfigError, load_config
 from storage import InfluxSettings
@@ -38,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         return 2
     print(f"{path}: OK")
+    for line in _paths(config):
+        print(f"  {line}")
     return 0
 
 
@@ -56,3 +59,23 @@ def _alerting_secrets(config) -> list[str]:
                 except ValueError as exc:
                     problems.append(f"alerting.receivers[{i}] ({receiver.name}).{kind}_configs[{index}].{key}: {exc}")
     return problems
+
+
+def _paths(config) -> list[str]:
+    """Every path the config names, resolved (relative ones against the file's folder), and whether it exists."""
+    from rules.files import resolve_rule_files
+
+    def state(path: Path, missing: str) -> str:
+        return f"{path}" if path.exists() else f"{path} (missing: {missing})"
+
+    lines = [
+        f"inventory.path: {state(config.inventory.path, 'no box registered yet')}",
+        f"collector.spool_dir: {state(config.collector.spool_dir, 'created at start')}",
+        f"rules.state_db: {state(config.rules.state_db, 'created at start')}",
+    ]
+    for pattern in config.rules.files:
+        found = [p for p in resolve_rule_files([pattern]) if p.exists()]
+        lines.append(
+            f"rules.files: {pattern} -> {len(found)} file(s)" if found else f"rules.files: {pattern} (no file)"
+        )
+    return lines
