@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench lint influxd clean
+.PHONY: demo test bench lint influxd alertmanager clean
 
 $(RUNTIME_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jboxmon needs Python >= 3.11"'
@@ -31,10 +31,17 @@ influxd:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq influxdb >/dev/null; }
 
+# the HA test runs Debian's Alertmanager as a two-node cluster on loopback
+alertmanager:
+	@command -v prometheus-alertmanager >/dev/null || { \
+	  echo "installing Debian's prometheus-alertmanager package"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+
 demo: $(RUNTIME_STAMP) influxd
 	$(VENV)/bin/python -m jboxmon.demo $(DEMO_ARGS)
 
-test: $(TEST_STAMP) influxd
+test: $(TEST_STAMP) influxd alertmanager
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(BENCH_STAMP) influxd

@@ -4,13 +4,19 @@
 validates it against a pydantic model and turns every validation error into a message that names
 file, line, key path and the offending value. Callers add only what their format checks beyond
 the model (templates, cross-file references).
+
+Relative paths in a config file (inventory, rule files and their globs, alert state, spool, TLS
+files, secret files...) are relative to the file's folder, as in Prometheus: the same file works
+whatever the current directory. The built-in defaults, used when there is no file, are relative to
+the current directory. Either way the loaded config holds absolute paths (``config check`` shows them).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -88,11 +94,38 @@ def load_config(path: Path | str | None = None) -> JboxmonConfig:
     """
     if path is None:
         if not DEFAULT_PATH.exists():
-            return JboxmonConfig()
+            return resolve_paths(JboxmonConfig(), Path.cwd())
         path = DEFAULT_PATH
     loaded = load_model(path, JboxmonConfig, expected="a mapping of sections", empty={})
-    # across sections: InfluxDB must never drop what jboxmon has not archived yet
+    # across sections: InfluxDB must never drop what jboxmon has not archived yet; names referenced
+    # across the alerting section (receivers and time intervals used by routes) exist
     problems = safety_net_problems(loaded.model.influxdb.retention, loaded.model.retention)
+    problems += list(loaded.model.cross_checks())
     if problems:
         raise ConfigError([loaded.problem(key_path, text) for key_path, text in problems])
-    return loaded.model
+    return resolve_paths(loaded.model, Path(path).absolute().parent)
+
+
+def resolve_paths(config: JboxmonConfig, base: Path) -> JboxmonConfig:
+    """``config`` with every relative path (and ``rules.files`` pattern) made absolute against ``base``."""
+    resolved = _resolve_model(config, base)
+    files = [str(_absolute(Path(pattern), base)) for pattern in resolved.rules.files]
+    return resolved.model_copy(update={"rules": resolved.rules.model_copy(update={"files": files})})
+
+
+def _resolve_model(model: BaseModel, base: Path):
+    updates = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            updates[name] = _resolve_model(value, base)
+        elif isinstance(value, PurePath):
+            updates[name] = _absolute(value, base)
+        elif isinstance(value, list) and any(isinstance(item, BaseModel) for item in value):
+            updates[name] = [_resolve_model(item, base) if isinstance(item, BaseModel) else item for item in value]
+    return model.model_copy(update=updates) if updates else model
+
+
+def _absolute(path: Path, base: Path) -> Path:
+    # normpath, not resolve(): '..' is folded but symbolic links are kept as the operator wrote them
+    return Path(os.path.normpath(base / path))

@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from config.alerting import AlertingConfig
 from config.collector import CollectorConfig
 from config.fields import Duration, Secret, Strict
 from config.retention import DataRetentionConfig
@@ -113,6 +114,11 @@ class JboxmonConfig(Strict):
     inventory: InventoryConfig = InventoryConfig()
     collector: CollectorConfig = CollectorConfig()
     rules: RulesConfig = RulesConfig()
+    alerting: AlertingConfig = AlertingConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     retention: DataRetentionConfig = DataRetentionConfig()
     logging: LoggingConfig = LoggingConfig()
+
+    def cross_checks(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems that need the whole file (names referenced elsewhere), as (key path, message)."""
+        return [(("alerting", *path), message) for path, message in self.alerting.cross_checks()]

@@ -15,6 +15,7 @@ class Box:
     service: str = ""
     last_seen: float | None = None
     active_tokens: int = 0
+    registered_at: float | None = None  # seconds since the epoch; None when not known (not in a registry)
 
     def tags(self) -> dict[str, str]:
         return {"jbox_id": self.jbox_id, "site": self.site, "region": self.region, "service": self.service}

@@ -185,13 +185,13 @@ class Registry:
     # -- reading ---------------------------------------------------------------------------------
 
     def boxes(self) -> list[Box]:
-        """The inventory: every registered box, with its active token count and last contact."""
+        """The inventory: every registered box, with its active token count, last contact and registration time."""
         now = self.clock()
         with self._lock:
             rows = self._db.execute(
                 "SELECT b.jbox_id, b.site, b.region, b.service, b.last_seen, "
                 "(SELECT count(*) FROM tokens t WHERE t.jbox_id = b.jbox_id AND t.revoked_at IS NULL "
-                " AND (t.expires_at IS NULL OR t.expires_at > ?)) FROM boxes b ORDER BY b.jbox_id",
+                " AND (t.expires_at IS NULL OR t.expires_at > ?)), b.created_at FROM boxes b ORDER BY b.jbox_id",
                 (now,),
             ).fetchall()
         return [Box(*row) for row in rows]

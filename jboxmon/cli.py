@@ -22,8 +22,11 @@ COMMANDS = {
     "run": "run",
     "collector": "collector_cmd",
     "config": "config_cmd",
+    "db": "db",
     "tokens": "tokens",
     "rules": "rules_cmd",
+    "alerting": "alerting_cmd",
+    "silences": "silences",
     "alerts": "alerts",
     "deadletter": "deadletter",
     "simulate": "simulate",
@@ -45,7 +48,21 @@ def build_parser() -> argparse.ArgumentParser:
         sub = verbs.add_parser(verb, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(handler=module.run)
+        _accept_config(sub)
     return parser
+
+
+def _accept_config(parser: argparse.ArgumentParser) -> None:
+    """``--config`` after the verb too (``jboxmon rules backtest ... --config FILE``), on every sub-command.
+
+    SUPPRESS: a sub-command that is not given it leaves the top-level value alone.
+    """
+    if "--config" not in parser._option_string_actions:
+        parser.add_argument("--config", default=argparse.SUPPRESS, help="configuration file (as before the verb)")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _accept_config(child)
 
 
 def load_config_or_exit(args: argparse.Namespace) -> JboxmonConfig:

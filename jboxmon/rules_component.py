@@ -1,28 +1,47 @@
 """The rules service wired to this installation: InfluxDB queries, the registry's inventory, the
-alert history in InfluxDB, the alerting service, and its HTTP API."""
+alert history in InfluxDB, the hand-over to alerting (in process under ``jboxmon run``, else over
+HTTP to ``rules.alerting_url``), and its HTTP API."""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable
 
 from config import JboxmonConfig
 from inventory import Box, Registry
 from jboxmon.httpserver import BackgroundServer
 from rules.api import create_app
+from rules.metrics import RulesMetrics
 from rules.service import RulesService
-from rules.sinks import HttpAlertSink, InfluxHistory
+from rules.sinks import AlertHandover, InfluxHistory, http_deliver
 from storage import InfluxClient
+
+log = logging.getLogger(__name__)
 
 
 class RulesComponent:
-    def __init__(self, config: JboxmonConfig, influx: InfluxClient) -> None:
+    def __init__(
+        self, config: JboxmonConfig, influx: InfluxClient, deliver: Callable[[list[dict]], None] | None = None
+    ) -> None:
+        """``deliver`` hands alerts to an alerting service in this process; without it alerts go to
+        ``rules.alerting_url`` when set."""
         rules = config.rules
         self.registry = Registry(config.inventory.path)
-        sinks = [HttpAlertSink(rules.alerting_url)] if rules.alerting_url else []
+        metrics = RulesMetrics()
+        self.handover: AlertHandover | None = None
+        if deliver is None and rules.alerting_url:
+            deliver = http_deliver(rules.alerting_url)
+        if deliver is not None:
+            name = "alerting (in process)" if rules.alerting_url is None else rules.alerting_url
+            self.handover = AlertHandover(deliver, name=name, registry=metrics.registry)
         self.service = RulesService(
             rules,
             influx.query,
             self.inventory,
             history=InfluxHistory(influx) if rules.write_alerts_to_influxdb else None,
-            sinks=sinks,
+            sinks=[self.handover] if self.handover else [],
+            metrics=metrics,
+            box_energy_kwh=config.fleet.box_energy_kwh,
         )
         host, port = rules.listen.rsplit(":", 1)
         self.http = BackgroundServer(create_app(self.service), host.strip("[]"), int(port))
@@ -31,7 +50,15 @@ class RulesComponent:
         return self.registry.boxes()
 
     def start(self) -> RulesComponent:
+        if not self.registry.path.exists():  # said once: absence rules then know only the boxes that report
+            log.warning(
+                "no fleet inventory at %s (inventory.path): absence rules cannot see boxes that never "
+                "reported until they are registered (jboxmon tokens issue)",
+                self.registry.path,
+            )
         self.registry.open()
+        if self.handover is not None:
+            self.handover.start()
         self.service.start()
         self.http.start()
         return self
@@ -42,4 +69,6 @@ class RulesComponent:
     def stop(self) -> None:
         self.http.stop()
         self.service.stop()
+        if self.handover is not None:
+            self.handover.stop()
         self.registry.close()

@@ -16,7 +16,7 @@ from storage import InfluxClient, InfluxError, InfluxSettings
 
 log = logging.getLogger(__name__)
 
-ALL = ("collector", "rules", "retention")
+ALL = ("collector", "rules", "alerting", "retention")
 
 
 class Component(Protocol):
@@ -26,8 +26,16 @@ class Component(Protocol):
 
 
 class Services:
-    def __init__(self, config: JboxmonConfig, *, listen: str | None = None, components: tuple[str, ...] = ALL) -> None:
+    def __init__(
+        self,
+        config: JboxmonConfig,
+        *,
+        listen: str | None = None,
+        components: tuple[str, ...] = ALL,
+        config_path: str | None = None,
+    ) -> None:
         self.config = config
+        self.config_path = config_path
         self.listen = listen or config.collector.listen
         self.names = components
         self.influx = InfluxClient(InfluxSettings.from_config(config.influxdb))
@@ -38,18 +46,28 @@ class Services:
         built: list[Component] = []
         if "collector" in self.names:
             built += self._collector()
+        alerting = self._alerting() if "alerting" in self.names else None
+        if alerting is not None:
+            built.append(alerting)  # before rules: the rules hand their first alerts straight to it
         if "rules" in self.names:
-            built.append(self._rules())
+            built.append(self._rules(alerting))
         if "retention" in self.names and self.config.retention.enabled:
             from jboxmon.retention_component import RetentionComponent
 
             built.append(RetentionComponent(self.config, self.influx))
         return built
 
-    def _rules(self) -> Component:
+    def _alerting(self):
+        from jboxmon.alerting_component import AlertingComponent
+
+        return AlertingComponent(self.config, self.influx, self.config_path)
+
+    def _rules(self, alerting=None) -> Component:
         from jboxmon.rules_component import RulesComponent
 
-        return RulesComponent(self.config, self.influx)
+        # in one process the rules hand alerts over in memory, through the same path as POST /api/v2/alerts
+        deliver = alerting.service.receive if alerting is not None else None
+        return RulesComponent(self.config, self.influx, deliver=deliver)
 
     def _collector(self) -> list[Component]:
         host, port = self.listen.rsplit(":", 1)

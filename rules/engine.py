@@ -1,8 +1,9 @@
 """Evaluate rule groups: one query per rule per evaluation for all boxes, then the state machine.
 
-``evaluate(group, eval_times)`` is the single entry point for live evaluation (one time),
-``rules test`` (the test's times) and backtests (hours of times, in chunks): the same queries,
-the same pandas code, the same state machine.
+``evaluate_many(plan)`` is the single entry point, and its order the only one, for live evaluation
+(one group, one time), ``rules test`` (every group up to a checkpoint) and backtests (every group,
+hours of times, in chunks): the same queries, the same pandas code, the same state machine, data
+rules before the rules that read their alert states.
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from rules.model import Group, Rule
 from rules.state import RuleStates, Transition
 from rules.store import StateStore
 from rules.templates import compile_template, render
+from rules.timeline import AlertTimeline
 from storage import InfluxError
 
 log = logging.getLogger(__name__)
+NS = 1_000_000_000
 Query = Callable[[str], pd.DataFrame]
 
 
@@ -40,6 +43,10 @@ class LoadedRule:
     @property
     def key(self) -> str:
         return f"{self.group.name}/{self.rule.alert}"
+
+    @property
+    def reads_alert_states(self) -> bool:
+        return self.rule.condition.reads_alert_states
 
 
 @dataclass
@@ -58,11 +65,17 @@ class RuleEngine:
         query: Query,
         inventory: Callable[[], list[Box]],
         store: StateStore | None = None,
+        *,
+        data_start: int | None = None,
+        box_energy_kwh: float = 1000.0,
     ) -> None:
         self.query = query
+        self.data_start = data_start  # ns; see EvalContext.data_start
+        self.box_energy_kwh = box_energy_kwh
         self.inventory = inventory
         self.store = store
         self.groups = groups
+        self.timeline = AlertTimeline()
         self.rules: dict[str, list[LoadedRule]] = {}
         for group in groups:
             self.rules[group.name] = [self._load(group, rule) for rule in group.rules if rule.enabled]
@@ -71,11 +84,12 @@ class RuleEngine:
         loaded = LoadedRule(
             group,
             rule,
-            RuleStates(rule.for_, rule.keep_firing_for, rule.clear is not None),
+            RuleStates(rule.for_, rule.keep_firing_for, rule.clear is not None, rule.condition.lower_is_worse),
             {name: compile_template(text) for name, text in rule.annotations.items()},
         )
         if self.store is not None:
             loaded.states.alerts = self.store.load(loaded.key)
+            self.timeline.seed(rule.alert, loaded.states.alerts)
         return loaded
 
     def adopt_states(self, previous: RuleEngine) -> None:
@@ -85,45 +99,76 @@ class RuleEngine:
             for loaded in rules:
                 if loaded.key in old:
                     loaded.states.alerts = old[loaded.key].states.alerts
+                    self.timeline.seed(loaded.rule.alert, loaded.states.alerts)
 
     # -- evaluation ----------------------------------------------------------------------------
 
     def evaluate(self, group: Group, eval_times: list[int]) -> Evaluation:
         """Evaluate ``group`` at each of ``eval_times`` (ns, multiples of the interval), in order."""
-        step = int(group.interval)
+        return self.evaluate_many([(group, eval_times)])[0]
+
+    def evaluate_many(self, plan: list[tuple[Group, list[int]]]) -> list[Evaluation]:
+        """The one evaluation order, used live, by ``rules test`` and by backtests.
+
+        First the data rules of every group of ``plan``, each at all its times at once (one query
+        per rule); then the rules whose condition reads alert states (``reads_alert_states``), at
+        each of their times in order, from the firing intervals the data rules left in
+        :attr:`timeline`. So at one instant a fleet rule sees the box alerts of that instant, however
+        far ahead the data rules were evaluated. One :class:`Evaluation` per plan entry.
+        """
         boxes = {box.jbox_id: box for box in self.inventory()}
-        context = EvalContext(inventory=sorted(boxes))
-        rules = self.rules.get(group.name, [])
-        box_rules = [r for r in rules if r.rule.condition.kind != "fleet_ratio"]
-        fleet_rules = [r for r in rules if r.rule.condition.kind == "fleet_ratio"]
-        result = Evaluation()
+        context = EvalContext(
+            inventory=sorted(boxes),
+            alert_labels=self.rule_labels(),
+            registered={b.jbox_id: int(b.registered_at * NS) for b in boxes.values() if b.registered_at is not None},
+            data_start=self.data_start,
+            box_energy_kwh=self.box_energy_kwh,
+        )
+        all_times = [t for _, times in plan for t in times]
+        if all_times:
+            self.timeline.forget_before(min(all_times))
+        results = [Evaluation() for _ in plan]
+        for (group, times), result in zip(plan, results, strict=True):
+            data_rules = [r for r in self.rules.get(group.name, []) if not r.reads_alert_states]
+            self._evaluate_data_rules(data_rules, group, times, boxes, context, result)
+        for (group, times), result in zip(plan, results, strict=True):
+            state_rules = [r for r in self.rules.get(group.name, []) if r.reads_alert_states]
+            for t in times if state_rules else ():
+                context.firing = self.timeline.firing_at(t, set(context.alert_labels))
+                for loaded in state_rules:
+                    self._step(loaded, t, self._state_results(loaded, t, int(group.interval), context), boxes, result)
+        for (group, times), result in zip(plan, results, strict=True):
+            rules = self.rules.get(group.name, [])
+            if times:
+                result.alerts = self._current_alerts(rules, times[-1], boxes, result)
+            if self.store is not None:
+                self.store.save({loaded.key: loaded.states.alerts for loaded in rules})
+        return results
+
+    def _evaluate_data_rules(
+        self, rules: list[LoadedRule], group: Group, times: list[int], boxes: dict, context: EvalContext, out
+    ) -> None:
+        step = int(group.interval)
         per_rule = {}
-        for loaded in box_rules:
+        for loaded in rules:
             try:
-                per_rule[loaded.key] = self._results(loaded, eval_times, step, context)
+                per_rule[loaded.key] = self._results(loaded, times, step, context)
             except InfluxError as exc:
                 loaded.last_error = str(exc)
-                result.errors[loaded.key] = str(exc)
+                out.errors[loaded.key] = str(exc)
                 log.warning("rule %s: evaluation failed, states kept: %s", loaded.key, exc)
-        for t in eval_times:
-            for loaded in box_rules:
+        for t in times:
+            for loaded in rules:
                 if loaded.key in per_rule:
-                    self._step(loaded, t, per_rule[loaded.key].get(t, {}), boxes, result)
-            if fleet_rules:
-                context.firing = self.firing_by_alert()
-                context.alert_labels = self.rule_labels()
-                for loaded in fleet_rules:
-                    results = _by_time(loaded.rule.condition.evaluate(pd.DataFrame(), [t], step, context))
-                    clear = loaded.rule.clear
-                    if clear is not None:
-                        cleared = _by_time(clear.evaluate(pd.DataFrame(), [t], step, context))
-                        results = _merge_clear(results, cleared)
-                    self._step(loaded, t, results.get(t, {}), boxes, result)
-        if eval_times:
-            result.alerts = self._current_alerts(rules, eval_times[-1], boxes, result)
-        if self.store is not None:
-            self.store.save({loaded.key: loaded.states.alerts for loaded in rules})
-        return result
+                    self._step(loaded, t, per_rule[loaded.key].get(t, {}), boxes, out)
+
+    @staticmethod
+    def _state_results(loaded: LoadedRule, t: int, step: int, context: EvalContext) -> dict:
+        results = _by_time(loaded.rule.condition.evaluate(pd.DataFrame(), [t], step, context))
+        clear = loaded.rule.clear
+        if clear is not None:
+            results = _merge_clear(results, _by_time(clear.evaluate(pd.DataFrame(), [t], step, context)))
+        return results.get(t, {})
 
     def _results(self, loaded: LoadedRule, eval_times: list[int], step: int, context: EvalContext) -> dict:
         started = time.perf_counter()
@@ -149,6 +194,7 @@ class RuleEngine:
     def _step(self, loaded: LoadedRule, t: int, results: dict, boxes: dict, out: Evaluation) -> None:
         for transition in loaded.states.step(t, results):
             out.transitions.append((loaded, transition))
+            self.timeline.record(loaded.rule.alert, transition)
             if transition.to == "resolved":
                 out.alerts.append(self._alert(loaded, transition.state, boxes, resolved_at=t))
 

@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+import glob
 from pathlib import Path
 
 import rules
 
 
 def resolve_rule_files(patterns: list[str]) -> list[Path]:
-    """The files the paths and glob patterns name, each pattern's matches sorted."""
+    """The files the paths and glob patterns name, each pattern's matches sorted.
+
+    Patterns may be absolute (``/etc/jboxmon/rules/*.yaml``: ``Path.glob`` refuses those, the
+    ``glob`` module does not) and may use ``**`` for any depth.
+    """
     found: list[Path] = []
-    for pattern in patterns:
-        matches = sorted(Path().glob(pattern)) if any(c in pattern for c in "*?[") else [Path(pattern)]
+    for pattern in map(str, patterns):
+        matches = (
+            sorted(map(Path, glob.glob(pattern, recursive=True)))
+            if any(c in pattern for c in "*?[")
+            else [Path(pattern)]
+        )
         found += [_shipped(path) for path in matches]
     return found
 
 
 def _shipped(path: Path) -> Path:
-    """``rules/default/...`` outside a checkout: the copy installed with the package."""
-    if path.exists() or path.parts[:2] != ("rules", "default"):
+    """``.../rules/default/...`` outside a checkout: the copy installed with the package."""
+    parts = path.parts
+    if path.exists():
         return path
-    installed = Path(rules.__file__).parent.joinpath(*path.parts[1:])
-    return installed if installed.exists() else path
+    for i in range(len(parts) - 1):
+        if parts[i : i + 2] == ("rules", "default"):
+            installed = Path(rules.__file__).parent.joinpath(*parts[i + 1 :])
+            return installed if installed.exists() else path
+    return path

@@ -41,6 +41,7 @@ class RulesService:
         sinks: list[AlertSink] = (),
         clock: Callable[[], float] = time.time,
         metrics: RulesMetrics | None = None,
+        box_energy_kwh: float = 1000.0,
     ) -> None:
         self.config = config
         self.query = query
@@ -48,6 +49,7 @@ class RulesService:
         self.history = history
         self.sinks = list(sinks)
         self.clock = clock
+        self.box_energy_kwh = box_energy_kwh  # fleet.box_energy_kwh, for energy_balance
         self.metrics = metrics or RulesMetrics()
         self.current = CurrentAlerts()
         self.store = StateStore(config.state_db)
@@ -64,7 +66,7 @@ class RulesService:
         self.store.open()
         groups = load_rules(resolve_rule_files(self.config.files))  # a broken file at start is fatal: nothing to keep
         self._fingerprint = self._files_fingerprint()
-        self.engine = RuleEngine(groups, self.query, self.inventory, self.store)
+        self.engine = RuleEngine(groups, self.query, self.inventory, self.store, box_energy_kwh=self.box_energy_kwh)
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._schedule(groups)
         self._scheduler.add_job(
@@ -98,7 +100,7 @@ class RulesService:
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=int(self.config.misfire_grace),
-                next_run_time=dt.datetime.now(dt.UTC),
+                next_run_time=dt.datetime.fromtimestamp(self.clock(), dt.UTC),
             )
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -158,7 +160,7 @@ class RulesService:
             log.error("rule reload failed, previous rules keep running:\n%s", exc)
             return False
         with self._lock:
-            engine = RuleEngine(groups, self.query, self.inventory, None)
+            engine = RuleEngine(groups, self.query, self.inventory, None, box_energy_kwh=self.box_energy_kwh)
             engine.adopt_states(self.engine)
             engine.store = self.store
             self.engine = engine

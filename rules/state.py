@@ -22,6 +22,7 @@ class AlertState:
     last_active: int = 0
     value: float | None = None
     cleared_since: int | None = None  # first evaluation with the condition off while firing
+    peak: float | None = None  # the worst value while firing (not persisted: backtests report it)
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,9 @@ class Transition:
 class RuleStates:
     """The states of one rule's alerts, keyed by box."""
 
-    def __init__(self, for_s: float, keep_firing_for_s: float, has_clear: bool) -> None:
+    def __init__(self, for_s: float, keep_firing_for_s: float, has_clear: bool, lower_is_worse: bool = False) -> None:
         self.for_ns = int(for_s * 1e9)
+        self._worst = min if lower_is_worse else max
         self.keep_ns = int(keep_firing_for_s * 1e9)
         self.has_clear = has_clear
         self.alerts: dict[str, AlertState] = {}
@@ -56,6 +58,8 @@ class RuleStates:
                     transitions += self._maybe_fire(current, t)
                 continue
             current.value = value
+            if current.state == "firing" and value is not None and value == value:  # not NaN
+                current.peak = value if current.peak is None else self._worst(current.peak, value)
             if current.state == "pending":
                 if active:
                     current.last_active = t
@@ -83,6 +87,7 @@ class RuleStates:
         if current.state == "pending" and t - current.active_since >= self.for_ns:
             current.state = "firing"
             current.fired_at = t
+            current.peak = current.value
             return [Transition(current.key, "firing", t, current)]
         return []
 

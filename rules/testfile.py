@@ -53,6 +53,7 @@ class InventoryBox(Strict):
     site: str = ""
     region: str = ""
     service: str = ""
+    registered: Duration | None = None  # when the box was registered, as an offset from the test start
 
 
 class UnitTest(Strict):
@@ -75,12 +76,21 @@ class UnitTest(Strict):
             return [{"jbox_id": item} if isinstance(item, str) else item for item in value]
         return value
 
-    def boxes(self) -> list[Box]:
-        """The inventory given, or every ``jbox_id`` of the input series."""
+    def boxes(self, start_ns: int = 0) -> list[Box]:
+        """The inventory given, or every ``jbox_id`` of the input series; ``start_ns``: the test's start."""
         if self.inventory is None:
             seen = {s.series.jbox_id for s in self.input_series} - {None}
             return [Box(jbox_id) for jbox_id in sorted(seen)]
-        return [Box(b.jbox_id, b.site, b.region, b.service) for b in self.inventory]
+        return [
+            Box(
+                b.jbox_id,
+                b.site,
+                b.region,
+                b.service,
+                registered_at=None if b.registered is None else start_ns / 1e9 + b.registered,
+            )
+            for b in self.inventory
+        ]
 
 
 class TestFile(Strict):

@@ -1,7 +1,7 @@
 """``jboxmon rules test FILES``: unit tests for rules, shaped like ``promtool test rules``.
 
 Each test writes its input series into a fresh database of a REAL InfluxDB (a private ``influxd``
-started for the run, or ``--influx-url``), then runs the production :class:`~rules.engine.RuleEngine`
+started for the run, or the configured one), then runs the production :class:`~rules.engine.RuleEngine`
 over it - the same queries, pandas code and state machine - and compares the firing alerts with
 the expected ones at each ``eval_time``. The database is dropped afterwards.
 
@@ -16,6 +16,7 @@ the expected ones at each ``eval_time``. The database is dropped afterwards.
         inventory:                      # optional fleet inventory (default: the jbox_id tags of input_series)
           - jbox-0001
           - {jbox_id: jbox-0002, site: site-002, region: IDF, service: fcr}
+          - {jbox_id: jbox-0003, registered: 10m}   # registered 10 minutes after the start
         input_series:
           - series: 'telemetry.p_meas_kw{jbox_id="jbox-0001"}'
             values: '500x30'
@@ -38,7 +39,7 @@ Time: ``start`` is a fixed instant about six hours ago (inside every retention p
 ``logs`` policy included), a multiple of every interval in the file. Each group is evaluated at
 ``start + k * interval`` (k = 1, 2, ...) up to the last ``eval_time``, so alert states evolve exactly
 as in production; an ``eval_time`` between two evaluations sees the state of the earlier one. At
-one instant box rules are evaluated before fleet rules (``fleet_ratio``), which read them.
+one instant data rules are evaluated before the rules that read their alert states (``fleet_ratio``).
 
 Labels: ``exp_labels`` must equal the alert's labels exactly: the rule's labels, ``jbox_id`` and the
 box's non-empty ``site``/``region``/``service`` from the inventory (``alertname`` may be given too).
@@ -56,11 +57,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 from alerting.model import Alert
 from config.durations import format_duration
+from config.model import InfluxDBConfig
 from config.yamlsource import Location
 from rules.engine import RuleEngine
 from rules.model import Group
@@ -71,14 +74,27 @@ from storage.lineprotocol import encode_point
 
 NS = 1_000_000_000
 LOOKBACK_NS = 6 * 3600 * NS  # how far before now a test starts: inside the 1-day 'logs' policy
-BATCHED = True  # False: one evaluation per call, like the live evaluator (tests prove both agree)
 
 
 # -- running ---------------------------------------------------------------------------------------
 
 
-def run_test_files(files: list[Path | str], influx_url: str | None = None, out: TextIO | None = None) -> int:
+@dataclass(frozen=True)
+class RulesTestOptions:
+    """How ``rules test`` runs: on which InfluxDB, and how evaluations are batched.
+
+    ``influx``: the server and its credentials and TLS settings (each test uses a fresh database
+    on it, dropped afterwards); None starts a private ``influxd`` for the run. ``batched``: see
+    :func:`evaluate_until`.
+    """
+
+    influx: InfluxSettings | None = None
+    batched: bool = True
+
+
+def run_test_files(files: list[Path | str], options: RulesTestOptions | None = None, out: TextIO | None = None) -> int:
     """Run every test of ``files``; print failures and a summary. Exit code 0, 1 (failed) or 2 (invalid)."""
+    options = options or RulesTestOptions()
     out = out or sys.stdout
     loaded, invalid = [], 0
     for path in files:
@@ -91,11 +107,11 @@ def run_test_files(files: list[Path | str], influx_url: str | None = None, out: 
     passed = failed = 0
     started = time.monotonic()
     if any(file.spec.tests for file in loaded):
-        with _influx(influx_url) as url:
+        with _influx(options.influx) as settings:
             for file in loaded:
                 print(f"Unit testing: {file.path}", file=out)
                 for number, test in enumerate(file.spec.tests):
-                    failures = run_test(file, number, test, url)
+                    failures = run_test(file, number, test, settings, batched=options.batched)
                     passed, failed = passed + (not failures), failed + bool(failures)
                     for failure in failures:
                         print(failure, file=out)
@@ -107,33 +123,33 @@ def run_test_files(files: list[Path | str], influx_url: str | None = None, out: 
 
 
 @contextmanager
-def _influx(url: str | None) -> Iterator[str]:
+def _influx(settings: InfluxSettings | None) -> Iterator[InfluxSettings]:
     """The given InfluxDB, or a private ``influxd`` in a temporary directory for the run."""
-    if url is not None:
-        yield url
+    if settings is not None:
+        yield settings
         return
     from storage.server import InfluxServer
 
     with tempfile.TemporaryDirectory(prefix="jboxmon-rules-test-") as data_dir, InfluxServer(data_dir) as server:
-        yield server.url
+        yield InfluxSettings.from_config(InfluxDBConfig(url=server.url))
 
 
-def run_test(file: LoadedTestFile, number: int, test: UnitTest, influx_url: str) -> list[str]:
+def run_test(
+    file: LoadedTestFile, number: int, test: UnitTest, influx: InfluxSettings, *, batched: bool = True
+) -> list[str]:
     """One test on a fresh database, dropped afterwards; returns its failure messages (empty = passed)."""
-    from config.model import InfluxDBConfig
-
-    config = InfluxDBConfig(url=influx_url, database=f"rules_test_{uuid.uuid4().hex[:16]}")
-    client = InfluxClient(InfluxSettings.from_config(config))
+    database = f"rules_test_{uuid.uuid4().hex[:16]}"
+    client = InfluxClient(replace(influx, database=database))
     try:
         client.create_database()
         start = start_time(file, time.time_ns())
         _write_series(client, test, start)
-        return _check(file, number, test, start, client)
+        return _check(file, number, test, start, client, batched)
     except InfluxError as exc:
         return [f"{_header(file, number, ('tests', number))}\n    InfluxDB: {exc}"]
     finally:
         try:
-            client.execute(f'DROP DATABASE "{config.database}"', database="")
+            client.execute(f'DROP DATABASE "{database}"', database="")
         except InfluxError:
             pass
         client.close()
@@ -162,13 +178,15 @@ def _write_series(client: InfluxClient, test: UnitTest, start: int) -> None:
         client.write_batches(lines, retention_policy=policy)
 
 
-def _check(file: LoadedTestFile, number: int, test: UnitTest, start: int, client: InfluxClient) -> list[str]:
+def _check(
+    file: LoadedTestFile, number: int, test: UnitTest, start: int, client: InfluxClient, batched: bool
+) -> list[str]:
     checkpoints = sorted({start + round(check.eval_time * NS) for check in test.alert_rule_test})
     if not checkpoints:
         return []
-    engine = RuleEngine(file.groups, query=client.query, inventory=test.boxes)
+    engine = RuleEngine(file.groups, query=client.query, inventory=lambda: test.boxes(start))
     alertnames = {check.alertname for check in test.alert_rule_test}
-    firing, errors = evaluate_until(engine, file.groups, start, checkpoints, alertnames)
+    firing, errors = evaluate_until(engine, file.groups, start, checkpoints, alertnames, batched=batched)
     failures = []
     for a, check in enumerate(test.alert_rule_test):
         at = start + round(check.eval_time * NS)
@@ -186,35 +204,38 @@ def _header(file: LoadedTestFile, number: int, path: Location) -> str:
 
 
 def evaluate_until(
-    engine: RuleEngine, groups: list[Group], start: int, checkpoints: list[int], alertnames: set[str] | None = None
+    engine: RuleEngine,
+    groups: list[Group],
+    start: int,
+    checkpoints: list[int],
+    alertnames: set[str] | None = None,
+    *,
+    batched: bool = True,
 ) -> tuple[dict[int, dict[str, list[Alert]]], dict[int, str]]:
     """Evaluate the groups at each multiple of their interval up to the last checkpoint.
 
     Returns, per checkpoint, the firing alerts by name, and the evaluation errors seen up to it.
     Only the groups ``alertnames`` depend on are evaluated (all when None): a box rule reads only
-    its data, a fleet rule also the states of the alerts it names. Box groups are evaluated in
-    batches (the engine's backtest path: the same code); a group with a fleet rule needs the other
-    groups' states at its own instant, so each of its evaluation times ends a batch, and it is
-    evaluated after the box groups.
+    its data, a rule reading alert states also the states of the alerts it counts. Between two
+    checkpoints every group goes through :meth:`RuleEngine.evaluate_many` at once (the backtest's
+    batches, the live order); ``batched=False`` makes one call per evaluation time instead, as live
+    (tests prove both agree).
     """
     groups = needed_groups(groups, alertnames)
     end = checkpoints[-1]
     schedule = {g.name: list(range(start + int(g.interval) * NS, end + 1, int(g.interval) * NS)) for g in groups}
-    fleet = [g for g in groups if _fleet_rules(g)]
-    ordered = [g for g in groups if g not in fleet] + fleet
-    batch_ends = fleet if BATCHED else groups
-    boundaries = sorted(set(checkpoints) | {t for g in batch_ends for t in schedule[g.name]})
+    boundaries = set(checkpoints)
+    if not batched:
+        boundaries |= {t for times in schedule.values() for t in times}
     firing_by_group: dict[str, list[Alert]] = {}
     snapshots: dict[int, dict[str, list[Alert]]] = {}
     errors: dict[int, str] = {}
     error = ""
     previous = start
-    for boundary in boundaries:
-        for group in ordered:
-            times = [t for t in schedule[group.name] if previous < t <= boundary]
-            if not times:
-                continue
-            result = engine.evaluate(group, times)
+    for boundary in sorted(boundaries):
+        plan = [(g, [t for t in schedule[g.name] if previous < t <= boundary]) for g in groups]
+        plan = [(group, times) for group, times in plan if times]
+        for (group, _), result in zip(plan, engine.evaluate_many(plan), strict=True):
             firing_by_group[group.name] = [alert for alert in result.alerts if alert.status == "firing"]
             for key, message in result.errors.items():
                 error = error or f"    evaluation of {key} failed: {message}"
@@ -230,9 +251,10 @@ def evaluate_until(
 
 
 def needed_groups(groups: list[Group], alertnames: set[str] | None) -> list[Group]:
-    """The groups holding ``alertnames`` and, transitively, the alerts their fleet rules read."""
+    """The groups holding ``alertnames`` and, transitively, the alerts their state-reading rules count."""
     if alertnames is None:
         return groups
+    rules = [rule for group in groups for rule in group.rules]
     wanted, needed = set(alertnames), set()
     while True:
         grow = {g.name for g in groups if any(r.alert in wanted for r in g.rules)} - needed
@@ -240,14 +262,8 @@ def needed_groups(groups: list[Group], alertnames: set[str] | None) -> list[Grou
             return [g for g in groups if g.name in needed]
         needed |= grow
         for group in (g for g in groups if g.name in grow):
-            for rule in _fleet_rules(group):
-                # an empty list (or a severity filter) means: any alert may count
-                names = rule.condition.alerts
-                wanted |= set(names) if names else {r.alert for g in groups for r in g.rules}
-
-
-def _fleet_rules(group: Group) -> list:
-    return [rule for rule in group.rules if rule.enabled and rule.condition.kind == "fleet_ratio"]
+            for reader in (r for r in group.rules if r.enabled and r.condition.reads_alert_states):
+                wanted |= {r.alert for r in rules if reader.condition.reads_alert(r.alert, r.labels)}
 
 
 def _compare(check: AlertRuleTest, got: list[Alert]) -> str:

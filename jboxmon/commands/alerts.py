@@ -1,4 +1,5 @@
-"""``jboxmon alerts list``: the alerts firing now, from the rules service's API."""
+"""``jboxmon alerts list``: the alerts firing now, from the rules service's API;
+``jboxmon alerts history``: alert state changes and notification attempts, from the alerting service."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import sys
 from jboxmon.cli import load_config_or_exit
 from storage.http import HttpClient, HttpError, HttpSettings
 
-HELP = "list the alerts firing now"
+HELP = "list the alerts firing now, or the alert and notification history"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,10 +18,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     listing = actions.add_parser("list", help="firing alerts (from the rules service)")
     listing.add_argument("--json", action="store_true")
     listing.add_argument("--url", default=None, help="rules service URL (default: http://<rules.listen>)")
+    history = actions.add_parser("history", help="alert state changes and notification attempts")
+    history.add_argument("--box", default=None, help="only this jbox_id")
+    history.add_argument("--alert", default=None, help="only this alert name")
+    history.add_argument("--kind", choices=["alert", "notification"], default=None)
+    history.add_argument("--since", default="24h", help="24h (back from now) or a time like 2026-06-01T00:00:00Z")
+    history.add_argument("--limit", type=int, default=1000)
+    history.add_argument("--json", action="store_true")
+    history.add_argument("--url", default=None, help="alerting service URL (default: http://<alerting.listen>)")
 
 
 def run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
+    if args.action == "history":
+        return _history(args, config)
     url = (args.url or f"http://{config.rules.listen}").rstrip("/") + "/api/v1/alerts"
     try:
         with HttpClient(settings=HttpSettings(timeout_s=10)) as http:
@@ -39,4 +50,28 @@ def run(args: argparse.Namespace) -> int:
             f"{alert['startsAt'][:19]:<21} {alert['annotations'].get('summary', '')}"
         )
     print(f"{len(alerts)} alert(s) firing")
+    return 0
+
+
+def _history(args: argparse.Namespace, config) -> int:
+    url = (args.url or f"http://{config.alerting.listen}").rstrip("/") + "/api/v1/history"
+    params = {"since": args.since, "limit": args.limit, "box": args.box, "alertname": args.alert, "kind": args.kind}
+    try:
+        with HttpClient(settings=HttpSettings(timeout_s=10)) as http:
+            events = http.request("GET", url, params={k: v for k, v in params.items() if v}).json()["events"]
+    except (HttpError, ValueError, KeyError) as exc:
+        print(f"jboxmon alerts history: cannot read {url}: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(events, indent=2))
+        return 0
+    print(f"{'AT':<24} {'KIND':<12} {'STATE':<10} {'ALERT':<20} {'JBOX':<12} DETAIL")
+    for e in events:
+        detail = e["receiver"] or ""
+        if e["detail"].get("error"):
+            detail += f" error: {e['detail']['error'][:60]}"
+        print(
+            f"{e['at']:<24} {e['kind']:<12} {e['state']:<10} {e['alertname'][:20]:<20} {e['jbox_id'][:12]:<12} {detail}"
+        )
+    print(f"{len(events)} event(s) since {args.since}")
     return 0

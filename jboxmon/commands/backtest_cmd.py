@@ -8,41 +8,71 @@ import sys
 from pathlib import Path
 
 from config import JboxmonConfig
-from rules.backtest.command import PROG, data_inventory, registry_inventory, render, run_backtest
-from rules.backtest.truth import BacktestError, load_truth, parse_matches, parse_time
-from rules.loader import RulesError, load_rules
+from jboxmon.commands.db import settings_for
+from rules.backtest.command import PROG, BacktestOptions, load_inputs, render, run_backtest
+from rules.backtest.data import data_inventory, registry_inventory
+from rules.backtest.episodes import to_csv
+from rules.backtest.truth import BacktestError, parse_time
 from simulator.faults import KINDS
-from storage import InfluxClient, InfluxError, InfluxSettings
+from storage import InfluxClient, InfluxError
+
+NO_DATA = 3
+
+
+def options_from(args: argparse.Namespace) -> BacktestOptions:
+    """The parsed arguments as typed options; raises BacktestError on a bad time."""
+    return BacktestOptions(
+        rule_files=tuple(args.rule_files),
+        start=parse_time(args.start, "--from"),
+        end=parse_time(args.end, "--to"),
+        truth=args.truth,
+        match=tuple(args.match),
+        fault_kinds=frozenset(KINDS),
+    )
 
 
 def run_backtest_command(args: argparse.Namespace, config: JboxmonConfig) -> int:
-    """The CLI verb: parse and check arguments, run, print; exit 0, 1 (InfluxDB) or 2 (arguments)."""
+    """The CLI verb: parse and check arguments, run, print; exit 0, 1 (InfluxDB), 2 (arguments), 3 (no data)."""
     try:
-        start, end = parse_time(args.start, "--from"), parse_time(args.end, "--to")
-        if end <= start:
-            raise BacktestError(f"--to ({args.end}) must be after --from ({args.start})")
-        try:
-            groups = load_rules(args.rule_files)
-        except RulesError as exc:
-            raise BacktestError("\n".join(exc.problems)) from None
-        faults = load_truth(args.truth) if args.truth is not None else None
-        alerts = {r.alert for g in groups for r in g.rules}
-        kinds = set(KINDS) | {f.kind for f in faults or ()}
-        match = parse_matches(args.match, alerts, kinds)
+        options = options_from(args)
+        inputs = load_inputs(options)
+        registry = Path(config.inventory.path)
+        inventory = registry_inventory(registry) if args.inventory != "data" else None
+        if args.inventory == "registry" and inventory is None:
+            raise BacktestError(f"--inventory registry: no registry at {registry} (inventory.path in the config)")
     except BacktestError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     try:
-        with InfluxClient(InfluxSettings.from_config(config.influxdb)) as client:
-            inventory = registry_inventory(Path(config.inventory.path))
-            source = f"registry {config.inventory.path}"
-            if not inventory:
-                inventory, source = data_inventory(client, faults), "data (SHOW TAG VALUES) + ground truth"
+        with InfluxClient(settings_for(config, args.database)) as client:
+            source = f"registry {registry}"
+            if inventory is None:
+                if args.inventory != "data":  # never a silent fallback: boxes that never reported are missed
+                    print(
+                        f"{PROG}: warning: no registry at {registry}: the inventory is the boxes seen in the data "
+                        "and the ground truth; a box that never reported cannot fire (--inventory data to "
+                        "choose this)",
+                        file=sys.stderr,
+                    )
+                inventory, source = data_inventory(client, inputs.faults), "data (SHOW TAG VALUES) + ground truth"
             report = run_backtest(
-                groups, client, start, end, faults=faults, match=match, inventory=inventory, inventory_source=source
+                inputs.groups,
+                client,
+                options.start,
+                options.end,
+                faults=inputs.faults,
+                match=inputs.match,
+                inventory=inventory,
+                inventory_source=source,
+                box_energy_kwh=config.fleet.box_energy_kwh,
             )
     except InfluxError as exc:
         print(f"{PROG}: InfluxDB: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(report, indent=2, sort_keys=True) if args.json else render(report))
-    return 0
+    for warning in report["warnings"]:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+    if args.csv:
+        print(to_csv(report["episodes"]), end="")
+    else:
+        print(json.dumps(report, indent=2, sort_keys=True) if args.json else render(report))
+    return 0 if report["data"]["points_in_window"] else NO_DATA

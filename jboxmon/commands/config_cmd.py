@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from config import DEFAULT_PATH, ConfigError, load_config
 from storage import InfluxSettings
@@ -32,5 +33,49 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"{path}: influxdb: {exc}", file=sys.stderr)
         return 2
+    problems = _alerting_secrets(config)
+    for problem in problems:
+        print(f"{path}: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     print(f"{path}: OK")
+    for line in _paths(config):
+        print(f"  {line}")
     return 0
+
+
+def _alerting_secrets(config) -> list[str]:
+    """Receiver secrets (SMTP passwords, webhook HMAC keys) must resolve too, before a 3 a.m. alert needs them."""
+    problems = []
+    for i, receiver in enumerate(config.alerting.receivers):
+        for kind, item in receiver.integrations():
+            index = getattr(receiver, f"{kind}_configs").index(item)
+            for key in ("auth_password", "hmac_secret"):
+                secret = getattr(item, key, None)
+                if secret is None:
+                    continue
+                try:
+                    secret.resolve()
+                except ValueError as exc:
+                    problems.append(f"alerting.receivers[{i}] ({receiver.name}).{kind}_configs[{index}].{key}: {exc}")
+    return problems
+
+
+def _paths(config) -> list[str]:
+    """Every path the config names, resolved (relative ones against the file's folder), and whether it exists."""
+    from rules.files import resolve_rule_files
+
+    def state(path: Path, missing: str) -> str:
+        return f"{path}" if path.exists() else f"{path} (missing: {missing})"
+
+    lines = [
+        f"inventory.path: {state(config.inventory.path, 'no box registered yet')}",
+        f"collector.spool_dir: {state(config.collector.spool_dir, 'created at start')}",
+        f"rules.state_db: {state(config.rules.state_db, 'created at start')}",
+    ]
+    for pattern in config.rules.files:
+        found = [p for p in resolve_rule_files([pattern]) if p.exists()]
+        lines.append(
+            f"rules.files: {pattern} -> {len(found)} file(s)" if found else f"rules.files: {pattern} (no file)"
+        )
+    return lines

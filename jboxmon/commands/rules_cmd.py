@@ -18,10 +18,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check.add_argument("files", nargs="+", type=Path)
     test = actions.add_parser("test", help="run rule unit-test files (shaped like promtool's)")
     test.add_argument("files", nargs="+", type=Path)
-    test.add_argument(
+    where = test.add_mutually_exclusive_group()
+    where.add_argument(
         "--influx-url",
         default=None,
-        help="InfluxDB to run the tests on (default: a private influxd started for the run)",
+        help="run the tests on this InfluxDB, with the configured credentials and TLS settings "
+        "(default: a private influxd started for the run)",
+    )
+    where.add_argument(
+        "--configured-influxdb",
+        action="store_true",
+        help="run the tests on the InfluxDB of the configuration (a fresh database per test, dropped after)",
     )
     backtest = actions.add_parser("backtest", help="replay the state machine over history in InfluxDB")
     backtest.add_argument("--rules", nargs="+", type=Path, required=True, dest="rule_files")
@@ -29,13 +36,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     backtest.add_argument("--to", dest="end", required=True, help="end, ISO 8601")
     backtest.add_argument("--truth", type=Path, default=None, help="simulator ground truth (JSON lines)")
     backtest.add_argument(
+        "--database",
+        default=None,
+        help="replay the history of this database (e.g. one made by 'db init --backtest'), not influxdb.database",
+    )
+    backtest.add_argument(
         "--match",
         action="append",
         default=[],
         metavar="ALERT=KIND[,KIND]",
         help="which fault kinds an alert detects (defaults known for the shipped rules)",
     )
-    backtest.add_argument("--json", action="store_true", help="print the report as JSON")
+    output = backtest.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print the report as JSON (with every episode)")
+    output.add_argument("--csv", action="store_true", help="print every episode as CSV")
+    backtest.add_argument(
+        "--inventory",
+        choices=("auto", "registry", "data"),
+        default="auto",
+        help="the boxes to evaluate: the registry (inventory.path), the boxes seen in the data plus the ground "
+        "truth, or auto: the registry when it exists, else the data with a warning",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,12 +67,24 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "check":
         return _check(args.files)
     if args.action == "test":
-        from rules.unittest import run_test_files
-
-        return run_test_files(args.files, influx_url=args.influx_url)
+        return _test(args)
     from jboxmon.commands.backtest_cmd import run_backtest_command
 
     return run_backtest_command(args, load_config_or_exit(args))
+
+
+def _test(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from rules.unittest import RulesTestOptions, run_test_files
+    from storage import InfluxSettings
+
+    influx = None
+    if args.influx_url or args.configured_influxdb:
+        influx = InfluxSettings.from_config(load_config_or_exit(args).influxdb)
+        if args.influx_url:
+            influx = replace(influx, url=args.influx_url)
+    return run_test_files(args.files, RulesTestOptions(influx=influx))
 
 
 def _check(files: list[Path]) -> int:

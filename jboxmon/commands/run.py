@@ -16,4 +16,4 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
-    return Services(config, listen=args.listen, components=ALL).run_until_signal()
+    return Services(config, listen=args.listen, components=ALL, config_path=args.config).run_until_signal()

@@ -18,8 +18,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from config.durations import parse_duration
-from storage import InfluxSettings
+from config.durations import format_duration, parse_duration
 
 HELP = "simulate a JBOX fleet with injected faults (backfill InfluxDB or push live to the collector)"
 
@@ -65,6 +64,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth", type=Path, help="ground-truth JSON-lines file (default: simulator.ground_truth)")
     backfill = parser.add_argument_group("backfill")
     backfill.add_argument("--start", help="window start, ISO-8601 (default: the window ends at this hour)")
+    backfill.add_argument(
+        "--database",
+        default=None,
+        help="write into this database, created for backtests with every retention policy infinite "
+        "(history of any age; replay it with 'rules backtest --database NAME')",
+    )
     backfill.add_argument("--writers", type=int, default=2, help="concurrent InfluxDB writers (default: 2)")
     backfill.add_argument("--batch-size", type=int, default=5000, help="lines per write (default: 5000)")
     live = parser.add_argument_group("live")
@@ -85,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)  # the only clock read: it places the window, the model never sees it
     try:
         window = _window(args, sim.interval, now)
-        if not args.live:
+        if not args.live and args.database in (None, config.influxdb.database):
             _check_retention(window, config.influxdb.retention, now)
         for name in ("fault_rate", "transient_rate"):
             value = getattr(args, name)
@@ -131,16 +136,18 @@ def _check_retention(window, retention, now: datetime) -> None:
         if seconds and window.start_ms < to_ms(now) - seconds * 1000:
             raise ValueError(
                 f"the window starts at {rfc3339(window.start_ms)}, older than the {name!r} retention policy "
-                f"keeps (influxdb.retention.{name}: {seconds:g}s); use a later --start or a shorter --backfill"
+                f"keeps (influxdb.retention.{name}: {format_duration(seconds)}); use a later --start or a shorter "
+                "--backfill, or write into a database meant for backtests: --database NAME"
             )
 
 
 def _backfill(args: argparse.Namespace, scenario, config, truth: Path) -> int:
+    from jboxmon.commands.db import settings_for
     from simulator.backfill import run_backfill
     from simulator.window import rfc3339
     from storage import InfluxClient, InfluxError
 
-    settings = InfluxSettings.from_config(config.influxdb)
+    settings = settings_for(config, args.database)
     window = scenario.window
     print(
         f"backfilling {len(scenario.fleet)} boxes, {rfc3339(window.start_ms)} .. {rfc3339(window.end_ms)} "

@@ -97,10 +97,27 @@ def _list(registry: Registry, args, config) -> int:
         rows += [{**gateway.__dict__, "boxes": sorted(gateway.boxes)} for gateway in gateways]
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'JBOX':<16} {'SITE':<10} {'REGION':<7} {'SERVICE':<8} {'TOKENS':>6}  LAST SEEN")
-    for box in boxes:
-        seen = _ago(box.last_seen, registry.clock()) if box.last_seen else "never"
-        print(f"{box.jbox_id:<16} {box.site:<10} {box.region:<7} {box.service:<8} {box.active_tokens:>6}  {seen}")
+    now = registry.clock()
+    rows = [
+        (
+            box.jbox_id,
+            box.site,
+            box.region,
+            box.service,
+            str(box.active_tokens),
+            _ago(box.last_seen, now) if box.last_seen else "never",
+            _ago(box.registered_at, now) if box.registered_at else "-",
+        )
+        for box in boxes
+    ]
+    head = ("JBOX", "SITE", "REGION", "SERVICE", "TOKENS", "LAST SEEN", "REGISTERED")
+    # each column as wide as its longest value: a long region or site never shifts the others
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    for row in [head, *rows]:
+        cells = [
+            value.rjust(w) if i == 4 else value.ljust(w) for i, (value, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip())
     if gateways:
         print(f"\n{'GATEWAY':<16} {'WRITES FOR':<36} {'TOKENS':>6}  LAST SEEN")
         for gateway in gateways:

@@ -3,7 +3,7 @@
 ::
 
     jboxmon rules backtest --rules rules/default/jbox.yaml --from 2025-11-29T12:00:00Z \\
-        --to 2025-11-29T18:00:00Z --truth var/ground_truth.jsonl [--match LogStorm=log_storm] [--json]
+        --to 2025-11-29T18:00:00Z --truth var/ground_truth.jsonl [--match LogStorm=log_storm] [--json | --csv]
 
 Every group is evaluated at each multiple of its interval in ``[T1, T2]`` by :class:`RuleEngine`, the
 code that runs live: the same queries, the same pandas, the same state machine. Evaluation times go
@@ -19,8 +19,11 @@ Definitions (also printed under the table):
 - **flap**: an episode that starts less than ``FLAP_GAP_S`` (10 min) after the previous episode of
   the same rule on the same box resolved.
 - **warm-up** of a rule: its longest condition window (65 min for a 65-min heartbeat absence).
-  When T1 is where the data begins, the first evaluations see a partly empty window (every box
-  looks silent), so episodes starting before T1 + warm-up are reported apart and not scored.
+  When T1 is where the data begins, the first evaluations see a partly empty window, so episodes
+  starting before T1 + warm-up are reported apart and not scored. Absence rules do not need this
+  excuse: no box is silent for longer than the data has existed (the first point the rules read,
+  found before the replay), nor than it has been registered (a box registered after T2 counts as
+  registered at T1: history predates the registry).
 - **lag** of a rule: ``for`` + window + 2 intervals, how long after a fault's end its alert may
   still start (it needs a full window of bad data and then ``for``).
 - an episode on box B **matches** a fault on B when it overlaps ``[fault.start, fault.end + lag)``.
@@ -35,17 +38,25 @@ Definitions (also printed under the table):
 - **transients**: ``should_alert: false`` events (short power deviations) matched by a scored
   episode of the rule. For SetpointNotFollowed this must be 0.
 
-Exit codes: 0 report printed, 1 InfluxDB failed, 2 bad arguments (pointed message on stderr).
+- **episodes**: every firing period, listed in the text report, in ``--json`` (``episodes``) and as
+  ``--csv`` (rule, alert, jbox_id, start, end, duration_s, peak, match); ``match`` is the fault
+  matched (``KIND@START``) or ``false alarm`` (see :mod:`rules.backtest.episodes`).
+
+Exit codes: 0 report printed, 1 InfluxDB failed, 2 bad arguments (pointed message on stderr),
+3 the window holds no data at all (warning on stderr; the report is still printed).
 """
 
 from __future__ import annotations
 
-from rules.backtest.command import render, run_backtest
+from rules.backtest.command import BacktestInputs, BacktestOptions, load_inputs, render, run_backtest
 from rules.backtest.replay import Replay, RuleReplay, Timing, replay
 from rules.backtest.scoring import count_flaps, delay_stats, score_rule
 from rules.backtest.truth import DEFAULT_MATCH, NS, BacktestError, Episode, Fault, load_truth, matches, parse_matches
 
 __all__ = [
+    "BacktestInputs",
+    "BacktestOptions",
+    "load_inputs",
     "NS",
     "DEFAULT_MATCH",
     "BacktestError",

@@ -1,34 +1,62 @@
-"""The ``jboxmon rules backtest`` command: inventory, run, report."""
+"""The ``jboxmon rules backtest`` domain: typed options in, a JSON-able report out.
+
+The command line (``jboxmon/commands/backtest_cmd.py``) parses arguments into
+:class:`BacktestOptions`; everything below takes only typed values.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from inventory import Box, Registry
+from inventory import Box
+from rules.backtest.data import data_inventory, first_point, known_from_window
+from rules.backtest.episodes import episode_rows
+from rules.backtest.episodes import to_text as episodes_text
 from rules.backtest.replay import replay
 from rules.backtest.scoring import FLAP_GAP_S, rule_report, timings
-from rules.backtest.truth import DEFAULT_MATCH, Fault, iso
+from rules.backtest.truth import DEFAULT_MATCH, NS, BacktestError, Fault, iso, load_truth, parse_matches
+from rules.loader import RulesError, load_rules
 from rules.model import Group
 from storage import InfluxClient
 
 PROG = "jboxmon rules backtest"
 
 
-def data_inventory(client: InfluxClient, faults: list[Fault] | None) -> list[Box]:
-    """Boxes seen in telemetry, plus the ground truth's boxes."""
-    frame = client.query('SHOW TAG VALUES FROM "telemetry" WITH KEY = "jbox_id"')
-    ids = set() if frame.empty else set(frame["value"].astype(str))
-    ids |= {f.jbox_id for f in faults or ()}
-    return [Box(jbox_id) for jbox_id in sorted(ids)]
+@dataclass(frozen=True)
+class BacktestOptions:
+    """What a backtest was asked for. Times in ns since the epoch."""
+
+    rule_files: tuple[Path, ...]
+    start: int
+    end: int
+    truth: Path | None = None
+    match: tuple[str, ...] = ()  # ALERT=KIND[,KIND] overrides of DEFAULT_MATCH
+    fault_kinds: frozenset[str] = frozenset()  # kinds --match may name besides the truth's own
 
 
-def registry_inventory(path: Path) -> list[Box]:
-    """The registry's boxes; empty when there is no registry file (opening would create one)."""
-    if not path.exists():
-        return []
-    with Registry(path) as registry:
-        return registry.boxes()
+@dataclass
+class BacktestInputs:
+    """The options' files, loaded and checked."""
+
+    groups: list[Group]
+    faults: list[Fault] | None
+    match: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def load_inputs(options: BacktestOptions) -> BacktestInputs:
+    """Rules, ground truth and matches; raises BacktestError with a pointed message (exit 2)."""
+    if options.end <= options.start:
+        raise BacktestError(f"--to ({iso(options.end)}) must be after --from ({iso(options.start)})")
+    try:
+        groups = load_rules(list(options.rule_files))
+    except RulesError as exc:
+        raise BacktestError("\n".join(exc.problems)) from None
+    faults = load_truth(options.truth) if options.truth is not None else None
+    alerts = {r.alert for g in groups for r in g.rules}
+    kinds = set(options.fault_kinds) | {f.kind for f in faults or ()}
+    return BacktestInputs(groups, faults, parse_matches(options.match, alerts, kinds))
 
 
 def run_backtest(
@@ -41,23 +69,36 @@ def run_backtest(
     match: dict[str, tuple[str, ...]] | None = None,
     inventory: list[Box] | None = None,
     inventory_source: str = "given",
+    box_energy_kwh: float = 1000.0,
 ) -> dict:
-    """Replay ``groups`` over ``[start, end]`` (ns) and return the report as a JSON-able dict."""
+    """Replay ``groups`` over ``[start, end]`` (ns) and return the report as a JSON-able dict.
+
+    The report's ``warnings`` name what makes it doubtful; ``data.points_in_window`` is False when
+    the window holds no data at all (the command then exits non-zero).
+    """
     if inventory is None:
         inventory, inventory_source = data_inventory(client, faults), "data"
+    inventory = known_from_window(inventory, start, end)
     match = DEFAULT_MATCH if match is None else match
-    result = replay(groups, client.query, inventory, start, end)
+    lookback = max((c.window_s(int(g.interval)) for g in groups for r in g.rules for c in _conditions(r)), default=0)
+    first = first_point(client, groups, start - lookback * NS, end)
+    in_window = first_point(client, groups, start, end) is not None
+    result = replay(groups, client.query, inventory, start, end, data_start=first, box_energy_kwh=box_energy_kwh)
     timing = timings(result.rules.values())
-    rules = [
-        rule_report(one, timing[key], faults, match.get(one.rule.alert, ()), start, end)
-        for key, one in result.rules.items()
-    ]
+    rules, episodes = [], []
+    for key, one in result.rules.items():
+        kinds = match.get(one.rule.alert, ())
+        rules.append(rule_report(one, timing[key], faults, kinds, start, end))
+        episodes += episode_rows(one, timing[key], faults, kinds, start, end)
     transients = [f for f in faults or () if not f.should_alert]
+    warnings = [] if in_window else [f"no data in the window {iso(start)} .. {iso(end)}: nothing to replay"]
     return {
         "from": iso(start),
         "to": iso(end),
         "boxes": len(inventory),
         "inventory": inventory_source,
+        "data": {"first_point": iso(first) if first is not None else None, "points_in_window": in_window},
+        "warnings": warnings,
         "evaluations": result.evaluations,
         "queries": result.queries,
         "chunk_s": result.chunk_s,
@@ -67,7 +108,12 @@ def run_backtest(
         else {"faults": sum(f.should_alert for f in faults), "transients": len(transients)},
         "flap_gap_s": FLAP_GAP_S,
         "rules": rules,
+        "episodes": sorted(episodes, key=lambda e: (e["start"], e["rule"], e["jbox_id"])),
     }
+
+
+def _conditions(rule) -> list:
+    return [c for c in (rule.condition, rule.clear) if c is not None]
 
 
 # -- rendering ----------------------------------------------------------------------------------
@@ -132,6 +178,7 @@ def render(report: dict) -> str:
         alerted = {r["alert"]: r["transients_alerted"] for r in report["rules"] if r.get("transients_alerted")}
         which = ", ".join(f"{name} {n}" for name, n in alerted.items()) or "none"
         lines += ["", f"transient deviations (should not alert): {report['truth']['transients']}, alerted by: {which}"]
+    lines += ["", *episodes_text(report["episodes"])]
     lines += ["", *_LEGEND.format(gap=_duration(report["flap_gap_s"])).splitlines()]
     return "\n".join(lines)
 
@@ -144,4 +191,6 @@ TP/precision: scored episodes overlapping a should_alert fault of a mapped kind 
 allowing the alert to start up to for + window + 2 intervals after the fault ended.
 detected: detectable faults matched by >= 1 episode; excl.: faults starting before T1 + warm-up
 + faults starting too late to fire before T2 (start + for + window + interval > T2).
-delay: first matching episode start - fault start; transient: short deviations alerted / all."""
+delay: first matching episode start - fault start; transient: short deviations alerted / all.
+episodes: peak is the worst value while firing; match is the fault it matched, "false alarm",
+"warm-up" (not scored), "fleet" or "unscored" (the alert detects no known fault kind)."""

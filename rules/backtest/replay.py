@@ -52,12 +52,13 @@ class RuleReplay:
     episodes: list[Episode] = field(default_factory=list)
     open: dict[str, Episode] = field(default_factory=dict)
 
-    def record(self, to: str, jbox_id: str, at: int) -> None:
+    def record(self, to: str, jbox_id: str, at: int, peak: float | None = None) -> None:
         if to == "firing":
-            self.open[jbox_id] = episode = Episode(jbox_id, at)
+            self.open[jbox_id] = episode = Episode(jbox_id, at, peak=peak)
             self.episodes.append(episode)
         elif to == "resolved" and jbox_id in self.open:
-            self.open.pop(jbox_id).end = at
+            episode = self.open.pop(jbox_id)
+            episode.end, episode.peak = at, peak
 
 
 @dataclass
@@ -69,49 +70,6 @@ class Replay:
     queries: int = 0
     seconds: float = 0.0
     chunk_s: int = CHUNK_S
-
-
-class _FleetReplayEngine(RuleEngine):
-    """Fleet rules, fed the box alerts replayed so far as they were at the evaluation time ``at``.
-
-    Live, the fleet group reads the box groups' current states; a backtest evaluates the box
-    groups a chunk ahead, so the states at ``at`` are rebuilt from the recorded episodes instead.
-    """
-
-    def __init__(self, groups: list[Group], inventory, box_rules: list[RuleReplay]) -> None:
-        super().__init__(groups, lambda statement: None, inventory)
-        self.at = 0
-        self._box_rules = box_rules
-        self._labels = {r.rule.alert: r.rule.labels for r in box_rules}
-        self._recent: list[tuple[str, Episode]] = []
-
-    def forget_before(self, t: int) -> None:
-        """Keep only episodes that may still be firing at ``t`` or later (bounded work per time)."""
-        self._recent = [(r.rule.alert, e) for r in self._box_rules for e in r.episodes if e.until(t + 1) > t]
-
-    def firing_by_alert(self) -> dict[str, set[str]]:
-        firing: dict[str, set[str]] = {r.rule.alert: set() for r in self._box_rules}
-        for alert, episode in self._recent:
-            if episode.start <= self.at < episode.until(self.at + 1):
-                firing[alert].add(episode.jbox_id)
-        return firing
-
-    def rule_labels(self) -> dict[str, dict[str, str]]:
-        return self._labels
-
-
-def _split(groups: list[Group]) -> tuple[list[Group], list[Group]]:
-    """Groups restricted to their box rules, and to their fleet rules (enabled ones only)."""
-    box, fleet = [], []
-    for group in groups:
-        enabled = [r for r in group.rules if r.enabled]
-        for target, rules in (
-            (box, [r for r in enabled if r.condition.kind != "fleet_ratio"]),
-            (fleet, [r for r in enabled if r.condition.kind == "fleet_ratio"]),
-        ):
-            if rules:
-                target.append(group.model_copy(update={"rules": rules}))
-    return box, fleet
 
 
 def _times(step_s: int, start: int, stop: int) -> list[int]:
@@ -128,9 +86,20 @@ def chunk_seconds(boxes: int, groups: list[Group]) -> int:
     return int(max(60, min(CHUNK_S, fits // 60 * 60)))
 
 
-def replay(groups: list[Group], query: Callable, inventory: list[Box], start: int, end: int) -> Replay:
+def replay(
+    groups: list[Group],
+    query: Callable,
+    inventory: list[Box],
+    start: int,
+    end: int,
+    *,
+    data_start: int | None = None,
+    box_energy_kwh: float = 1000.0,
+) -> Replay:
     """Evaluate every group at its interval over ``[start, end]``, chunk by chunk, recording episodes.
 
+    Each chunk goes through :meth:`RuleEngine.evaluate_many`, the order used live: the data rules
+    over the whole chunk (one query per rule), then the rules reading their alert states.
     Raises InfluxError when a query fails: a replay with holes would score wrongly.
     """
     started = time.perf_counter()
@@ -140,33 +109,26 @@ def replay(groups: list[Group], query: Callable, inventory: list[Box], start: in
         calls[0] += 1
         return query(statement)
 
-    box_groups, fleet_groups = _split(groups)
-    engine = RuleEngine(box_groups, counted, lambda: inventory)
+    engine = RuleEngine(groups, counted, lambda: inventory, data_start=data_start, box_energy_kwh=box_energy_kwh)
     rules = {
-        loaded.key: RuleReplay(loaded.key, loaded.group, loaded.rule, False)
+        loaded.key: RuleReplay(loaded.key, loaded.group, loaded.rule, loaded.reads_alert_states)
         for loaded_rules in engine.rules.values()
         for loaded in loaded_rules
     }
-    box_rules = list(rules.values())
-    fleet_engine = _FleetReplayEngine(fleet_groups, lambda: inventory, box_rules)
-    for loaded_rules in fleet_engine.rules.values():
-        for loaded in loaded_rules:
-            rules[loaded.key] = RuleReplay(loaded.key, loaded.group, loaded.rule, True)
     chunk = chunk_seconds(len(inventory), groups)
     result = Replay(rules, chunk_s=chunk)
     for c0 in range(start, end + 1, chunk * NS):
         c1 = min(c0 + chunk * NS, end + 1)
-        for group in box_groups:
-            times = _times(int(group.interval), c0, c1)
-            if times:
-                _collect(engine.evaluate(group, times), rules)
-                result.evaluations += len(times)
-        fleet_engine.forget_before(c0)
-        for group in fleet_groups:
-            for t in _times(int(group.interval), c0, c1):
-                fleet_engine.at = t
-                _collect(fleet_engine.evaluate(group, [t]), rules)
-                result.evaluations += 1
+        plan = [(group, _times(int(group.interval), c0, c1)) for group in groups]
+        plan = [(group, times) for group, times in plan if times]
+        for evaluation in engine.evaluate_many(plan):
+            _collect(evaluation, rules)
+        result.evaluations += sum(len(times) for _, times in plan)
+    for loaded_rules in engine.rules.values():  # episodes still open at T2: their peak so far
+        for loaded in loaded_rules:
+            for jbox_id, episode in rules[loaded.key].open.items():
+                state = loaded.states.alerts.get(jbox_id)
+                episode.peak = state.peak if state is not None else episode.peak
     result.queries = calls[0]
     result.seconds = time.perf_counter() - started
     return result
@@ -177,7 +139,7 @@ def _collect(evaluation: Evaluation, rules: dict[str, RuleReplay]) -> None:
         key, error = next(iter(evaluation.errors.items()))
         raise InfluxError(f"rule {key}: {error}", retryable=False)
     for loaded, transition in evaluation.transitions:
-        rules[loaded.key].record(transition.to, transition.key, transition.at)
+        rules[loaded.key].record(transition.to, transition.key, transition.at, transition.state.peak)
 
 
 # -- scoring ------------------------------------------------------------------------------------

@@ -88,19 +88,13 @@ def score_rule(
 
 
 def timings(rules: Iterable[RuleReplay]) -> dict[str, Timing]:
-    """Each rule's timing; a fleet rule inherits the longest warm-up of the box alerts it counts."""
+    """Each rule's timing; a rule reading alert states inherits the longest warm-up of the box alerts it counts."""
     rules = list(rules)
     own = {r.key: Timing.of(r.group, r.rule) for r in rules}
     out = dict(own)
     for fleet in (r for r in rules if r.fleet):
         condition = fleet.rule.condition
-        read = [
-            own[r.key].warm_up
-            for r in rules
-            if not r.fleet
-            and (not condition.alerts or r.rule.alert in condition.alerts)
-            and (not condition.severity or r.rule.labels.get("severity") == condition.severity)
-        ]
+        read = [own[r.key].warm_up for r in rules if not r.fleet and condition.reads_alert(r.rule.alert, r.rule.labels)]
         out[fleet.key] = replace(own[fleet.key], inherited_warm_up=max(read, default=0))
     return out
 

@@ -18,6 +18,7 @@ DEFAULT_MATCH: dict[str, tuple[str, ...]] = {
     "OverheatCritical": ("overheat",),
     "SoCLow": ("soc_drift[direction=low]",),
     "SoCHigh": ("soc_drift[direction=high]",),
+    "SoCEstimateDrift": ("soc_drift",),
     "JBoxSilent": ("silent",),
     "TelemetryStale": ("silent",),
     "LogStorm": ("log_storm",),
@@ -60,6 +61,7 @@ class Episode:
     jbox_id: str
     start: int
     end: int | None = None
+    peak: float | None = None  # the worst value while firing
 
     def until(self, horizon: int) -> int:
         return horizon if self.end is None else self.end

@@ -14,12 +14,14 @@ from pydantic import Field
 
 from rules.conditions.absence import AbsenceSpec
 from rules.conditions.deviation import DeviationSpec
+from rules.conditions.energy import EnergyBalanceSpec
 from rules.conditions.fleet import FleetRatioSpec
 from rules.conditions.rate import RateSpec
 from rules.conditions.threshold import ThresholdSpec
 
 ConditionSpec = Annotated[
-    ThresholdSpec | DeviationSpec | AbsenceSpec | FleetRatioSpec | RateSpec, Field(discriminator="kind")
+    ThresholdSpec | DeviationSpec | AbsenceSpec | FleetRatioSpec | RateSpec | EnergyBalanceSpec,
+    Field(discriminator="kind"),
 ]
 
 CONDITIONS = {
@@ -28,4 +30,5 @@ CONDITIONS = {
     "absence": AbsenceSpec,
     "fleet_ratio": FleetRatioSpec,
     "rate": RateSpec,
+    "energy_balance": EnergyBalanceSpec,
 }

@@ -2,7 +2,9 @@
 
 Unlike Prometheus' ``absent()``, this is per box and knows the boxes that never reported at all
 (they come from the fleet inventory). The value is the seconds since the box was last seen within
-the look-back (the whole duration when it was not seen at all).
+the look-back (the whole duration when it was not seen at all), but never more than the box has
+been known: a box registered a minute ago has been silent for a minute, not an hour, and a
+registered box that never reports fires once the duration has passed since its registration.
 
 ::
 
@@ -40,16 +42,18 @@ class AbsenceSpec(ConditionBase):
         boxes = sorted(set(ctx.inventory) | set(table.columns))
         table = table.reindex(columns=boxes)
         step_ns = step_s * 1_000_000_000
+        seen = table.notna().to_numpy()
+        starts = table.index.to_numpy()
         # bucket end time of the most recent bucket with data, carried forward
         seen_end = pd.DataFrame(
-            np.where(table.notna().to_numpy(), (table.index.to_numpy() + step_ns)[:, None], np.nan),
-            index=table.index,
-            columns=boxes,
+            np.where(seen, (starts + step_ns)[:, None], np.nan), index=table.index, columns=boxes
         ).ffill()
         last = at_eval_times(seen_end, eval_times, step_s)
         times = np.asarray(eval_times, dtype="float64")[:, None]
-        silence = pd.DataFrame((times - last.to_numpy()) / 1e9, index=last.index, columns=boxes)
-        silence = silence.where(silence <= window_s, float(window_s)).fillna(float(window_s))
+        silence = (times - last.to_numpy()) / 1e9
+        silence = np.where(np.isnan(silence) | (silence > window_s), float(window_s), silence)
+        silence = np.minimum(silence, _known_for(seen, starts, boxes, times, ctx))
+        silence = pd.DataFrame(silence, index=last.index, columns=boxes)
         active = silence >= self.duration
         long = silence.stack().rename("value").to_frame()
         long["active"] = active.stack()
@@ -59,3 +63,20 @@ class AbsenceSpec(ConditionBase):
 
     def describe(self) -> str:
         return f"no {self.measurement}.{self.field} for {self.duration:g}s (every box of the inventory)"
+
+
+def _known_for(seen: np.ndarray, starts: np.ndarray, boxes: list[str], times: np.ndarray, ctx: EvalContext):
+    """Seconds each box has been known at each evaluation time (inf when there is no baseline).
+
+    A box cannot have been silent for longer than it has been known: since it was registered or
+    first seen, whichever is earlier (history may predate the registry), and never before the
+    start of the data (``ctx.data_start``: a backtest's history, where T1 would otherwise find
+    every box silent). Without any of these the window alone bounds the silence, as before.
+    """
+    first = np.where(seen.any(axis=0), starts[np.argmax(seen, axis=0)], np.inf)[None, :]  # first bucket with data
+    first = np.where(first < times, first, np.inf)  # seen only counts once it happened
+    registered = np.array([ctx.registered.get(box, np.inf) for box in boxes], dtype="float64")[None, :]
+    known = np.minimum(registered, first)
+    if ctx.data_start is not None:
+        known = np.where(np.isinf(known), float(ctx.data_start), np.maximum(known, float(ctx.data_start)))
+    return np.where(np.isinf(known), np.inf, np.maximum(0.0, (times - known) / 1e9))

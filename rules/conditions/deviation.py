@@ -4,10 +4,19 @@ Per sample: ``excess = |field - reference| - (absolute + relative * |reference|)
 holds when the mean excess over the window is positive, i.e. the box is, on average, further from
 its setpoint than the tolerance allows. The value reported is the mean absolute deviation.
 
+``frozen`` (a duration, off by default) also makes the condition hold while the field repeats one
+exact value for that long, and over at least its last two samples: a stuck reading. A real
+measurement always carries some noise, so an exact repeat is a frozen sensor or inverter, not a box
+that follows; only exactly 0 under a setpoint that does not move is let be (an inverter that is
+off). Without it, a moving setpoint that crosses the frozen value brings the window mean inside
+the tolerance for an evaluation or two, and ``for`` starts again each time: a stuck box fired
+minutes late. With it, the condition stays true through the crossings, so the alert fires ``for``
+after the first evaluation that sees the fault.
+
 ::
 
     deviation: {measurement: telemetry, field: p_meas_kw, reference: p_setpoint_kw,
-                absolute: 50, relative: 0.05, window: 20s}
+                absolute: 50, relative: 0.05, window: 20s, frozen: 10s}
 """
 
 from __future__ import annotations
@@ -21,9 +30,9 @@ from config.fields import Duration
 from rules.conditions.base import (
     ConditionBase,
     EvalContext,
+    Pivot,
     at_eval_times,
     grouped,
-    pivot,
     rolling,
     time_range,
     to_results,
@@ -41,16 +50,23 @@ class DeviationSpec(ConditionBase):
     absolute: float = Field(0.0, ge=0)
     relative: float = Field(0.0, ge=0)
     window: Duration = 20
+    frozen: Duration | None = None
+
+    def window_s(self, step_s: int) -> int:
+        frozen = _steps(self.frozen, step_s) + step_s if self.frozen else 0  # see _repeated
+        return max(_steps(self.window, step_s), frozen)
 
     def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
         field, reference = quote_ident(self.field), quote_ident(self.reference)
         gap = f"abs({field} - {reference})"
+        raw = f", {field} AS f, {reference} AS r" if self.frozen else ""
         inner = (
-            f"SELECT {gap} AS dev, {gap} - ({self.absolute!r} + {self.relative!r} * abs({reference})) AS excess "
-            f'{time_range(self, start_ns, end_ns)} GROUP BY "jbox_id"'
+            f"SELECT {gap} AS dev, {gap} - ({self.absolute!r} + {self.relative!r} * abs({reference})) AS excess"
+            f'{raw} {time_range(self, start_ns, end_ns)} GROUP BY "jbox_id"'
         )
+        spreads = ", max(f) AS fmax, min(f) AS fmin, max(r) AS rmax, min(r) AS rmin" if self.frozen else ""
         return (
-            f"SELECT sum(excess) AS excess, sum(dev) AS dev, count(dev) AS n FROM ({inner}) "
+            f"SELECT sum(excess) AS excess, sum(dev) AS dev, count(dev) AS n{spreads} FROM ({inner}) "
             f"WHERE time >= {start_ns} AND time < {end_ns} {grouped(step_s)}"
         )
 
@@ -58,18 +74,46 @@ class DeviationSpec(ConditionBase):
         window_s = self.window_s(step_s)
         frame = with_ns(frame)
 
-        def windowed(column: str) -> pd.DataFrame:
-            rolled = rolling(pivot(frame, column, eval_times, step_s, window_s), window_s, step_s, "sum")
-            return at_eval_times(rolled, eval_times, step_s)
+        tables = Pivot(frame, eval_times, step_s, window_s)
+
+        def windowed(column: str, how: str = "sum", over: float = self.window) -> pd.DataFrame:
+            return at_eval_times(rolling(tables[column], _steps(over, step_s), step_s, how), eval_times, step_s)
 
         count = windowed("n")
         count = count.where(count > 0)
         excess = windowed("excess") / count
         deviation = windowed("dev") / count
-        return to_results(deviation, (excess > 0) & deviation.notna())
+        active = (excess > 0) & deviation.notna()
+        if self.frozen:
+            repeated = self._repeated(windowed, step_s)
+            # at exactly 0 under a setpoint that does not move, the inverter may simply be off
+            suspect = (windowed("rmax", "max") > windowed("rmin", "min")) | (windowed("fmax", "max") != 0)
+            active = active | (repeated & suspect & deviation.notna()).reindex_like(active).fillna(False)
+        return to_results(deviation, active)
+
+    def _repeated(self, windowed, step_s: int) -> pd.DataFrame:
+        """The field held one exact value over ``frozen``, and over at least its last two samples.
+
+        With sparse data (10-s samples and ``frozen: 10s``) the window is widened by one step so
+        that two samples are compared; one sample alone proves nothing.
+        """
+        over = _steps(self.frozen, step_s)
+        short = windowed("n", over=over)
+        wide = windowed("n", over=over + step_s)
+        same = windowed("fmax", "max", over) == windowed("fmin", "min", over)
+        same_wide = windowed("fmax", "max", over + step_s) == windowed("fmin", "min", over + step_s)
+        return (same & (short >= 2)) | (same_wide & ~(short >= 2) & (wide >= 2))
 
     def describe(self) -> str:
-        return (
+        text = (
             f"|{self.field} - {self.reference}| beyond {self.absolute:g} + {self.relative:g}x|{self.reference}| "
             f"on average over {self.window:g}s"
         )
+        if self.frozen:
+            text += f", or {self.field} frozen for {self.frozen:g}s (unless at 0 under a still {self.reference})"
+        return text
+
+
+def _steps(seconds: float, step_s: int) -> int:
+    """A duration rounded up to whole steps, at least one (buckets are aligned on steps)."""
+    return int(max(step_s, -(-seconds // step_s) * step_s))

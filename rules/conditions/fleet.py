@@ -1,7 +1,8 @@
 """``fleet_ratio``: the share of the inventory's boxes with a firing alert, compared with a bound.
 
-It needs no query: it reads the alert states of the same evaluation round (box rules are
-evaluated before fleet rules). The alert's only series is the fleet itself (``jbox_id`` empty).
+It needs no query: it reads the alert states at its evaluation time (``reads_alert_states``: the
+engine evaluates it after every data rule). The alert's only series is the fleet itself (``jbox_id``
+empty).
 
 ::
 
@@ -10,7 +11,7 @@ evaluated before fleet rules). The alert's only series is the fleet itself (``jb
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import pandas as pd
 from pydantic import Field
@@ -19,6 +20,8 @@ from rules.conditions.base import OPS, RESULT_COLUMNS, ConditionBase, EvalContex
 
 
 class FleetRatioSpec(ConditionBase):
+    reads_alert_states: ClassVar[bool] = True
+
     kind: Literal["fleet_ratio"] = "fleet_ratio"
     alerts: list[str] = Field(default_factory=list, description="alert names; empty = any alert")
     severity: str | None = None
@@ -26,17 +29,20 @@ class FleetRatioSpec(ConditionBase):
     value: float = Field(ge=0, le=1)
     min_boxes: int = Field(1, ge=1)
 
+    def reads_alert(self, alert: str, labels: dict[str, str]) -> bool:
+        # an empty list means any alert; a severity filter narrows it by the rule's label
+        if self.alerts and alert not in self.alerts:
+            return False
+        return not self.severity or labels.get("severity") == self.severity
+
     def query(self, start_ns: int, end_ns: int, step_s: int) -> None:
         return None
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         boxes: set[str] = set()
         for name, firing in ctx.firing.items():
-            if self.alerts and name not in self.alerts:
-                continue
-            if self.severity and ctx.alert_labels.get(name, {}).get("severity") != self.severity:
-                continue
-            boxes |= firing - {""}
+            if self.reads_alert(name, ctx.alert_labels.get(name, {})):
+                boxes |= firing - {""}
         fleet = max(len(ctx.inventory), len(boxes))
         share = len(boxes) / fleet if fleet else 0.0
         active = fleet >= self.min_boxes and OPS[self.op](share, self.value)

@@ -194,6 +194,7 @@ def test_sigkill_of_the_collector_loses_no_acknowledged_point(tmp_path: Path, in
 def test_the_writer_sends_full_batches_not_one_per_request(collector_factory) -> None:
     collector = collector_factory(batch_lines=400, flush_interval=1.5)
     now = int(time.time())
+    started = time.monotonic()
     for request in range(100):  # 100 requests of 10 lines: 1,000 lines in 2.5 batches
         body = "\n".join(f"telemetry soc_pct={i}.5 {now - 2000 + request * 10 + i}" for i in range(10))
         assert collector.post("/write?precision=s", data=body).status_code == 204
@@ -201,4 +202,7 @@ def test_the_writer_sends_full_batches_not_one_per_request(collector_factory) ->
     assert collector.influx.count("telemetry", "soc_pct") == 1000
     writes = collector.service.metrics.influx_write.collect()[0].samples
     posts = next(sample.value for sample in writes if sample.name.endswith("_count"))
-    assert posts <= 6, f"{posts} InfluxDB writes for 1,000 lines in batches of 400"
+    # two full batches, the rest on the timer: one write per flush_interval at most (a loaded
+    # machine makes the requests slow, so count the ticks); waking per append made it ~100 writes
+    ticks = (time.monotonic() - started) / 1.5
+    assert posts <= 3 + ticks + 1, f"{posts} InfluxDB writes for 1,000 lines in batches of 400 ({ticks:.0f} ticks)"

@@ -9,6 +9,7 @@ import pytest
 from config import ConfigError, JboxmonConfig, load_config
 from config.durations import format_duration, parse_duration
 from config.fields import Secret
+from config.loader import resolve_paths
 from jboxmon.cli import main
 from storage import InfluxSettings
 
@@ -22,12 +23,15 @@ def _at_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_sample_file_shows_exactly_the_defaults() -> None:
-    assert load_config("config/jboxmon.yaml") == JboxmonConfig()
+    # its relative paths are relative to its folder (config/), the defaults' to the current directory
+    assert load_config("config/jboxmon.yaml") == resolve_paths(JboxmonConfig(), ROOT)
 
 
 def test_missing_default_file_means_built_in_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert load_config() == JboxmonConfig()
+    config = load_config()
+    assert config == resolve_paths(JboxmonConfig(), tmp_path)
+    assert config.inventory.path == tmp_path / "var" / "registry.sqlite"
 
 
 def test_missing_explicit_file_is_an_error(tmp_path: Path) -> None:
@@ -97,3 +101,29 @@ def test_durations_parse_and_format_round_trip(text, seconds) -> None:
 def test_bad_durations_are_refused_with_the_value(bad) -> None:
     with pytest.raises(ValueError, match="expected a duration like '3m', got"):
         parse_duration(bad)
+
+
+def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "etc"
+    folder.mkdir()
+    (folder / "jboxmon.yaml").write_text(
+        "inventory: {path: db/registry.sqlite}\n"
+        "rules: {files: [rules/*.yaml, /abs/x.yaml], state_db: ../state.sqlite}\n"
+        "collector: {spool_dir: spool}\n"
+    )
+    monkeypatch.chdir(tmp_path.parent)  # anywhere else
+    config = load_config(folder / "jboxmon.yaml")
+    assert config.inventory.path == folder / "db" / "registry.sqlite"
+    assert config.rules.files == [str(folder / "rules" / "*.yaml"), "/abs/x.yaml"]
+    assert config.rules.state_db == tmp_path / "state.sqlite"
+    assert config.collector.spool_dir == folder / "spool"
+
+
+def test_config_check_shows_the_resolved_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "rules" / "a.yaml").write_text("groups: []\n")
+    (tmp_path / "jboxmon.yaml").write_text("inventory: {path: registry.sqlite}\nrules: {files: [rules/*.yaml]}\n")
+    assert main(["config", "check", str(tmp_path / "jboxmon.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert f"inventory.path: {tmp_path / 'registry.sqlite'} (missing: no box registered yet)" in out
+    assert f"rules.files: {tmp_path / 'rules' / '*.yaml'} -> 1 file(s)" in out

@@ -6,7 +6,10 @@ the replay is tested end to end on a simulated fleet whose ground truth says wha
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,14 +24,13 @@ from rules.backtest import (
     NS,
     Episode,
     Fault,
-    RuleReplay,
     Timing,
     count_flaps,
     parse_matches,
     score_rule,
 )
-from rules.backtest.replay import _FleetReplayEngine
-from rules.loader import load_rules
+from rules.state import AlertState, Transition
+from rules.timeline import AlertTimeline
 from simulator.backfill import run_backfill
 from simulator.scenario import build_scenario
 from simulator.window import SimWindow, rfc3339
@@ -135,17 +137,15 @@ def test_match_arguments_extend_and_override_the_defaults():
 
 
 def test_fleet_rules_see_the_box_alerts_firing_at_their_evaluation_time():
-    groups = load_rules([DEFAULT_RULES])
-    power = next(g for g in groups if g.name == "power")
-    spnf = RuleReplay("power/SetpointNotFollowed", power, power.rules[0], False)
-    spnf.episodes = [episode("a", 0, 10), episode("b", 5, None)]
-    engine = _FleetReplayEngine([], lambda: [], [spnf])
-    engine.forget_before(T1)
-    seen = {}
-    for minute in (1, 7, 12):
-        engine.at = T1 + minute * MIN
-        seen[minute] = engine.firing_by_alert()["SetpointNotFollowed"]
-    assert seen == {1: {"a"}, 7: {"a", "b"}, 12: {"b"}}
+    timeline = AlertTimeline()
+    spnf = "SetpointNotFollowed"
+    for key, at, to in [("a", 0, "firing"), ("b", 5, "firing"), ("a", 10, "resolved")]:
+        timeline.record(spnf, Transition(key, to, T1 + at * MIN, AlertState(key, "firing", T1)))
+    timeline.forget_before(T1)
+    seen = {minute: timeline.firing_at(T1 + minute * MIN, {spnf})[spnf] for minute in (1, 7, 10, 12)}
+    assert seen == {1: {"a"}, 7: {"a", "b"}, 10: {"b"}, 12: {"b"}}
+    timeline.forget_before(T1 + 10 * MIN)  # a's interval ended: forgotten, b still open
+    assert timeline.firing_at(T1 + 7 * MIN) == {spnf: {"b"}}
 
 
 # -- end to end on a simulated fleet ---------------------------------------------------------------
@@ -214,9 +214,15 @@ def test_backtest_of_the_default_rules_on_simulated_faults(capsys, history):
     for rule in silent:
         assert rule["precision"] is None or rule["precision"] >= 0.99, rule
         assert rule["recall"] is None or rule["recall"] == 1.0, rule
-    # The replay starts where the data starts: boxes whose hourly heartbeat is not yet in the
-    # window look silent, and those episodes are reported as warm-up, not scored.
-    assert rules["JBoxSilent"]["warm_up_alerts"] > 0
+    # The replay starts where the data starts: no box has been silent for longer than the data
+    # exists, so boxes whose hourly heartbeat is not yet in the window do not fire at T1.
+    assert report["data"]["first_point"] == history["from"] and not report["warnings"]
+    assert rules["JBoxSilent"]["warm_up_alerts"] == 0 and rules["TelemetryStale"]["warm_up_alerts"] == 0
+    # every episode is listed, and each scored one says which fault it matched or that it was a false alarm
+    listed = [e for e in report["episodes"] if e["alert"] == "SetpointNotFollowed"]
+    assert len(listed) == spnf["alerts"]
+    assert all(e["match"].split("@")[0] in ("power_stuck", "setpoint_not_followed") for e in listed), listed
+    assert all(e["peak"] is not None and e["peak"] > 50 for e in listed)
     assert rules["FleetFaultShareHigh"]["scope"] == "fleet" and "precision" not in rules["FleetFaultShareHigh"]
 
 
@@ -287,3 +293,46 @@ def test_influxdb_down_exits_1(capsys, tmp_path):
     )
     assert code == 1
     assert "InfluxDB" in capsys.readouterr().err
+
+
+def test_a_window_without_data_warns_and_exits_3(capsys, history):
+    code, out, err = _backtest(capsys, history, "--from", "2020-01-01T00:00:00Z", "--to", "2020-01-01T01:00:00Z")
+    assert code == 3
+    assert "warning: no data in the window 2020-01-01T00:00:00Z .. 2020-01-01T01:00:00Z" in err
+    assert "warning: no registry at" in err  # the data inventory is said, not silently chosen
+
+
+def test_episodes_as_csv_name_box_rule_times_peak_and_match(capsys, history):
+    code, out, err = _backtest(
+        capsys, history, "--from", history["from"], "--to", history["to"], "--truth", str(history["truth"]), "--csv"
+    )
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["rule", "alert", "jbox_id", "start", "end", "duration_s", "peak", "match"]
+    truth = [json.loads(line) for line in Path(history["truth"]).read_text().splitlines()]
+    stuck = {(f["jbox_id"], f["start"]) for f in truth if f["kind"] == "power_stuck"}
+    matched = {(r["jbox_id"], r["match"].split("@")[1]) for r in rows if r["match"].startswith("power_stuck@")}
+    assert matched and matched <= stuck
+    assert not [r for r in rows if r["match"] == "false alarm"], "the shipped rules gave a false alarm"
+
+
+def test_a_box_registered_mid_window_that_never_reports_fires_after_the_duration(capsys, history):
+    """Registered 30 minutes into the window, silent: TelemetryStale 5 minutes later, JBoxSilent never
+    (65 minutes have not passed); registered after the window: known from T1."""
+    registry_path = Path(history["config"]).parent / "registry.sqlite"
+    start_ms = history["scenario"].window.end_ms - 60 * 60_000
+    clock = [start_ms / 1000 + 30 * 60]
+    with Registry(registry_path, clock=lambda: clock[0]) as registry:
+        registry.issue_many([Box(jbox_id) for jbox_id in history["scenario"].fleet.ids] + [Box("jbox-mid")])
+        clock[0] = time.time() + 3600
+        registry.issue("jbox-after")
+    try:
+        code, out, err = _backtest(capsys, history, "--from", rfc3339(start_ms), "--to", history["to"], "--json")
+    finally:
+        registry_path.unlink()
+    assert code == 0, err
+    episodes = json.loads(out)["episodes"]
+    firing = {(e["alert"], e["jbox_id"]): e["start"] for e in episodes if e["jbox_id"] in ("jbox-mid", "jbox-after")}
+    assert firing[("TelemetryStale", "jbox-mid")] == rfc3339(start_ms + 35 * 60_000)
+    assert firing[("TelemetryStale", "jbox-after")] == rfc3339(start_ms + 5 * 60_000)
+    assert ("JBoxSilent", "jbox-mid") not in firing and ("JBoxSilent", "jbox-after") not in firing

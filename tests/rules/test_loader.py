@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,24 @@ def test_templates_are_sandboxed(tmp_path: Path) -> None:
     )
     with pytest.raises(RulesError, match="template does not render: access to attribute '__class__'"):
         load_rules([path])
+
+
+def test_hostile_templates_exit_2_without_traceback_and_in_bounded_time(capsys) -> None:
+    files = [f"tests/rules/broken/template_{name}.yaml" for name in ("huge_range", "nested_loops", "huge_string")]
+    started = time.monotonic()
+    code = main(["rules", "check", *files])
+    assert code == 2 and time.monotonic() - started < 10
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "(Hot): annotations.description: template too costly: took longer than 0.5 s" in err
+    assert "4 problem(s) in 3 file(s)" in err
+
+
+def test_absolute_globs_name_rule_files(tmp_path: Path) -> None:
+    from rules.files import resolve_rule_files
+
+    (tmp_path / "sub").mkdir()
+    for name in ("b.yaml", "a.yaml", "sub/c.yaml", "notes.txt"):
+        (tmp_path / name).write_text("")
+    assert resolve_rule_files([str(tmp_path / "*.yaml")]) == [tmp_path / "a.yaml", tmp_path / "b.yaml"]
+    assert resolve_rule_files([str(tmp_path / "**" / "*.yaml")])[-1] == tmp_path / "sub" / "c.yaml"

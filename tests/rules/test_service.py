@@ -116,3 +116,49 @@ def test_http_api_lists_alerts_rules_and_reload_errors(tmp_path, influx) -> None
     finally:
         http.stop()
         service.stop()
+
+
+def test_a_hostile_template_at_reload_keeps_the_rules_and_stops_promptly(tmp_path, influx, caplog) -> None:
+    write_temps(influx, {"jbox-1": 60.0})
+    service, rule_file, _ = make_service(tmp_path, influx)
+    service.start()
+    http = BackgroundServer(create_app(service)).start()
+    try:
+        hostile = '"{% for i in range(9999) %}{% for j in range(9999) %}{% endfor %}{% endfor %}"'
+        rule_file.write_text((RULE % "55").replace('"{{ labels.jbox_id }} at {{ value }}"', hostile))
+        started = time.monotonic()
+        response = requests.post(http.url + "/-/reload", timeout=30)
+        assert time.monotonic() - started < 5
+        assert response.status_code == 400 and "(Hot): annotations.summary: template too costly" in response.text
+        assert requests.get(http.url + "/health").json()["status"] == "degraded: last reload failed"
+        service.evaluate_group("thermal", time.time())  # the previous rules keep running
+        assert service.engine.firing_by_alert()["Hot"] == {"jbox-1"}
+        time.sleep(2.5)  # the file watcher sees the same broken file: no new log line
+        failures = [r for r in caplog.records if "rule reload failed" in r.getMessage()]
+        assert len(failures) == 1
+    finally:
+        http.stop()
+        started = time.monotonic()
+        service.stop()
+        assert time.monotonic() - started < 5
+
+
+def test_the_scheduler_evaluates_at_the_injected_clock(tmp_path, influx) -> None:
+    """Two hours ago, frozen: the scheduled evaluations see that instant's data, and only once."""
+    then = (time.time() - 7200) // 60 * 60
+    influx.write([encode_point("telemetry", {"jbox_id": "jbox-1"}, {"temp_max_c": 60.0}, int((then - 5) * 1e9))])
+    rule_file = tmp_path / "thermal.yaml"
+    rule_file.write_text(RULE % "55")
+    sink = Memory()
+    cfg = RulesConfig(files=[str(rule_file)], state_db=tmp_path / "state.sqlite", reload_every=1)
+    service = RulesService(cfg, influx.query, lambda: [Box("jbox-1")], sinks=[sink], clock=lambda: then)
+    service.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not sink.batches and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.5)  # more triggers: the same instant is not evaluated twice
+    finally:
+        service.stop()
+    assert len(sink.batches) == 1
+    assert [(a.labels["jbox_id"], a.starts_at.timestamp()) for a in sink.batches[0]] == [("jbox-1", then)]

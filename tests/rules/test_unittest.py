@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import rules.unittest as rules_unittest
+from config.model import InfluxDBConfig
 from jboxmon.cli import main
 from rules.series import Selector, parse_selector, parse_values
-from rules.unittest import LOOKBACK_NS, NS, load_test_file, run_test_files, start_time
+from rules.unittest import LOOKBACK_NS, NS, RulesTestOptions, load_test_file, run_test_files, start_time
 from storage import InfluxClient, InfluxSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,9 +32,10 @@ def make_test_file(tmp_path: Path):
     return lambda text: write(tmp_path, text)
 
 
-def run(files: list[Path], url: str | None) -> tuple[int, str]:
+def run(files: list[Path], url: str | None, *, batched: bool = True) -> tuple[int, str]:
     out = io.StringIO()
-    code = run_test_files(files, influx_url=url, out=out)
+    influx = InfluxSettings.from_config(InfluxDBConfig(url=url)) if url else None
+    code = run_test_files(files, RulesTestOptions(influx=influx, batched=batched), out=out)
     return code, out.getvalue()
 
 
@@ -130,7 +131,7 @@ def test_broken_test_file_gives_pointed_errors_and_exit_2(make_test_file):
     assert out.splitlines() == [
         f"{path}:4: tests[0] (stuck): interval: expected a duration above zero like '10s', got '0s'",
         f"{path}:5: tests[0] (stuck): inventory[1].sitee: unknown key, did you mean 'site'? "
-        "(allowed: jbox_id, region, service, site)",
+        "(allowed: jbox_id, region, registered, service, site)",
         f"{path}:8: tests[0] (stuck): input_series[0].values: term 2 '1+x3' of '500 1+x3': expected 'a+bxN', "
         "'a-bxN', 'axN', a number, '_', '_xN' or a quoted string like '\"E1\"x10'",
         f"{path}:10: tests[0] (stuck): alert_rule_test[0].eval_time: expected a duration like '3m', got '3 minutes'",
@@ -200,11 +201,10 @@ def test_every_default_rule_has_a_unit_test():
     assert rules <= tested, f"no firing test for {sorted(rules - tested)}"
 
 
-def test_batched_evaluation_agrees_with_one_evaluation_per_call(influx_server, monkeypatch):
-    """The runner batches box groups (the backtest path); the live evaluator calls once per time."""
-    monkeypatch.setattr(rules_unittest, "BATCHED", False)
-    files = [p for p in DEFAULT_TESTS if p.stem in ("power", "thermal")]
-    code, out = run(files, influx_server.url)
+def test_batched_evaluation_agrees_with_one_evaluation_per_call(influx_server):
+    """The runner batches evaluations (the backtest path); the live evaluator calls once per time."""
+    files = [p for p in DEFAULT_TESTS if p.stem in ("power", "thermal", "fleet")]
+    code, out = run(files, influx_server.url, batched=False)
     assert code == 0, out
 
 
@@ -310,9 +310,8 @@ def test_string_fields_in_the_logs_policy_and_databases_dropped(make_test_file, 
 
 
 @pytest.mark.parametrize("batched", [True, False])
-def test_a_window_without_data_keeps_the_state(tmp_path, influx_server, monkeypatch, batched):
+def test_a_window_without_data_keeps_the_state(tmp_path, influx_server, batched):
     """Regression: pandas >= 3 keeps NaN in ``stack()``; an empty window then resolved alerts in batches."""
-    monkeypatch.setattr(rules_unittest, "BATCHED", batched)
     (tmp_path / "rules.yaml").write_text(
         textwrap.dedent("""\
         groups:
@@ -342,5 +341,5 @@ def test_a_window_without_data_keeps_the_state(tmp_path, influx_server, monkeypa
                 exp_alerts: [{exp_labels: {jbox_id: jbox-0001}, exp_annotations: {summary: "1.0"}}]
         """,
     )
-    code, out = run([path], influx_server.url)
+    code, out = run([path], influx_server.url, batched=batched)
     assert code == 0, out

@@ -1,0 +1,111 @@
+"""Grouping (Alertmanager's dispatcher): alerts taken by a route are gathered into one aggregation
+group per value of the route's ``group_by`` labels.
+
+A new group waits ``group_wait`` before its first flush (so an outage of 10,000 boxes arrives as one
+notification per group, not 10,000), then flushes every ``group_interval``. Whether a flush sends
+anything (something new, something resolved, or ``repeat_interval`` elapsed) is the dedup stage's
+decision (``alerting.notify``). Time is injected: ``tick(now)`` does every flush that is due.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from alerting.alerts import StoredAlert
+from alerting.route import Route
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AggregationGroup:
+    route: Route
+    labels: dict[str, str]
+    key: str  # stable across restarts: the route's position and the group labels
+    next_flush: float
+    alerts: dict[str, StoredAlert] = field(default_factory=dict)
+    flushed_once: bool = False
+
+    def ordered(self) -> list[StoredAlert]:
+        return sorted(self.alerts.values(), key=lambda a: (a.starts_at, a.fingerprint))
+
+
+Flush = Callable[[AggregationGroup, list[StoredAlert], float], bool]
+"""Called with a group, its alerts and the time; returns False when delivery could not be queued."""
+
+
+class Dispatcher:
+    """Insert alerts as they arrive; ``tick(now)`` flushes the groups that are due."""
+
+    def __init__(self, root: Route, flush: Flush) -> None:
+        self.root = root
+        self.flush = flush
+        self.groups: dict[str, AggregationGroup] = {}
+        self._lock = threading.RLock()
+
+    def insert(self, alert: StoredAlert, now: float) -> None:
+        with self._lock:
+            for route in self.root.match(alert.labels):
+                labels = route.group_labels(alert.labels)
+                key = group_key(route, labels)
+                group = self.groups.get(key)
+                if group is None:
+                    group = AggregationGroup(route, labels, key, next_flush=now + route.group_wait)
+                    self.groups[key] = group
+                group.alerts[alert.fingerprint] = alert
+
+    def tick(self, now: float) -> int:
+        """Flush every group that is due; returns how many were flushed."""
+        with self._lock:
+            due = [g for g in self.groups.values() if g.next_flush <= now]
+        flushed = 0
+        for group in sorted(due, key=lambda g: g.next_flush):
+            with self._lock:
+                alerts = group.ordered()
+            try:
+                ok = self.flush(group, alerts, now) if alerts else True
+            except Exception:  # the disk is full, a bug: keep the alerts, try again at the next interval
+                log.exception("flushing group %s failed", group.key)
+                ok = False
+            flushed += 1
+            with self._lock:
+                group.flushed_once = True
+                group.next_flush = now + group.route.group_interval
+                if ok:
+                    # resolved alerts were notified (or needed no notice): forget them, as Alertmanager does
+                    for alert in alerts:
+                        current = group.alerts.get(alert.fingerprint)
+                        if current is alert and alert.resolved(now):
+                            del group.alerts[alert.fingerprint]
+                if not group.alerts:
+                    del self.groups[group.key]
+        return flushed
+
+    def next_due(self) -> float | None:
+        with self._lock:
+            return min((g.next_flush for g in self.groups.values()), default=None)
+
+    def replace_root(self, root: Route, alerts: list[StoredAlert], now: float) -> None:
+        """After a config reload: regroup the live alerts under the new tree; groups that still exist keep
+        their timers."""
+        with self._lock:
+            old = self.groups
+            self.root = root
+            self.groups = {}
+            for alert in alerts:
+                self.insert(alert, now)
+            for key, group in self.groups.items():
+                if key in old:
+                    group.next_flush = old[key].next_flush
+                    group.flushed_once = old[key].flushed_once
+
+
+def group_key(route: Route, labels: dict[str, str]) -> str:
+    """Readable and stable, like Alertmanager's ``{}/{site="s1"}:{alertname="X"}``, hashed when long."""
+    text = f"{route.id}:{json.dumps(labels, sort_keys=True, separators=(',', ':'))}"
+    return text if len(text) <= 200 else f"{route.id}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"

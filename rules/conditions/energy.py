@@ -1,0 +1,113 @@
+"""``energy_balance``: the state of charge moved differently from the energy the box exchanged.
+
+Per step (bucket) and box, with ``n`` samples spanning ``(n - 1) / n`` of the step::
+
+    reported  = last SoC - first SoC of the step                            (percentage points)
+    expected  = -mean power x span / box energy x 100                      (positive power: delivered)
+    rate      = (reported - expected) / span                               (points no energy explains, per s)
+
+and over the window, ``value = |median of the steps' rates| x window``: the unexplained points a
+window accumulates. The condition holds when that is above ``value``. A box delivering 500 kW for
+6 minutes from a 1,000 kWh battery should lose 5 points; if its SoC estimate says otherwise, the
+estimator (or the power meter) is wrong. This catches a drifting estimate minutes after it starts,
+at any SoC, long before it leaves the 15-85 % band, and an aFRR box charging or discharging hard
+for minutes is no alarm, unlike a plain rate-of-change rule.
+
+Why the median of per-step rates: a SoC that jumps once (a BMS recalibration, a restarted
+estimator) moves one step, not the window, and is no drift; a drift moves every step. Only the
+change within each step counts, so a jump between two samples in different steps counts nowhere.
+
+The box energy is ``energy_kwh`` when given, else ``fleet.box_energy_kwh`` from the configuration.
+Every step of the window needs two samples or more, otherwise no result (the state is kept, as
+for any condition without data); so does a step whose power reading is frozen at a non-zero value
+(a stuck meter measures no energy: SetpointNotFollowed reports it). SoC management that the
+meter does not see (rebalancing outside the metered power) moves SoC too: keep ``value`` above
+what it can do in ``window``.
+
+::
+
+    energy_balance: {measurement: telemetry, soc: soc_pct, power: p_meas_kw, window: 5m, value: 4}
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from config.fields import Duration
+from rules.conditions.base import (
+    ConditionBase,
+    EvalContext,
+    Pivot,
+    at_eval_times,
+    grouped,
+    time_range,
+    to_results,
+    with_ns,
+)
+from storage.influxql import quote_ident
+
+
+class EnergyBalanceSpec(ConditionBase):
+    kind: Literal["energy_balance"] = "energy_balance"
+    measurement: str = "telemetry"
+    retention_policy: str | None = None
+    soc: str = "soc_pct"
+    power: str = "p_meas_kw"
+    energy_kwh: float | None = Field(None, gt=0)
+    window: Duration = 300
+    value: float = Field(gt=0, description="percentage points of SoC change that no energy explains")
+
+    @property
+    def field(self) -> str:
+        """The field that says whether a box reported (the SoC)."""
+        return self.soc
+
+    def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
+        soc, power = quote_ident(self.soc), quote_ident(self.power)
+        return (
+            f"SELECT first({soc}) AS soc_first, last({soc}) AS soc_last, count({soc}) AS n, "
+            f"mean({power}) AS p_mean, max({power}) AS p_max, min({power}) AS p_min "
+            f"{time_range(self, start_ns, end_ns)} {grouped(step_s)}"
+        )
+
+    def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
+        window_s = self.window_s(step_s)
+        frame = with_ns(frame)
+        tables = Pivot(frame, eval_times, step_s, window_s)
+        n = tables["n"]
+
+        def table(column: str) -> pd.DataFrame:
+            return tables[column].reindex(columns=n.columns)
+
+        span_s = step_s * (n - 1) / n  # uniform samples: first to last covers (n - 1) / n of the step
+        expected = -table("p_mean") * span_s / 3600.0 / (self.energy_kwh or ctx.box_energy_kwh) * 100.0
+        # a power reading frozen at a non-zero value says nothing of the energy (that is a stuck
+        # meter, SetpointNotFollowed's fault): such a step has no rate, and its window no result
+        frozen = (table("p_max") == table("p_min")) & (table("p_max") != 0) & (n >= 2)
+        rate = ((table("soc_last") - table("soc_first")) - expected) / span_s.where((n >= 2) & ~frozen)
+        values = at_eval_times(_rolling_median(rate, window_s // step_s), eval_times, step_s).abs() * window_s
+        return to_results(values, (values > self.value) & values.notna())
+
+    def describe(self) -> str:
+        energy = f"{self.energy_kwh:g} kWh" if self.energy_kwh else "fleet.box_energy_kwh"
+        return (
+            f"{self.measurement}.{self.soc} change over {self.window:g}s differs from the energy of "
+            f"{self.power} ({energy}) by more than {self.value:g} points"
+        )
+
+
+def _rolling_median(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Median over ``k`` consecutive rows; NaN unless all ``k`` have a value (a full window)."""
+    values = table.to_numpy(dtype="float64", na_value=np.nan)
+    if values.size == 0:
+        return table
+    padded = np.vstack([np.full((k - 1, values.shape[1]), np.nan), values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, k, axis=0)
+    full = ~np.isnan(windows).any(axis=-1)
+    with np.errstate(all="ignore"):
+        median = np.median(np.where(full[..., None], windows, 0.0), axis=-1)
+    return pd.DataFrame(np.where(full, median, np.nan), index=table.index, columns=table.columns)
