@@ -31,7 +31,7 @@ def _node(tmp_path: Path, name: str, config: Path, web: int, cluster: int, peer:
     command = [
         BINARY, f"--config.file={config}", f"--storage.path={data}", f"--web.listen-address=127.0.0.1:{web}",
         f"--cluster.listen-address=127.0.0.1:{cluster}", f"--cluster.advertise-address=127.0.0.1:{cluster}",
-        f"--cluster.peer=127.0.0.1:{peer}", "--cluster.peer-timeout=5s", "--cluster.settle-timeout=5s",
+        f"--cluster.peer=127.0.0.1:{peer}", "--cluster.peer-timeout=15s", "--cluster.settle-timeout=5s",
         "--cluster.gossip-interval=100ms", "--cluster.pushpull-interval=2s", "--log.level=warn",
     ]  # fmt: skip
     log = (tmp_path / f"{name}.log").open("w")
@@ -83,7 +83,7 @@ def _alerts(name: str) -> list[Alert]:
 
 def _notified(receiver: WebhookReceiver, name: str) -> list[dict]:
     receiver.wait_for(1, timeout_s=20)
-    time.sleep(10)  # past the second node's peer timeout: it must have stayed quiet
+    time.sleep(20)  # past the second node's peer timeout (15 s): it must have stayed quiet
     return [p for p in receiver.payloads if p["groupLabels"].get("alertname") == name]
 
 
