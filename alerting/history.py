@@ -9,11 +9,12 @@ queued | logged | sent | retry | failed | superseded | skipped), with the alert 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from storage.sqlite import open_store, set_version
 
 SCHEMA_VERSION = 1
 
@@ -44,20 +45,10 @@ class History:
         self._lock = threading.Lock()
 
     def open(self) -> History:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fresh = not self.path.exists()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        if fresh:
-            os.chmod(self.path, 0o600)
+        # history may lose its last second on power loss; the outbox may not
+        self._db, _ = open_store(self.path, what="alert history", schema_version=SCHEMA_VERSION, synchronous="NORMAL")
         db = self._db
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # history may lose its last second on power loss; the outbox may not
-        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        row = db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
-        if row is None:
-            db.execute("INSERT INTO meta VALUES ('version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path}: history schema version {row[0]} is newer than {SCHEMA_VERSION}")
+        set_version(db, SCHEMA_VERSION)
         db.execute(
             "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,"
             " kind TEXT NOT NULL, state TEXT NOT NULL, alertname TEXT, jbox_id TEXT, fingerprint TEXT,"

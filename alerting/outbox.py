@@ -18,11 +18,12 @@ sends that row again after restart with the same idempotency key, so a receiver 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from storage.sqlite import open_store, set_version
 
 SCHEMA_VERSION = 1
 
@@ -51,20 +52,9 @@ class Outbox:
         self._lock = threading.Lock()
 
     def open(self) -> Outbox:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fresh = not self.path.exists()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        if fresh:
-            os.chmod(self.path, 0o600)
+        self._db, _ = open_store(self.path, what="outbox", schema_version=SCHEMA_VERSION, synchronous="FULL")
         db = self._db
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        row = db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
-        if row is None:
-            db.execute("INSERT INTO meta VALUES ('version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path}: outbox schema version {row[0]} is newer than {SCHEMA_VERSION}")
+        set_version(db, SCHEMA_VERSION)
         db.execute(
             "CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE NOT NULL,"
             " integration TEXT NOT NULL, payload TEXT NOT NULL, created_at REAL NOT NULL,"

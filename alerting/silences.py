@@ -9,7 +9,6 @@ to now, so history and ``silences list --expired`` still show it.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import threading
 import uuid
@@ -21,6 +20,7 @@ from alerting.alerts import iso, parse_time
 from alerting.matchers import Matcher
 from alerting.timeintervals import TimeInterval
 from config.timeintervals import TimeIntervalSpec
+from storage.sqlite import open_store, set_version
 
 SCHEMA_VERSION = 1
 
@@ -124,18 +124,8 @@ class SilenceStore:
         self._silences: dict[str, Silence] = {}
 
     def open(self) -> SilenceStore:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fresh = not self.path.exists()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        if fresh:
-            os.chmod(self.path, 0o600)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        row = self._db.execute("SELECT value FROM meta WHERE key='version'").fetchone()
-        if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path}: silences schema version {row[0]} is newer than {SCHEMA_VERSION}")
+        self._db, _ = open_store(self.path, what="silences", schema_version=SCHEMA_VERSION)
+        set_version(self._db, SCHEMA_VERSION)
         self._db.execute("CREATE TABLE IF NOT EXISTS silences (id TEXT PRIMARY KEY, body TEXT NOT NULL)")
         for (body,) in self._db.execute("SELECT body FROM silences"):
             silence = _decode(json.loads(body))

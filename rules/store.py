@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from rules.state import AlertState
+from storage.sqlite import open_store, set_version
 
 SCHEMA_VERSION = 1
 
@@ -19,21 +20,14 @@ class StateStore:
         self._db: sqlite3.Connection | None = None
 
     def open(self) -> StateStore:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, check_same_thread=False)
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"{self.path}: alert state schema {version} is newer than this jboxmon ({SCHEMA_VERSION})"
-            )
+        db, _ = open_store(self.path, what="alert state", schema_version=SCHEMA_VERSION)
         db.execute(
             "CREATE TABLE IF NOT EXISTS alert_state (rule TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, "
             "active_since INTEGER NOT NULL, fired_at INTEGER, last_active INTEGER NOT NULL, value REAL, "
             "cleared_since INTEGER, "
             "PRIMARY KEY (rule, key))"
         )
-        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        db.commit()
+        set_version(db, SCHEMA_VERSION)
         self._db = db
         return self
 
@@ -53,13 +47,22 @@ class StateStore:
 
     def save(self, states: dict[str, dict[str, AlertState]]) -> None:
         """Replace the stored states of the given rules in one transaction."""
-        with self._lock, self._db:
-            for rule, alerts in states.items():
-                self._db.execute("DELETE FROM alert_state WHERE rule = ?", (rule,))
-                self._db.executemany(
-                    "INSERT INTO alert_state VALUES (?,?,?,?,?,?,?,?)",
-                    [
-                        (rule, a.key, a.state, a.active_since, a.fired_at, a.last_active, a.value, a.cleared_since)
-                        for a in alerts.values()
-                    ],
-                )
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._replace(states)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _replace(self, states: dict[str, dict[str, AlertState]]) -> None:
+        for rule, alerts in states.items():
+            self._db.execute("DELETE FROM alert_state WHERE rule = ?", (rule,))
+            self._db.executemany(
+                "INSERT INTO alert_state VALUES (?,?,?,?,?,?,?,?)",
+                [
+                    (rule, a.key, a.state, a.active_since, a.fired_at, a.last_active, a.value, a.cleared_since)
+                    for a in alerts.values()
+                ],
+            )

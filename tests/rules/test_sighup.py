@@ -20,7 +20,7 @@ RULE = """groups:
 """
 
 
-def wait_for(predicate, timeout_s: float = 20.0):
+def wait_for(predicate, timeout_s: float = 60.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
