@@ -45,7 +45,8 @@ def write_config(influx_url: str, collector_port: int, rules_port: int, alerting
         f"retention:\n  listen: 127.0.0.1:{free_port()}\n  archive: {{url: 'file://{var}/archive'}}\n"
         f"  state_dir: {var}/retention\n  policies:\n"
         "    - {measurement: telemetry, retention_policy: raw, age: 40m}\n"
-        "    - {measurement: heartbeat, retention_policy: raw, age: 40m}\n"
+        # heartbeats stay longer than JBoxSilent's 65-minute window: pruning them would make boxes look silent
+        "    - {measurement: heartbeat, retention_policy: raw, age: 2h}\n"
         "    - {measurement: log, retention_policy: logs, age: 30m, levels: {error: 2h, critical: 2h}}\n"
         + (_alerting_section(alerting_port, smtp_port, webhook_url) if alerting_port else "")
     )
@@ -54,10 +55,11 @@ def write_config(influx_url: str, collector_port: int, rules_port: int, alerting
 
 def _alerting_section(port: int, smtp_port: int, webhook_url: str) -> str:
     """Alerts grouped per alert name and region, by email (with charts) and webhook to the local sinks."""
+    var = VAR.absolute()  # relative paths in a config file are relative to its folder (var/ itself)
     return (
         f"alerting:\n  listen: 127.0.0.1:{port}\n  external_url: http://127.0.0.1:{port}\n"
-        f"  outbox: {VAR}/alerting/outbox.sqlite\n  silences: {VAR}/alerting/silences.sqlite\n"
-        f"  history: {VAR}/alerting/history.sqlite\n"
+        f"  outbox: {var}/alerting/outbox.sqlite\n  silences: {var}/alerting/silences.sqlite\n"
+        f"  history: {var}/alerting/history.sqlite\n"
         "  route: {receiver: ops, group_by: [alertname, region], group_wait: 30s, group_interval: 5m, "
         "repeat_interval: 4h}\n"
         "  receivers:\n    - name: ops\n      email_configs:\n"
