@@ -163,9 +163,10 @@ def test_v1_and_v2_payloads_are_normalised_into_one_model(collector) -> None:
 
 
 def test_logs_go_to_the_logs_retention_policy(collector) -> None:
+    minute_ago = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 60))  # inside every policy, always
     entries = [
-        {"time": "2026-11-29T10:00:00.001Z", "level": "error", "code": "E042", "message": 'inverter "3" tripped'},
-        {"time": "2026-11-29T10:00:00.002Z", "level": "shouting", "code": "X"},
+        {"time": f"{minute_ago}.001Z", "level": "error", "code": "E042", "message": 'inverter "3" tripped'},
+        {"time": f"{minute_ago}.002Z", "level": "shouting", "code": "X"},
     ]
     response = collector.post("/v1/logs", json={"jbox_id": "jbox-0001", "entries": entries})
     assert response.status_code == 400
