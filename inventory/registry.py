@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import sqlite3
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from inventory.model import Box, Gateway, Principal
 from inventory.schema import SCHEMA_VERSION, migrate
+from storage.sqlite import create_private
 
 TOKEN_PREFIX = "jbx_"
 SERVICES = ("fcr", "afrr", "idle")
@@ -71,7 +71,7 @@ class Registry:
         self._seen_db: sqlite3.Connection | None = None
 
     def open(self) -> Registry:
-        _create_private(self.path)
+        create_private(self.path)  # token hashes: private before SQLite writes a byte
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA busy_timeout=5000")
@@ -349,17 +349,6 @@ class Registry:
 def plausible_token(token: str) -> bool:
     """Cheap shape check before hashing: our tokens carry a prefix and are short."""
     return token.startswith(TOKEN_PREFIX) and len(token) <= 200
-
-
-def _create_private(path: Path) -> None:
-    """Create the database file 0600 in a 0700 directory before SQLite opens it: it holds token
-    hashes and the inventory. SQLite gives its -wal and -shm files the database file's mode, so
-    they are private from their first byte too; nothing is chmod-ed after the fact."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
-        pass
 
 
 def _check_id(value: str, what: str) -> None:

@@ -16,7 +16,7 @@ GROUND = {"config", "storage", "inventory"}
 ALLOWED: dict[str, set[str]] = {
     "config": set(),
     "storage": {"config"},
-    "inventory": {"config"},
+    "inventory": {"config", "storage"},
     **{service: GROUND for service in SERVICES},
     "simulator": {"config", "storage"},
     "jboxmon": GROUND | SERVICES | {"simulator"},

@@ -33,11 +33,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "history":
         return _history(args, config)
     url = (args.url or f"http://{config.rules.listen}").rstrip("/") + "/api/v1/alerts"
-    try:
-        with HttpClient(settings=HttpSettings(timeout_s=10)) as http:
-            alerts = http.request("GET", url).json()["data"]["alerts"]
-    except (HttpError, ValueError, KeyError) as exc:
-        print(f"jboxmon alerts list: cannot read {url}: {exc}", file=sys.stderr)
+    alerts = _get_json("list", url, lambda body: body["data"]["alerts"])
+    if alerts is None:
         return 1
     if args.json:
         print(json.dumps(alerts, indent=2))
@@ -56,11 +53,8 @@ def run(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace, config) -> int:
     url = (args.url or f"http://{config.alerting.listen}").rstrip("/") + "/api/v1/history"
     params = {"since": args.since, "limit": args.limit, "box": args.box, "alertname": args.alert, "kind": args.kind}
-    try:
-        with HttpClient(settings=HttpSettings(timeout_s=10)) as http:
-            events = http.request("GET", url, params={k: v for k, v in params.items() if v}).json()["events"]
-    except (HttpError, ValueError, KeyError) as exc:
-        print(f"jboxmon alerts history: cannot read {url}: {exc}", file=sys.stderr)
+    events = _get_json("history", url, lambda body: body["events"], {k: v for k, v in params.items() if v})
+    if events is None:
         return 1
     if args.json:
         print(json.dumps(events, indent=2))
@@ -75,3 +69,13 @@ def _history(args: argparse.Namespace, config) -> int:
         )
     print(f"{len(events)} event(s) since {args.since}")
     return 0
+
+
+def _get_json(verb: str, url: str, pick, params: dict | None = None) -> list | None:
+    """GET ``url`` and pick the list out of its JSON; None (after saying why) when that fails."""
+    try:
+        with HttpClient(settings=HttpSettings(timeout_s=10)) as http:
+            return pick(http.request("GET", url, params=params).json())
+    except (HttpError, ValueError, KeyError) as exc:
+        print(f"jboxmon alerts {verb}: cannot read {url}: {exc}", file=sys.stderr)
+        return None
