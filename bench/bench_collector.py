@@ -13,6 +13,7 @@ The collector runs as its own process (``jboxmon collector``) so client threads 
     .venv/bin/python bench/bench_collector.py [--points 400000] [--clients 4] [--batch 5000]
     .venv/bin/python bench/bench_collector.py --gateway [--series 10000] [--workers 2]
     .venv/bin/python bench/bench_collector.py --compare TREE   # CPU per point against another tree, same run
+    .venv/bin/python bench/bench_collector.py --profile FILE   # py-spy this tree's collector, see profile_top.py
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import time
 from pathlib import Path
 
 import requests
-from common import jboxmon_cli, start_collector, tree_options
+from common import jboxmon_cli, start_collector, start_profiler, tree_options
 
 from inventory import Box, Registry
 from storage import InfluxClient, InfluxSettings
@@ -142,6 +143,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="collector.workers")
     parser.add_argument("--batch-lines", type=int, default=0, help="collector.batch_lines (default: the config's)")
     parser.add_argument("--compare", type=Path, help="first run the collector of this source tree (not with --gateway)")
+    parser.add_argument("--profile", type=Path, help="py-spy this tree's collector into this file (collapsed stacks)")
     args = parser.parse_args()
     start_ns = int(time.time() - 3 * 3600) * 10**9
     if args.gateway:
@@ -202,6 +204,8 @@ def through_collector(
         tokens = [json.loads(issued.stdout)[box] for box in boxes]
     port = free_port()
     collector = start_collector(config, port, tree=tree)
+    # py-spy stops with the collector's exit and then writes the file
+    profiler = start_profiler(collector.pid, 3600, args.profile) if args.profile and tree is None else None
     try:
         via = InfluxClient(InfluxSettings(url=influx_url, database=database))
         cpu_before = process_tree_cpu(collector.pid)
@@ -214,6 +218,8 @@ def through_collector(
     finally:
         collector.terminate()
         collector.wait()
+        if profiler is not None:
+            profiler.wait(timeout=60)
     return ack_s, end_to_end_s, cpu_s
 
 

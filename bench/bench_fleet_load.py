@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import start_collector, tree_options
+from common import start_collector, start_profiler, tree_options
 from loadgen import FleetRun, run_fleet
 
 from storage import InfluxClient, InfluxSettings
@@ -84,16 +84,6 @@ class Outcome:
             and self.loss == 0
             and run.percentile_ms(0.99) < P99_TARGET_MS
         )
-
-
-def start_profiler(pid: int, seconds: int, path: Path) -> subprocess.Popen:
-    """py-spy sampling the collector (threads holding the GIL) for the run, collapsed stacks to ``path``."""
-    spy = Path(sys.executable).with_name("py-spy")
-    return subprocess.Popen(
-        [str(spy), "record", "--pid", str(pid), "--gil", "--rate", "200", "--format", "raw",
-         "--duration", str(seconds), "--output", str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
 
 
 _ISSUE = """

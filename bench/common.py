@@ -23,6 +23,17 @@ def tree_options(tree: Path | None) -> dict:
     return {"cwd": str(tree), "env": {**os.environ, "PYTHONPATH": str(tree)}}
 
 
+def start_profiler(pid: int, seconds: int, path: Path) -> subprocess.Popen:
+    """py-spy sampling the collector (threads holding the GIL) for ``seconds``, collapsed stacks to
+    ``path``; summarise with bench/profile_top.py."""
+    spy = Path(sys.executable).with_name("py-spy")
+    return subprocess.Popen(
+        [str(spy), "record", "--pid", str(pid), "--gil", "--rate", "200", "--format", "raw",
+         "--duration", str(seconds), "--output", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def start_collector(config: Path, port: int, timeout_s: float = 20.0, tree: Path | None = None) -> subprocess.Popen:
     """``jboxmon collector`` on ``port``, returned once it answers ``/ping``; ``tree`` runs the code of
     another source tree (a same-run baseline of older code)."""
