@@ -29,6 +29,7 @@ _Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _TYPES = {"float": float, "integer": _Int64, "boolean": bool}
 _TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}):([0-5][0-9])(?:\.([0-9]{3}|[0-9]{6}))?Z").fullmatch
 _FRACTION_NS = {3: 1_000_000, 6: 1_000}
+_PLAIN_NAME = re.compile("[A-Za-z_][A-Za-z0-9_]*").fullmatch  # the same in JSON and line protocol, unescaped
 
 
 class _Header(msgspec.Struct, forbid_unknown_fields=True):
@@ -49,12 +50,17 @@ class V2FastPath:
             self.schema = None
         fields = self.schema.fields if self.schema else {}
         # string fields need a byte-length check per value: such schemas take the general path
+        # (no field is named "time": the configuration refuses it, as InfluxDB does)
         self.enabled = bool(fields) and all(kind in _TYPES for kind in fields.values())
         names = list(fields)
         sample = msgspec.defstruct(
             "Sample",
             [("time", str | msgspec.UnsetType, _UNSET)]
-            + [(name, _TYPES.get(kind, Any) | msgspec.UnsetType, _UNSET) for name, kind in fields.items()],
+            # attributes f0, f1, ... named in JSON as the schema says: a field name need not be a Python identifier
+            + [
+                (f"f{index}", _TYPES.get(kind, Any) | msgspec.UnsetType, msgspec.field(default=_UNSET, name=name))
+                for index, (name, kind) in enumerate(fields.items())
+            ],
             forbid_unknown_fields=True,
         )
         body = msgspec.defstruct(
@@ -66,7 +72,9 @@ class V2FastPath:
         # escaped once per schema: "name=" for each field, in the Struct's order (after "time")
         self._prefixes = [escape_key(name) + "=" for name in names]
         self._formats = [_FORMATS.get(fields[name], repr) for name in names]
-        self._minutes: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM" -> ns since the epoch
+        self._seconds: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> ns since the epoch
+        plain = all(_PLAIN_NAME(name) and kind in ("float", "boolean") for name, kind in fields.items())
+        self._encoder = msgspec.json.Encoder() if plain else None
 
     def accept(self, box: Box, body: bytes, now_ns: int) -> Accepted | None:
         if not self.enabled:
@@ -83,54 +91,88 @@ class V2FastPath:
         validator = self.validator
         newest = validator.newest_ns(now_ns)
         oldest = validator.oldest_ns(self.schema.retention_policy, now_ns)
-        points = []
-        columns, formats = self._prefixes, self._formats
-        for sample in payload.samples:
-            values = msgspec.structs.astuple(sample)
-            stamp = values[0]
+        samples = payload.samples
+        times = []
+        for sample in samples:
+            stamp = sample.time
             if stamp is _UNSET:
-                time_ns = now_ns
-            else:
-                time_ns = self._time_ns(stamp)
-                if time_ns is None or not oldest <= time_ns <= newest:
-                    return None
-            fields = ",".join(
+                times.append(now_ns)
+                continue
+            time_ns = self._time_ns(stamp)
+            if time_ns is None or not oldest <= time_ns <= newest:
+                return None
+            times.append(time_ns)
+        if not samples:
+            return Accepted()
+        # every time is valid now, so free of quotes, commas and braces: _encoded may rely on it
+        fields = self._encoded(samples) if self._encoder is not None else self._formatted(samples)
+        if fields is None:
+            return None  # "no field": the general path names the sample
+        # last, as in the general path: it spends the box's series budget, or refuses
+        tags = {"jbox_id": header_box} if header_box is not _UNSET else {}
+        try:
+            series = validator.series_key(box, MEASUREMENT, tags, self.schema)
+        except Refused:
+            return None
+        accepted = Accepted(count=len(samples))
+        accepted.lines_by_policy[self.schema.retention_policy] = list(map(f"{series} {{}} {{}}".format, fields, times))
+        return accepted
+
+    def _encoded(self, samples: list) -> list[str] | None:
+        """The fields of each sample in line protocol, from msgspec's JSON encoding of the samples:
+        ``[{"time":"…","a":1.5,"b":true},…]`` becomes ``a=1.5,b=true`` per sample by three string
+        operations on the whole request (C code, 5x cheaper than formatting each value). Exact for
+        float and boolean fields with plain names: msgspec writes a float as the shortest text that
+        reads back the same (``1e300`` included, which InfluxDB reads too), unset fields not at all."""
+        parts = self._encoder.encode(samples).decode()[2:-2].replace('":', "=").replace('"', "").split("},{")
+        if len(parts) != len(samples):
+            return None  # cannot happen with valid times; cheap to be sure
+        fields = [part.partition(",")[2] if part.startswith("time=") else part for part in parts]
+        return None if "" in fields else fields
+
+    def _formatted(self, samples: list) -> list[str] | None:
+        """The fields of each sample in line protocol, value by value (integer fields, escaped names)."""
+        columns, formats = self._prefixes, self._formats
+        fields = []
+        for sample in samples:
+            values = msgspec.structs.astuple(sample)
+            text = ",".join(
                 [prefix + text(value) for prefix, text, value in zip(columns, formats, values[1:], strict=True)
                  if value is not _UNSET]
             )  # fmt: skip
-            if not fields:
-                return None  # "no field": the general path names the sample
-            points.append(f"{fields} {time_ns}")
-        accepted = Accepted(count=len(points))
-        if points:
-            # last, as in the general path: it spends the box's series budget, or refuses
-            tags = {"jbox_id": header_box} if header_box is not _UNSET else {}
-            try:
-                series = validator.series_key(box, MEASUREMENT, tags, self.schema)
-            except Refused:
+            if not text:
                 return None
-            accepted.lines_by_policy[self.schema.retention_policy] = [f"{series} {point}" for point in points]
-        return accepted
+            fields.append(text)
+        return fields
 
     def _time_ns(self, text: str) -> int | None:
-        """RFC 3339 in its usual form, exactly as ``rfc3339_to_ns`` reads it, else None."""
-        match = _TIME(text)
-        if match is None:
-            return None
-        minute, second, fraction = match.groups()
-        base = self._minutes.get(minute)
+        """RFC 3339 in its usual form, exactly as ``rfc3339_to_ns`` reads it, else None.
+
+        Samples of a fleet share their seconds (every box samples the same second), so the
+        "YYYY-MM-DDTHH:MM:SS" prefix is parsed once and kept; a sample then costs a dict lookup and,
+        with a fraction, an int() of its digits."""
+        base = self._seconds.get(text[:19])
         if base is None:
+            match = _TIME(text)
+            if match is None:
+                return None
+            minute, second, _ = match.groups()
             try:
-                base = rfc3339_to_ns(minute + ":00Z", "time")
+                base = rfc3339_to_ns(minute + ":00Z", "time") + int(second) * 1_000_000_000
             except ValueError:
                 return None
-            if len(self._minutes) > 10_000:  # bounded: times repeat minute after minute
-                self._minutes.clear()
-            self._minutes[minute] = base
-        time_ns = base + int(second) * 1_000_000_000
-        if fraction:
-            time_ns += int(fraction) * _FRACTION_NS[len(fraction)]
-        return time_ns
+            if len(self._seconds) >= 100_000:  # bounded: a day of seconds, times move on
+                self._seconds.clear()
+            self._seconds[text[:19]] = base
+        size = len(text)
+        if size == 20:
+            return base if text[19] == "Z" else None
+        fraction = text[20:-1]
+        if size not in (24, 27) or text[19] != "." or text[-1] != "Z":
+            return None
+        if not (fraction.isdigit() and fraction.isascii()):  # isdigit alone takes other scripts' digits
+            return None
+        return base + int(fraction) * _FRACTION_NS[size - 21]
 
 
 def _integer(value: int) -> str:

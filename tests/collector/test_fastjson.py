@@ -43,6 +43,12 @@ times = st.sampled_from(
         "not a time",
         None,
         12,
+        stamp(-5, ".١٢٣"),  # digits, but not ASCII ones
+        stamp(-5, ".12"),
+        stamp(-5, ".1234567"),
+        stamp(-5) + ",bogus=1",  # a valid second followed by more: never taken as fields
+        stamp(-5) + '"}',
+        stamp(-5)[:-1] + "z",
     ]
 )
 names = st.sampled_from(["p_meas_kw", "soc_pct", "temp_min_c", "grid_freq_hz", "uptime_s", "bogus"])
@@ -152,3 +158,23 @@ def test_a_schema_with_string_telemetry_fields_uses_the_general_path_only() -> N
     schema["telemetry"] = MeasurementSchema(fields={"soc_pct": "float", "note": "string"})
     fast = V2FastPath(Validator(schema, max_future_s=300, max_age_s=0))
     assert fast.accept(BOX, b'{"header": {}, "samples": [{"soc_pct": 1.0}]}', NOW_NS) is None
+
+
+def test_integer_and_boolean_fields_and_escaped_names_are_formatted_value_by_value() -> None:
+    schema = default_schema()
+    schema["telemetry"] = MeasurementSchema(fields={"soc_pct": "float", "cycles": "integer", "on grid": "boolean"})
+    fast = V2FastPath(Validator(schema, max_future_s=300, max_age_s=0))
+    body = {"header": {}, "samples": [{"time": stamp(-1), "cycles": 12, "on grid": True, "soc_pct": 1}]}
+    accepted = fast.accept(BOX, json.dumps(body).encode(), NOW_NS)
+    series = "telemetry,jbox_id=jbox-0001,region=IDF,service=fcr,site=site-1"
+    assert accepted.lines_by_policy["raw"] == [f"{series} soc_pct=1.0,cycles=12i,on\\ grid=true {(NOW - 1) * 10**9}"]
+
+
+def test_float_fields_come_out_as_the_shortest_text_influxdb_reads_back() -> None:
+    samples = [{"time": stamp(-2, ".250"), "soc_pct": 1e300, "p_meas_kw": -0.0}, {"grid_freq_hz": 5e-324}]
+    accepted = FAST.accept(BOX, json.dumps({"header": {}, "samples": samples}).encode(), NOW_NS)
+    series = "telemetry,jbox_id=jbox-0001,region=IDF,service=fcr,site=site-1"
+    assert accepted.lines_by_policy["raw"] == [
+        f"{series} p_meas_kw=-0.0,soc_pct=1e300 {(NOW - 2) * 10**9 + 250_000_000}",
+        f"{series} grid_freq_hz=5e-324 {NOW_NS}",
+    ]
