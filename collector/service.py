@@ -61,6 +61,7 @@ class IngestService:
         self.config = config
         self.clock = clock
         self.metrics = metrics or CollectorMetrics()
+        self._accepted_points = self.metrics.points.labels("accepted", "")  # labels() costs a lookup per call
         self.registry = registry
         # authentication from memory; a token issued, rotated or revoked elsewhere is seen within
         # ``token_refresh`` (see inventory/cache.py)
@@ -184,13 +185,13 @@ class IngestService:
         if accepted.count:
             # a gateway's bucket holds the points of every box behind it: per box, the same limit
             self.limiter.admit(scope.key, accepted.count, scale=getattr(scope, "covered", 1))
-            position = spool_lines(self.spool, accepted.lines_by_policy)
+            position = spool_lines(self.spool, accepted.lines_by_policy, accepted.count)
             self.writer.notify()
             with self._seen_lock:
                 self._seen[scope.key.removeprefix("gateway:")] = now
                 for jbox_id in accepted.boxes:
                     self._seen[jbox_id] = now
-        self.metrics.points.labels("accepted", "").inc(accepted.count)
+        self._accepted_points.inc(accepted.count)
         for error in accepted.errors:
             self.metrics.points.labels("rejected", error.category).inc()
         return IngestResult(accepted.count, accepted.errors, position)

@@ -135,8 +135,9 @@ class Spool:
         """
         return self.write_sections([(retention_policy, lines)])
 
-    def write_sections(self, sections: list[tuple[str, bytes]]) -> tuple[int, int]:
-        """Append batches for several retention policies as one record: all of them or none.
+    def write_sections(self, sections: list[tuple[str, bytes]], count: int | None = None) -> tuple[int, int]:
+        """Append batches for several retention policies as one record: all of them or none;
+        ``count`` is their number of lines, counted here when not given.
 
         Raises SpoolFullError (nothing written) when the record does not fit.
         """
@@ -146,7 +147,8 @@ class Spool:
             if len(name) > 255:
                 raise ValueError(f"retention policy name too long: {policy[:40]!r}")
             parts += [bytes((len(name),)), name, LINES_LENGTH.pack(len(lines)), lines]
-        count = sum(lines.count(b"\n") + 1 for _, lines in sections)
+        if count is None:
+            count = sum(lines.count(b"\n") + 1 for _, lines in sections)
         with self._lock:
             payload = APPENDED_AT.pack(self.clock()) + b"".join(parts)
             record = HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
@@ -317,16 +319,22 @@ class Spool:
         return good
 
 
-def spool_lines(spool: Spool, lines_by_policy: Mapping[str, list[str]]) -> tuple[int, int] | None:
+def spool_lines(
+    spool: Spool, lines_by_policy: Mapping[str, list[str]], count: int | None = None
+) -> tuple[int, int] | None:
     """The ingestion stage: one request's lines, every retention policy in one record, so it is
     spooled whole or not at all (``raw`` is the database's default policy, spooled as '').
 
     Returns the position to ``sync`` before acknowledging, or None when there was nothing to write.
-    Raises SpoolFullError, having written nothing.
+    Raises SpoolFullError, having written nothing. ``count``, the number of lines when the caller
+    knows it, spares counting them again.
     """
-    sections = [(policy, "\n".join(lines).encode()) for policy, lines in lines_by_policy.items() if lines]
-    sections = [("" if policy == "raw" else policy, body) for policy, body in sections]
-    return spool.write_sections(sections) if sections else None
+    sections = [
+        ("" if policy == "raw" else policy, "\n".join(lines).encode())
+        for policy, lines in lines_by_policy.items()
+        if lines
+    ]
+    return spool.write_sections(sections, count) if sections else None
 
 
 def _read_record(handle, segment: int) -> tuple[float | None, list[tuple[str, bytes]]] | None:
