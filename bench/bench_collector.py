@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import threading
@@ -204,7 +205,6 @@ def through_collector(
         tokens = [json.loads(issued.stdout)[box] for box in boxes]
     port = free_port()
     collector = start_collector(config, port, tree=tree)
-    # py-spy stops with the collector's exit and then writes the file
     profiler = start_profiler(collector.pid, 3600, args.profile) if args.profile and tree is None else None
     try:
         via = InfluxClient(InfluxSettings(url=influx_url, database=database))
@@ -216,10 +216,11 @@ def through_collector(
         wait_count(via, total)  # and InfluxDB has them all
         cpu_s = process_tree_cpu(collector.pid) - cpu_before
     finally:
+        if profiler is not None:  # stopped first: a traced collector may miss its SIGTERM
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=60)
         collector.terminate()
         collector.wait()
-        if profiler is not None:
-            profiler.wait(timeout=60)
     return ack_s, end_to_end_s, cpu_s
 
 

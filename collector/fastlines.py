@@ -61,22 +61,22 @@ class _Key:
         self.plain = _plain_matcher(self.signature)
         self.scanners: dict[tuple[str, ...], object] = {}
 
-    def scanner(self, fields: str):
-        """The run matcher (``_scanner``) for lines whose fields are named as in ``fields`` (a run's
-        first line's), in that order; None when ``fields`` is not such a section."""
+    def scanners_for(self, fields: str) -> tuple | None:
+        """The run matchers (``_scanners``) for lines whose fields are named as in ``fields`` (a
+        run's first line's), in that order; None when ``fields`` is not such a section."""
         names = tuple([part.partition("=")[0] for part in fields.split(",")])
-        scanner = self.scanners.get(names, _MISSING)
-        if scanner is _MISSING:
+        scanners = self.scanners.get(names, _MISSING)
+        if scanners is _MISSING:
             shape = (self.signature, names)  # compiled once per schema and field order, for every key
-            scanner = _SCANNERS.get(shape, _MISSING)
-            if scanner is _MISSING:
-                scanner = _scanner(self.types, names)
+            scanners = _SCANNERS.get(shape, _MISSING)
+            if scanners is _MISSING:
+                scanners = _scanners(self.types, names)
                 if len(_SCANNERS) >= 1_000:  # bounded: senders use a few field orders
                     _SCANNERS.clear()
-                _SCANNERS[shape] = scanner
+                _SCANNERS[shape] = scanners
             if len(self.scanners) < 100:  # bounded likewise
-                self.scanners[names] = scanner
-        return scanner
+                self.scanners[names] = scanners
+        return scanners
 
 
 def validate_body(
@@ -154,22 +154,25 @@ def _uniform(
         return None  # the line-by-line pass answers exactly (403, or a parse error first)
     if entry is None:
         return None
-    scanner = entry.scanner(fields)
-    match = scanner(body, position) if scanner is not None else None
-    if match is None:
+    scanners = entry.scanners_for(fields)
+    if scanners is None:
         return None
-    end = match.end()
-    if end < len(body) and body[end - 1] != "\n":
-        end = body.rfind("\n", position, end) + 1  # its last line matched only in part: not in the run
-        if end <= position:
-            return None
+    same, mixed = scanners
+    end, single = _run_end(same(body, position), body, position), True
+    if end is None or (end < len(body) and body.find("\n", position, end - 1) < 0):
+        # one line or none under its key: the next names another series (a gateway's batch)
+        other_end = _run_end(mixed(body, position), body, position)
+        if other_end is not None and (end is None or other_end > end):
+            end, single = other_end, False
+    if end is None:
+        return None
     # each line of the run is "key fields time", fields named as on its first line and plain, time 19 digits
     text = body[position:end]
     lines = text.split("\n")
     if not lines[-1]:
         lines.pop()  # the final newline
     count = len(lines)
-    if text.count(" ") != 2 * count:
+    if not single and text.count(" ") != 2 * count:
         return None  # a "key" the scanner read across a newline: some line lacks its fields or time
     # 19 digits each: the smallest and largest timestamps are the smallest and largest strings.
     # Inside the window every line parses, so from here a key naming another box is a 403.
@@ -178,7 +181,7 @@ def _uniform(
         and int(max(map(_LAST19, lines))) <= validator.newest_ns(now_ns)
     ):
         return None
-    if ("\n" + text).count(f"\n{key} ") == count:  # one key: a box's own series
+    if single:  # one key: a box's own series
         entries = {key: entry}
     else:
         entries = {}
@@ -197,6 +200,18 @@ def _uniform(
     accepted.count += count
     accepted.boxes.update(checked.box.jbox_id for checked in entries.values() if checked.box is not own)
     return end, count
+
+
+def _run_end(match: re.Match | None, body: str, position: int) -> int | None:
+    """Where a run that starts at ``position`` ends (after its last whole line), or None."""
+    if match is None:
+        return None
+    end = match.end()
+    if end < len(body) and body[end - 1] != "\n":
+        end = body.rfind("\n", position, end) + 1  # its last line matched only in part: not in the run
+        if end <= position:
+            return None
+    return end
 
 
 def _line_by_line(
@@ -299,19 +314,22 @@ def _plain_matcher(signature: tuple[tuple[str, str], ...]):
     return matcher
 
 
-def _scanner(types: dict[str, str], names: tuple[str, ...]):
-    """A match for a run of lines "key fields time": the field names literally and in order (a
-    regex with the names spelled out runs twice as fast as one choosing among them), nanosecond
-    timestamps of 19 digits (2001 to 2286). None when ``names`` repeat or are not all fields of a
+def _scanners(types: dict[str, str], names: tuple[str, ...]) -> tuple | None:
+    """Two matches for a run of lines "key fields time", one whose lines all repeat the first line's
+    key (a back-reference: a box's own series) and one for any keys (a gateway's batch). The field
+    names are spelled out in order (twice as fast as a regex choosing among them), timestamps are in
+    nanoseconds with 19 digits (2001 to 2286). None when ``names`` repeat or are not all fields of a
     plain type."""
     if len(set(names)) != len(names) or not all(types.get(name) in _VALUE for name in names):
         return None
-    fields = ",".join(f"{re.escape(name)}={_VALUE[types[name]]}" for name in names)
-    # a key is anything but a space ("[^ \\n]" is slower): the caller counts the spaces, so a key
-    # that runs over a newline is caught there
-    line = f"[^ \\t\\n#][^ ]*+ {fields} [1-9][0-9]{{18}}"
-    # possessive: a run ends at its first other line, without backtracking line by line
-    return re.compile(f"{line}(?:\\n{line})*+\\n?").match
+    rest = " " + ",".join(f"{re.escape(name)}={_VALUE[types[name]]}" for name in names) + " [1-9][0-9]{18}"
+    # a key is anything but a space ("[^ \\n]" is slower): the key of the first line has no newline
+    # (the caller checks), a back-reference to it neither, and for any keys the caller counts the
+    # spaces, so a key that ran over a newline is caught there. Possessive: a run ends at its first
+    # other line, without backtracking line by line.
+    same = re.compile(f"(?P<key>[^ \\t\\n#][^ ]*+){rest}(?:\\n(?P=key){rest})*+\\n?").match
+    mixed = re.compile(f"[^ \\t\\n#][^ ]*+{rest}(?:\\n[^ \\t\\n#][^ ]*+{rest})*+\\n?").match
+    return same, mixed
 
 
 def _never(text: str) -> None:
