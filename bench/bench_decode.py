@@ -13,13 +13,19 @@
 
 Each line prints microseconds per call and the ratio against the current code.
 
+``--baseline TREE`` also times the fast paths (collector/fastjson.py, collector/fastlines.py) of
+another source tree on the same bodies, in the same process (loaded from the tree's files, on this
+tree's parser and validator), and prints the ratio baseline / current for each body.
+
     .venv/bin/python bench/bench_decode.py [--seconds 1.0] [--requests 20000] [--no-servers]
+    .venv/bin/python bench/bench_decode.py --baseline TREE --no-servers   # the fast paths against TREE's
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -39,9 +45,10 @@ from collector import payloads  # noqa: E402
 from collector.fastjson import V2FastPath  # noqa: E402
 from collector.fastlines import validate_body  # noqa: E402
 from collector.lineparser import parse_lines  # noqa: E402
+from collector.scope import GatewayScope  # noqa: E402
 from collector.validate import Validator  # noqa: E402
 from config.collector import default_schema  # noqa: E402
-from inventory import Box  # noqa: E402
+from inventory import Box, Gateway  # noqa: E402
 from storage.server import free_port  # noqa: E402
 
 BOX = Box("jbox-0001", "site-001", "IDF", "fcr")
@@ -165,6 +172,65 @@ def lines_section(seconds: float) -> None:
         per_call_us(parser_only, seconds) / 5000,
         baseline,
         "line",
+    )
+
+
+def load_module(tree: Path, module: str):
+    """``collector/<module>.py`` of another tree, as a module of its own (its imports resolve here)."""
+    spec = importlib.util.spec_from_file_location(f"baseline_{module}", tree / "collector" / f"{module}.py")
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = loaded  # msgspec resolves a Struct's annotations through its module
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+def baseline_section(tree: Path, seconds: float) -> None:
+    """The fast paths of ``tree`` against this tree's, per body; ratio = baseline / current."""
+    now = time.time()
+    now_ns = time.time_ns()
+    schema = default_schema()
+    modules = {"current": (V2FastPath, validate_body)}
+    old = load_module(tree, "fastjson"), load_module(tree, "fastlines")
+    modules["baseline"] = (old[0].V2FastPath, old[1].validate_body)
+    print(f"(d) fast paths, this tree against {tree}; ratio = baseline / current")
+    body = v2_body(int(now) - 20)
+    timings = {}
+    for name, (fast_json, _) in modules.items():
+        fast = fast_json(Validator(schema, max_future_s=300, max_age_s=7 * 86400))
+        assert fast.accept(BOX, body, int(now * 1e9)).count == 10
+        timings[name] = per_call_us(lambda fast=fast: fast.accept(BOX, body, int(now * 1e9)), seconds)
+    print(f"  {'payload v2, 10 samples':<44} {timings['baseline']:>8.2f} -> {timings['current']:>7.2f} us/request"
+          f"  {timings['baseline'] / timings['current']:>5.2f}x")  # fmt: skip
+    own_key = "telemetry,jbox_id=jbox-0001,region=IDF,service=fcr,site=site-001"
+    gateway = GatewayScope(Gateway("gw-1", site="site-001"), lambda jbox_id: Box(jbox_id, "site-001", "IDF", "fcr"))
+    cases = [
+        (f"box, own lines, {lines} per request", BOX, lp_lines(own_key, lines, now_ns), lines)
+        for lines in (10, 50, 5000)
+    ] + [("gateway, 5,000 lines for 1,000 boxes", gateway, lp_body(5000, now_ns - 3600 * 10**9), 5000)]
+    for title, scope, text, lines in cases:
+        timings = {}
+        for name, (_, fast_lines) in modules.items():
+            validator = Validator(schema, max_future_s=300, max_age_s=7 * 86400)
+            assert fast_lines(validator, scope, text, "ns", now_ns).count == lines
+            timings[name] = (
+                per_call_us(
+                    lambda fast_lines=fast_lines, validator=validator, scope=scope, text=text: fast_lines(
+                        validator, scope, text, "ns", now_ns
+                    ),
+                    seconds,
+                )
+                / lines
+            )
+        print(f"  {title:<44} {timings['baseline']:>8.3f} -> {timings['current']:>7.3f} us/line"
+              f"     {timings['baseline'] / timings['current']:>5.2f}x")  # fmt: skip
+
+
+def lp_lines(key: str, lines: int, now_ns: int) -> str:
+    """A box's own lines, one series, a second apart, the newest a minute old."""
+    return "\n".join(
+        f"{key} p_meas_kw={i % 997}.5,p_setpoint_kw={i % 991}.0,grid_freq_hz=50.01,soc_pct=51.2,temp_max_c=31.5 "
+        f"{now_ns - 60 * 10**9 - (lines - i) * 10**9}"
+        for i in range(lines)
     )
 
 
@@ -329,9 +395,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.0, help="timing per measurement")
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--no-servers", action="store_true")
+    parser.add_argument("--baseline", type=Path, help="also time the fast paths of this source tree")
     args = parser.parse_args()
     decode_section(args.seconds)
     lines_section(args.seconds)
+    if args.baseline:
+        baseline_section(args.baseline, args.seconds)
     if not args.no_servers:
         server_section(args.requests)
 

@@ -29,6 +29,7 @@ _Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _TYPES = {"float": float, "integer": _Int64, "boolean": bool}
 _TIME = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}):([0-5][0-9])(?:\.([0-9]{3}|[0-9]{6}))?Z").fullmatch
 _FRACTION_NS = {3: 1_000_000, 6: 1_000}
+_TO_FIELDS = bytes.maketrans(b":", b"=")  # with the quotes deleted: '"a":1.5' -> 'a=1.5'
 _PLAIN_NAME = re.compile("[A-Za-z_][A-Za-z0-9_]*").fullmatch  # the same in JSON and line protocol, unescaped
 
 
@@ -93,12 +94,16 @@ class V2FastPath:
         oldest = validator.oldest_ns(self.schema.retention_policy, now_ns)
         samples = payload.samples
         times = []
+        seconds = self._seconds
         for sample in samples:
             stamp = sample.time
             if stamp is _UNSET:
                 times.append(now_ns)
                 continue
-            time_ns = self._time_ns(stamp)
+            # the usual "YYYY-MM-DDTHH:MM:SSZ" of a second already seen, inline; else _time_ns
+            time_ns = seconds.get(stamp[:19]) if len(stamp) == 20 and stamp[19] == "Z" else None
+            if time_ns is None:
+                time_ns = self._time_ns(stamp)
             if time_ns is None or not oldest <= time_ns <= newest:
                 return None
             times.append(time_ns)
@@ -120,11 +125,12 @@ class V2FastPath:
 
     def _encoded(self, samples: list) -> list[str] | None:
         """The fields of each sample in line protocol, from msgspec's JSON encoding of the samples:
-        ``[{"time":"…","a":1.5,"b":true},…]`` becomes ``a=1.5,b=true`` per sample by three string
-        operations on the whole request (C code, 5x cheaper than formatting each value). Exact for
+        ``[{"time":"…","a":1.5,"b":true},…]`` becomes ``a=1.5,b=true`` per sample by one bytes
+        translation and a split of the whole request (C code, 5x cheaper than formatting each value),
+        the time member cut off each sample (the time's own colons become "=" there too). Exact for
         float and boolean fields with plain names: msgspec writes a float as the shortest text that
         reads back the same (``1e300`` included, which InfluxDB reads too), unset fields not at all."""
-        parts = self._encoder.encode(samples).decode()[2:-2].replace('":', "=").replace('"', "").split("},{")
+        parts = self._encoder.encode(samples).translate(_TO_FIELDS, b'"').decode()[2:-2].split("},{")
         if len(parts) != len(samples):
             return None  # cannot happen with valid times; cheap to be sure
         fields = [part.partition(",")[2] if part.startswith("time=") else part for part in parts]
