@@ -16,7 +16,7 @@ from storage import InfluxClient, InfluxError, InfluxSettings
 
 log = logging.getLogger(__name__)
 
-ALL = ("collector", "rules", "alerting", "retention")
+ALL = ("collector", "rules", "alerting", "retention", "status")
 
 
 class Component(Protocol):
@@ -55,6 +55,10 @@ class Services:
             from jboxmon.retention_component import RetentionComponent
 
             built.append(RetentionComponent(self.config, self.influx))
+        if "status" in self.names and (self.config.status.enabled or self.names == ("status",)):
+            from jboxmon.status_component import StatusComponent
+
+            built.append(StatusComponent(self.config))  # last: its first round finds the others listening
         return built
 
     def _alerting(self):
