@@ -21,10 +21,12 @@ from storage.http import HttpClient
 
 
 class HealthServer:
-    """Answers ``GET /health`` with ``status`` and ``body`` (bytes or JSON-able) after ``delay_s``."""
+    """Answers ``GET /health`` with ``status`` and ``body`` (bytes or JSON-able) after ``delay_s``;
+    with ``drip_s`` it sends the body one byte every ``drip_s`` (a per-read timeout never fires)."""
 
-    def __init__(self, status: int = 200, body: object = None, delay_s: float = 0.0) -> None:
+    def __init__(self, status: int = 200, body: object = None, delay_s: float = 0.0, drip_s: float = 0.0) -> None:
         self.status, self.body, self.delay_s = status, {"status": "ok"} if body is None else body, delay_s
+        self.drip_s = drip_s
         self.hits = 0
         server = self
 
@@ -39,7 +41,10 @@ class HealthServer:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
-                    self.wfile.write(body)
+                    for i in range(0, len(body), 1 if server.drip_s else len(body)):
+                        self.wfile.write(body[i : i + (1 if server.drip_s else len(body))])
+                        self.wfile.flush()
+                        time.sleep(server.drip_s)
                 except OSError:  # the status page gave up waiting: that is the point of the slow server
                     pass
 
