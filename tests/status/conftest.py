@@ -17,6 +17,8 @@ from config import JboxmonConfig
 from config.model import InventoryConfig
 from config.status import ComponentUrls, StatusConfig
 from inventory import Box, Registry
+from jboxmon.alerting_component import AlertingComponent
+from jboxmon.status_component import StatusComponent
 from storage.http import HttpClient
 
 
@@ -125,3 +127,52 @@ def silence(alerting_url: str, matchers: list[dict], minutes: float = 60) -> str
 
 def _iso(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+EVIL = '<script>alert("x")</script>'
+
+
+@pytest.fixture
+def fleet_page(tmp_path: Path, health_servers: list[HealthServer]):
+    """collector up, rules degraded (200 saying so), retention down (nothing listens), alerting real."""
+    collector = HealthServer(503, {"status": "degraded: InfluxDB unreachable, spooling", "spool_bytes": 10})
+    rules = HealthServer(200, {"status": "degraded: last reload failed", "last_reload_error": "bad.yaml"})
+    health_servers += [collector, rules]
+    urls = {"collector": collector.url, "rules": rules.url, "retention": closed_port_url()}
+    alerting = AlertingComponent(make_config(tmp_path, urls), None, port=0).start()
+    config = make_config(tmp_path, {**urls, "alerting": alerting.url}, max_listed=3)
+    now = time.time()
+    boxes = [Box(f"jbox-{i:04d}", site=f"site-{i % 2}", region="IDF" if i < 4 else "PACA") for i in range(6)]
+    # 0 and 1 report; 2 was lost 10 min ago, 3 an hour ago, 4 a day ago; 5 never reported
+    register(config.inventory.path, boxes, {"jbox-0000": now - 5, "jbox-0001": now - 60, "jbox-0002": now - 600,
+                                            "jbox-0003": now - 3600, "jbox-0004": now - 86400})  # fmt: skip
+    post_alerts(alerting.url, [
+        _alert("SetpointNotFollowed", "warning", "jbox-0001", now - 300),
+        _alert("Overheating", "critical", "jbox-0002", now - 900),
+        _alert("Overheating", "critical", "jbox-0000", now - 60),
+        _alert("SocDrift", "warning", "jbox-0003", now - 30),
+        _alert("LabelInjection", "critical", EVIL, now - 10, site=EVIL),
+    ])  # fmt: skip
+    silence(alerting.url, [{"name": "jbox_id", "value": "jbox-0003", "isRegex": False, "isEqual": True}])
+    status = StatusComponent(config, port=0).start()
+    try:
+        _wait_for_snapshot(status)
+        yield status
+    finally:
+        status.stop()
+        alerting.stop()
+
+
+def _alert(name: str, severity: str, box: str, since: float, site: str = "site-0") -> dict:
+    return {
+        "labels": {"alertname": name, "severity": severity, "jbox_id": box, "site": site, "region": "IDF"},
+        "annotations": {"summary": f"{name} on {box}"},
+        "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)),
+    }
+
+
+def _wait_for_snapshot(status: StatusComponent, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while status.service.snapshot is None:
+        assert time.monotonic() < deadline, "no status snapshot in time"
+        time.sleep(0.05)
