@@ -11,6 +11,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 
+from status.components import failure_reason
 from status.model import AlertRow, AlertsView
 from storage.http import HttpClient, HttpError, HttpSettings
 
@@ -31,7 +32,8 @@ def fetch(alerting_url: str, http: HttpClient, clock: Callable[[], float] = time
         items = http.request("GET", url).json()
         rows = parse(items)
     except HttpError as exc:
-        return AlertsView(error=f"cannot read {url}: {exc}", checked_at=clock())
+        why = failure_reason(exc, http.settings.timeout_s)
+        return AlertsView(error=f"cannot read {url}: {why}", checked_at=clock())
     except ValueError as exc:
         return AlertsView(error=f"unexpected answer from {url}: {exc}", checked_at=clock())
     return AlertsView(rows=tuple(sorted(rows, key=AlertRow.sort_key)), checked_at=clock())

@@ -10,6 +10,7 @@ failure is a state to show, never an exception page.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from status.model import DEGRADED, DISABLED, DOWN, UP, ComponentStatus
 from storage.http import HttpClient, HttpError, HttpSettings
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 REASON_CHARS = 300  # a reason is one line on the page, not a traceback
 HEALTH_BYTES = 64 * 1024  # a /health answer is a few hundred bytes; more is not a health answer
 
@@ -38,7 +40,8 @@ def check(target: Target, http: HttpClient, clock: Callable[[], float] = time.ti
     try:
         response = http.request("GET", target.url.rstrip("/") + "/health", check=False)
     except HttpError as exc:
-        return ComponentStatus(target.name, target.url, DOWN, _short(str(exc)), clock(), time.monotonic() - started)
+        reason = failure_reason(exc, http.settings.timeout_s)
+        return ComponentStatus(target.name, target.url, DOWN, reason, clock(), time.monotonic() - started)
     latency = time.monotonic() - started
     state, reason = judge(response.status_code, _json_or_none(response))
     return ComponentStatus(target.name, target.url, state, _short(reason), clock(), latency)
@@ -55,6 +58,19 @@ def judge(status: int, body: object) -> tuple[str, str]:
         return DEGRADED, said  # alive and explaining itself: the service is up but not well
     # a proxy's error page, a 404 (not a jboxmon service there), a crash: nothing to trust
     return DOWN, f"/health answered {status}" + (f": {said}" if said else "")
+
+
+def failure_reason(exc: HttpError, timeout_s: float) -> str:
+    """One line an operator can act on, instead of urllib3's nested repr of the same fact."""
+    text = str(exc)
+    if exc.status is None and "timed out" in text:
+        return f"no answer within {timeout_s:g}s (timed out)"
+    errno = _ERRNO.search(text)
+    if exc.status is None and errno:  # connection refused, name not known, network unreachable...
+        return f"unreachable: {errno.group(1).strip()}"
+    if "answer larger than" in text:
+        return text[text.index("answer larger than") :]
+    return _short(text)
 
 
 def _reason_in(body: object) -> str | None:

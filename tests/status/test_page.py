@@ -23,7 +23,7 @@ def test_json_shows_components_fleet_and_alerts(fleet_page: StatusComponent) -> 
         "collector": "degraded", "rules": "degraded", "alerting": "up", "retention": "down"
     }  # fmt: skip
     assert components["collector"]["reason"] == "degraded: InfluxDB unreachable, spooling"
-    assert "unreachable" in components["retention"]["reason"]
+    assert components["retention"]["reason"] == "unreachable: Connection refused"
     assert components["alerting"]["checked_ago_s"] < 30 and not components["alerting"]["stale"]
     assert doc["overall"] == "down" and doc["stale"] is False
 
