@@ -56,10 +56,17 @@ class Services:
 
             built.append(RetentionComponent(self.config, self.influx))
         if "status" in self.names and (self.config.status.enabled or self.names == ("status",)):
-            from jboxmon.status_component import StatusComponent
-
-            built.append(StatusComponent(self.config))  # last: its first round finds the others listening
+            built.append(self._status())  # last: its first round finds the others listening
         return built
+
+    def _status(self) -> Component:
+        from jboxmon.status_component import StatusComponent
+
+        config = self.config
+        if self.listen != config.collector.listen:  # `jboxmon run --listen`: watch the collector where it is
+            collector = config.collector.model_copy(update={"listen": self.listen})
+            config = config.model_copy(update={"collector": collector})
+        return StatusComponent(config)
 
     def _alerting(self):
         from jboxmon.alerting_component import AlertingComponent

@@ -53,6 +53,7 @@ class Refresher:
         self._snapshot: Snapshot | None = None
         self._running: dict[str, Future] = {}  # checks of an earlier round still waiting on their upstream
         self._lock = threading.Lock()
+        self._round = threading.Lock()  # one round at a time, whoever calls refresh_once
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
@@ -88,6 +89,10 @@ class Refresher:
 
     def refresh_once(self) -> Snapshot:
         """One round, now: returns (and publishes) the new snapshot."""
+        with self._round:
+            return self._refresh()
+
+    def _refresh(self) -> Snapshot:
         own_pool = self._pool is None
         pool = self._pool or ThreadPoolExecutor(max_workers=len(self.checks) + 2)
         started = time.monotonic()

@@ -70,3 +70,9 @@ def test_status_disabled_is_not_started_by_run(influx_config, tmp_path: Path) ->
     assert not any(isinstance(c, StatusComponent) for c in Services(config, components=("status", "rules")).build())
     # `jboxmon status` asks for it by name: it runs whatever `enabled` says
     assert any(isinstance(c, StatusComponent) for c in Services(config, components=("status",)).build())
+
+
+def test_run_listen_override_is_where_the_page_looks_for_the_collector(influx_config, tmp_path: Path) -> None:
+    config = _config(influx_config, tmp_path)
+    (status,) = Services(config, listen="127.0.0.1:9181", components=("status",)).build()
+    assert {t.name: t.url for t in status.service.targets}["collector"] == "http://127.0.0.1:9181"
