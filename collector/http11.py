@@ -96,6 +96,7 @@ class Connection(asyncio.Protocol):
         self.current: HttpRequest | None = None
         self.last_active = time.monotonic()
         self.paused = False
+        self.write_paused = False
         self.dead = False  # input is no longer read: a fatal error or an oversize body
         self.close_after = False  # the server stops: close once the current answer is written
         self._serving = False
@@ -117,6 +118,24 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
         self.transport = None  # a late reply (fsync finishing) is dropped: nobody is listening
+
+    def pause_writing(self) -> None:
+        # the client does not read its answers: stop reading its requests until it does
+        self.write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        want_paused = self.write_paused or len(self.queue) > MAX_QUEUED
+        if want_paused != self.paused and self.transport is not None:
+            self.paused = want_paused
+            if want_paused:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.dead:
@@ -186,9 +205,8 @@ class Connection(asyncio.Protocol):
 
     def _enqueue(self, request: HttpRequest) -> None:
         self.queue.append(request)
-        if len(self.queue) > MAX_QUEUED and not self.paused and self.transport is not None:
-            self.paused = True
-            self.transport.pause_reading()
+        if len(self.queue) > MAX_QUEUED and not self.paused:
+            self._update_reading()
         if self.current is None:
             self._serve_next()
 
@@ -199,9 +217,8 @@ class Connection(asyncio.Protocol):
         try:
             while self.current is None and self.queue and self.transport is not None:
                 request = self.current = self.queue.popleft()
-                if self.paused and len(self.queue) <= MAX_QUEUED // 2:
-                    self.paused = False
-                    self.transport.resume_reading()
+                if self.paused and not self.write_paused and len(self.queue) <= MAX_QUEUED // 2:
+                    self._update_reading()
                 self._dispatch(request)
         finally:
             self._serving = False

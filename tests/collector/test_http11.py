@@ -154,3 +154,29 @@ def test_http_1_0_closes_and_idle_keep_alive_connections_are_closed(collector) -
         server_loop = collector.server.http._loop
         server_loop.call_soon_threadsafe(server.close_idle, time.monotonic() + server.keep_alive_s + 1)
         assert closed(sock)
+
+
+def test_a_client_that_does_not_read_its_answers_is_not_read_either(collector) -> None:
+    """Pipelined requests whose answers pile up unread: the server stops reading instead of buffering."""
+    request = b"POST /write HTTP/1.1\r\nHost: x\r\nAuthorization: Token nope\r\nContent-Length: 0\r\n\r\n"
+    block = memoryview(request * 1000)
+    sent, limit, offset = 0, 64 << 20, 0
+    with connect(collector) as sock:
+        sock.setblocking(False)
+        stalled_since = None
+        while sent < limit:
+            try:
+                count = sock.send(block[offset:])
+            except BlockingIOError:
+                stalled_since = stalled_since or time.monotonic()
+                if time.monotonic() - stalled_since > 2:
+                    break
+                time.sleep(0.01)
+                continue
+            stalled_since = None
+            sent += count
+            offset = (offset + count) % len(block)
+        connection = next(iter(collector.server.http.server.connections))
+        buffered = connection.transport.get_write_buffer_size()
+    assert sent < limit, "the server kept reading requests whose answers nobody read"
+    assert buffered < 1 << 20, f"{buffered} bytes of answers buffered for a client that reads none"
