@@ -107,6 +107,9 @@ class BackgroundHttp:
     def stop(self) -> None:
         if self._thread is None:
             return
-        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        try:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        except RuntimeError:  # the loop already ended (its thread died): nothing left to drain
+            pass
         self._thread.join(timeout=self.drain_s + 5)
         self._thread = None
