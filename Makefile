@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench lint influxd alertmanager clean
+.PHONY: demo test bench lint influxd alertmanager chromium clean
 
 $(RUNTIME_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jboxmon needs Python >= 3.11"'
@@ -38,10 +38,17 @@ alertmanager:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
 
+# the status page's browser test loads the page in Debian's headless chromium
+chromium:
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium package"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
 demo: $(RUNTIME_STAMP) influxd
 	$(VENV)/bin/python -m jboxmon.demo $(DEMO_ARGS)
 
-test: $(TEST_STAMP) influxd alertmanager
+test: $(TEST_STAMP) influxd alertmanager chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(BENCH_STAMP) influxd

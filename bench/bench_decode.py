@@ -6,10 +6,11 @@
 (b) a 5,000-line line-protocol body for many boxes: the collector's ``fastlines`` path (parse,
     validate, normalise), its general parser, and ``line_protocol_parser.parse_line`` per line
     (parse only, no checks).
-(c) ASGI servers: the collector's server CPU per request is measured for a minimal POST route
-    (Starlette under uvicorn+httptools+uvloop, a bare ASGI callable under uvicorn, and both under
-    granian) with a keep-alive client in its own process; CPU is read from /proc for the server's
-    process tree, so the figure is CPU per request, not a throughput that depends on the client.
+(c) HTTP servers: the collector's server CPU per request is measured for a minimal POST route
+    (Starlette under uvicorn+httptools+uvloop, a bare ASGI callable under uvicorn, the collector's
+    own HTTP/1.1 protocol on httptools, and both ASGI apps under granian) with a keep-alive client
+    in its own process; CPU is read from /proc for the server's process tree, so the figure is CPU
+    per request, not a throughput that depends on the client.
 
 Each line prints microseconds per call and the ratio against the current code.
 
@@ -342,6 +343,7 @@ def server_section(requests: int) -> None:
             "--loop",
             "uvloop",
         ],
+        "the collector's own HTTP/1.1 protocol (httptools, uvloop)": [python, "bench_decode.py", "--serve-protocol"],
         "granian ASGI + Starlette route": [
             python,
             "-m",
@@ -367,11 +369,12 @@ def server_section(requests: int) -> None:
     baseline = None
     for name, command in servers.items():
         port = free_port()
-        command = (
-            [*command, "--port", str(port), "--log-level", "warning"]
-            if "uvicorn" in command
-            else [*command, "--port", str(port), "--log-level", "warning", "--workers", "1"]
-        )
+        if "--serve-protocol" in command:
+            command = [*command, str(port)]
+        elif "uvicorn" in command:
+            command = [*command, "--port", str(port), "--log-level", "warning"]
+        else:
+            command = [*command, "--port", str(port), "--log-level", "warning", "--workers", "1"]
         process = _serve(command, port)
         try:
             _client_main(port, body, 200, 4)  # warm up
@@ -390,7 +393,24 @@ def server_section(requests: int) -> None:
         print(f"  {name:<58} {us:>9.1f} us CPU/request {baseline / us:>6.2f}x  ({requests / wall:,.0f} req/s)")
 
 
+def serve_protocol(port: int) -> None:
+    """The collector's server (collector/http11.py) with one route answering 204 at once, until killed."""
+    from collector.http11 import HttpServer
+    from collector.serving import BackgroundHttp
+
+    def no_content(request, reply) -> None:
+        reply(204, [], b"")
+
+    server = HttpServer({"/v2/telemetry": no_content}, no_content, max_body_bytes=1 << 20, keep_alive_s=30)
+    BackgroundHttp(server, port=port).start()
+    while True:
+        time.sleep(3600)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--serve-protocol"]:
+        serve_protocol(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=1.0, help="timing per measurement")
     parser.add_argument("--requests", type=int, default=20_000)

@@ -1,7 +1,8 @@
-"""HTTP layer of the collector (Starlette): routes, and the stages a request goes through.
+"""HTTP layer of the collector: its routes, and the stages an ingestion request goes through.
 
-A POST is taken through: check the payload version's lifecycle (collector/versions.py) ->
-authenticate (collector/auth.py) -> read the bounded body (collector/body.py) -> decode by payload
+A POST, read whole within the body limit by the server (collector/http11.py), is taken through:
+check the payload version's lifecycle (collector/versions.py) -> authenticate (collector/auth.py)
+-> the body, gunzipped when it says so (collector/body.py) -> decode by payload
 version (collector/decode.py) -> validate -> rate-limit -> spool (collector/service.py) -> wait
 for fsync (collector/groupcommit.py) -> answer. A failing stage raises; collector/problems.py is
 the one table from those exceptions to HTTP statuses. Accepted data is answered 204 (line
@@ -13,23 +14,24 @@ The JSON telemetry routes come from the payload-version registry (collector/payl
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from collector import payloads
-from collector.asgi import IngestFront, RawRequest
+from collector.asgi import AsgiFallback
 from collector.auth import authenticate
-from collector.body import read_body
+from collector.body import request_body
 from collector.decode import decode_json, json_media_type, line_protocol_text
 from collector.groupcommit import GroupCommitter
+from collector.http11 import HttpRequest, HttpServer, Reply
 from collector.openapi import build_openapi, openapi
 from collector.payloads import Decoder, PayloadVersion
 from collector.problems import HANDLED, problem_response
@@ -51,7 +53,7 @@ class JsonBody:
         self.decoder = decoder
         self.version = version  # a version with a fast path (collector/fastjson.py) tries it first
 
-    def __call__(self, service: IngestService, request: Request | RawRequest, body: bytes, box: Box) -> IngestResult:
+    def __call__(self, service: IngestService, request: HttpRequest, body: bytes, box: Box) -> IngestResult:
         content_type = request.headers.get("content-type", "application/json")
         if self.version and json_media_type(content_type):
             result = service.accept_fast(self.version, box, body)
@@ -66,13 +68,16 @@ class LineProtocolBody:
 
     no_content = True  # answered 204, as InfluxDB does
 
-    def __call__(self, service: IngestService, request: Request | RawRequest, body: bytes, box: Box) -> IngestResult:
+    def __call__(self, service: IngestService, request: HttpRequest, body: bytes, box: Box) -> IngestResult:
         precision = request.query_params.get("precision", "ns")
         return service.accept_lines(box, line_protocol_text(body, precision), precision)
 
 
 class IngestEndpoint:
-    """One POST route of the pipeline; ``version`` names a JSON payload version ('' for the others)."""
+    """One POST route of the pipeline; ``version`` names a JSON payload version ('' for the others).
+
+    A route of collector/http11.py's server: ``serve(request, reply)`` runs the synchronous stages
+    at once (a large body in a worker thread) and calls ``reply`` when the spool is durable."""
 
     def __init__(
         self,
@@ -99,7 +104,7 @@ class IngestEndpoint:
             )
         return counter
 
-    async def handle(self, request: Request | RawRequest) -> Response:
+    def serve(self, request: HttpRequest, reply: Reply) -> None:
         started = time.perf_counter()
         service = self.service
         headers: dict[str, str] = {}
@@ -108,20 +113,49 @@ class IngestEndpoint:
                 policy = service.config.payload_versions.get(self.version)
                 headers = check_version(policy, self.version, service.clock())
             box = authenticate(service.authenticate, request.headers, request.query_params)
-            body = await read_body(request.headers, request.stream(), service.config.max_body_bytes)
+            body = request_body(request, service.config.max_body_bytes)
             if len(body) > INLINE_BODY_BYTES:
-                result = await run_in_threadpool(self.handler, service, request, body, box)
-            else:
-                result = self.handler(service, request, body, box)
-            await self.committer.durable(result.position)
+                pending = asyncio.get_running_loop().run_in_executor(None, self.handler, service, request, body, box)
+                pending.add_done_callback(lambda done: self._handled(done, box, headers, reply, started))
+                return
+            result = self.handler(service, request, body, box)
+        except HANDLED as exc:
+            self._answer(problem_response(exc, headers), reply, started)
+            return
+        self._when_durable(result, box, headers, reply, started)
+
+    def _handled(self, done: asyncio.Future, box: Box, headers: dict[str, str], reply: Reply, started: float) -> None:
+        try:
+            result = done.result()
+        except HANDLED as exc:
+            self._answer(problem_response(exc, headers), reply, started)
+            return
+        except Exception:
+            log.exception("ingesting a large body for %s failed", box.jbox_id)
+            self._answer(_INTERNAL_ERROR, reply, started)
+            return
+        self._when_durable(result, box, headers, reply, started)
+
+    def _when_durable(
+        self, result: IngestResult, box: Box, headers: dict[str, str], reply: Reply, started: float
+    ) -> None:
+        def durable(error: Exception | None) -> None:
+            if error is not None:  # the spool's disk failed: nothing is acknowledged (logged by the committer)
+                self._answer(_INTERNAL_ERROR, reply, started)
+                return
             if headers:
                 self._deprecated(box, headers)
-            response = _result_response(self.handler.no_content, result, headers)
-        except HANDLED as exc:
-            response = problem_response(exc, headers)
+            self._answer(_result_response(self.handler.no_content, result, headers), reply, started)
+
+        if result.position is None:
+            durable(None)
+        else:
+            self.committer.when_durable(result.position, durable)
+
+    def _answer(self, response: Response | Accepted, reply: Reply, started: float) -> None:
         self._counter(response.status_code).inc()
         self._latency.observe(time.perf_counter() - started)
-        return response
+        reply(response.status_code, response.raw_headers, response.body)
 
     def _deprecated(self, box: Box, headers: dict[str, str]) -> None:
         self.service.metrics.deprecated.labels(self.version).inc()
@@ -131,26 +165,20 @@ class IngestEndpoint:
 
 
 class Accepted:
-    """The usual answer, 204 or 202 ``{"accepted": n}``, sent as two prebuilt ASGI messages: building
-    a Starlette response for it cost more than the rest of a small request's answer."""
+    """The usual answer, 204 or 202 ``{"accepted": n}``, built bare: a Starlette response for it
+    cost more than the rest of a small request's answer."""
 
-    __slots__ = ("body", "status_code")
+    __slots__ = ("body", "raw_headers", "status_code")
 
-    _START_204 = {"type": "http.response.start", "status": 204, "headers": []}
-    _EMPTY = {"type": "http.response.body", "body": b""}
+    _JSON = [(b"content-type", b"application/json")]
 
     def __init__(self, accepted: int | None) -> None:
         self.status_code = 204 if accepted is None else 202
         self.body = b"" if accepted is None else b'{"accepted":%d}' % accepted
+        self.raw_headers = [] if accepted is None else self._JSON
 
-    async def __call__(self, scope, receive, send) -> None:
-        if self.status_code == 204:
-            await send(self._START_204)
-            await send(self._EMPTY)
-            return
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(self.body))]
-        await send({"type": "http.response.start", "status": 202, "headers": headers})
-        await send({"type": "http.response.body", "body": self.body})
+
+_INTERNAL_ERROR = Response("spool write failed", status_code=500, media_type="text/plain")
 
 
 class StatusEndpoints:
@@ -201,22 +229,39 @@ def ingest_endpoints(
     ]
 
 
-def create_app(
-    service: IngestService, committer: GroupCommitter, registry: Mapping[str, PayloadVersion] = payloads.VERSIONS
-) -> IngestFront:
-    """The collector's application; ``registry`` is the payload versions it serves (all, by default).
+KEEP_ALIVE_S = 30.0  # an idle keep-alive connection is closed after this long
 
-    The ingestion POSTs are dispatched by a light front (collector/asgi.py), the rest by Starlette."""
+
+def create_app(
+    service: IngestService,
+    committer: GroupCommitter,
+    registry: Mapping[str, PayloadVersion] = payloads.VERSIONS,
+    scheme: str = "http",
+) -> HttpServer:
+    """The collector's HTTP server; ``registry`` is the payload versions it serves (all, by default).
+
+    Ingestion POSTs are routes of the server itself (collector/http11.py); everything else, health,
+    metrics, the OpenAPI document, /ping and the 404/405 answers, is a small Starlette app."""
     status = StatusEndpoints(service, openapi() if registry is payloads.VERSIONS else build_openapi(registry))
     endpoints = ingest_endpoints(service, committer, registry)
-    routes = [Route(e.path, e.handle, methods=["POST"]) for e in endpoints]
+    # the ingestion paths are listed for Starlette's 405 to a GET; their POSTs never reach it
+    routes = [Route(e.path, _served_by_the_protocol, methods=["POST"]) for e in endpoints]
     routes += [
         Route("/health", status.health, methods=["GET"]),
         Route("/ping", ping, methods=["GET", "HEAD"]),
         Route("/metrics", status.metrics, methods=["GET"]),
         Route("/openapi.json", status.openapi, methods=["GET"]),
     ]
-    return IngestFront(endpoints, Starlette(routes=routes))
+    return HttpServer(
+        {e.path: e.serve for e in endpoints},
+        AsgiFallback(Starlette(routes=routes), scheme),
+        max_body_bytes=service.config.max_body_bytes,
+        keep_alive_s=KEEP_ALIVE_S,
+    )
+
+
+async def _served_by_the_protocol(request: Request) -> Response:
+    raise RuntimeError("ingestion POSTs are routes of collector/http11.py's server")
 
 
 def _result_response(no_content: bool, result: IngestResult, headers: dict[str, str]) -> Response | Accepted:

@@ -1,72 +1,78 @@
-"""The lighter route: ingestion POSTs go straight from the server to their endpoint.
+"""Serve the rare requests, the ones that are not an ingestion POST, with an ASGI application.
 
-Starlette's router, its two exception middlewares and its ``Request`` object cost about as much CPU
-per request as the payload-v2 fast path itself (bench/bench_decode.py, section c: a bare ASGI
-callable under uvicorn takes half the CPU of a Starlette route). The ingestion routes are a fixed
-table of exact paths that only need headers, two query parameters and the body, so this front
-dispatches them by a dictionary lookup and hands the endpoint a minimal request; every other path
-(GET routes, a trailing slash, a wrong method) goes through Starlette as before.
+Health, metrics, the OpenAPI document, /ping and every wrong method or path keep Starlette's
+behaviour (its routing, 404/405 answers, HEAD handling) while ingestion runs on the protocol
+directly (collector/http11.py). The request arrives whole, so the app receives its body in one
+message and its answer is collected and written as one response.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from urllib.parse import parse_qsl
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 
-from starlette.requests import ClientDisconnect
+from collector.http11 import HttpRequest, Reply
 
-Scope = dict
-Receive = Callable[[], Awaitable[dict]]
-Send = Callable[[dict], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+log = logging.getLogger(__name__)
 
-
-class RawRequest:
-    """What an ingestion endpoint reads of a request: ``headers``, ``query_params``, ``stream()``.
-
-    Header names are lower-case (ASGI gives them so) and the first occurrence of a name wins, as
-    with Starlette's ``Headers.get``; for query parameters the last one wins, as with ``QueryParams``.
-    """
-
-    __slots__ = ("_query", "headers", "receive", "scope")
-
-    def __init__(self, scope: Scope, receive: Receive) -> None:
-        self.scope = scope
-        self.receive = receive
-        self.headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
-        self._query: dict[str, str] | None = None
-
-    @property
-    def query_params(self) -> dict[str, str]:
-        if self._query is None:
-            text = self.scope.get("query_string", b"").decode("latin-1")
-            self._query = dict(parse_qsl(text, keep_blank_values=True)) if text else {}
-        return self._query
-
-    async def stream(self) -> AsyncIterator[bytes]:
-        while True:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnect()
-            body = message.get("body", b"")
-            if body:
-                yield body
-            if not message.get("more_body", False):
-                return
+ASGIApp = Callable[[dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]], Awaitable[None]]
 
 
-class IngestFront:
-    """ASGI app: POSTs to the ingestion paths go to their endpoint's ``handle``; the rest to ``fallback``."""
+class AsgiFallback:
+    """A ``fallback`` for collector/http11.py's server that runs ``app`` for each request, as a task."""
 
-    def __init__(self, endpoints: Iterable, fallback: ASGIApp) -> None:
-        self.routes = {endpoint.path: endpoint.handle for endpoint in endpoints}
-        self.fallback = fallback
+    def __init__(self, app: ASGIApp, scheme: str = "http") -> None:
+        self.app = app
+        self.scheme = scheme
+        self._tasks: set[asyncio.Task] = set()  # held until done: the loop keeps only weak references
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            handle = self.routes.get(scope["path"])
-            if handle is not None:
-                response = await handle(RawRequest(scope, receive))
-                await response(scope, receive, send)
-                return
-        await self.fallback(scope, receive, send)
+    def __call__(self, request: HttpRequest, reply: Reply) -> None:
+        task = asyncio.get_running_loop().create_task(self._run(request, reply))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, request: HttpRequest, reply: Reply) -> None:
+        answered = asyncio.Event()
+        body_given = False
+        status, headers, chunks = 500, [], []
+
+        async def receive() -> dict:
+            nonlocal body_given
+            if not body_given:
+                body_given = True
+                return {"type": "http.request", "body": request.body, "more_body": False}
+            await answered.wait()  # asked again (streaming responses listen for a disconnect)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False) and not answered.is_set():
+                    answered.set()
+                    reply(status, headers, b"".join(chunks))
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": self.scheme,
+            "path": request.path,
+            "raw_path": request.path.encode(),
+            "query_string": request.query_string,
+            "root_path": "",
+            "headers": [(name.encode("latin-1"), value.encode("latin-1")) for name, value in request.headers.items()],
+            "server": None,
+            "client": None,
+        }
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            log.exception("unhandled error serving %s %s", request.method, request.path)
+        if not answered.is_set():  # the app failed or never answered: the client still gets one
+            answered.set()
+            reply(500, [(b"content-type", b"text/plain")], b"internal server error")

@@ -1,15 +1,15 @@
-"""Read a request body within the size limit, gunzipping it when it says it is gzip.
+"""The request body within the size limit, gunzipped when it says it is gzip.
 
-The limit holds before and after decompression: a declared Content-Length over it is refused
-without reading, a streamed body is cut off at the limit, and a small gzip bomb cannot expand
-past it in memory.
+The limit holds before and after decompression: the server (collector/http11.py) refuses a
+declared Content-Length over it without reading and stops reading a streamed body at it, marking
+the request ``oversize``; a small gzip bomb cannot expand past it in memory.
 """
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterable, Mapping
 
+from collector.http11 import HttpRequest
 from collector.model import PayloadError
 
 
@@ -17,18 +17,14 @@ class PayloadTooLarge(Exception):
     """The body (or its decompressed form) exceeds ``collector.max_body_bytes``: 413."""
 
 
-async def read_body(headers: Mapping[str, str], stream: AsyncIterable[bytes], limit: int) -> bytes:
-    declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"body of {declared} bytes exceeds the limit of {limit} bytes")
-    chunks, size = [], 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if headers.get("content-encoding", "").lower() == "gzip":
+def request_body(request: HttpRequest, limit: int) -> bytes:
+    """The body to decode; raises PayloadTooLarge or PayloadError (bad gzip)."""
+    if request.oversize:
+        declared = request.headers.get("content-length", "")
+        size = f"of {declared} bytes " if declared.isdigit() else ""
+        raise PayloadTooLarge(f"body {size}exceeds the limit of {limit} bytes")
+    body = request.body
+    if request.headers.get("content-encoding", "").lower() == "gzip":
         body = gunzip(body, limit)
     return body
 

@@ -161,6 +161,7 @@ class CollectorConfig(Strict):
     workers: int = Field(1, ge=1, le=64)
     batch_lines: int = Field(20_000, ge=1)
     flush_interval: Duration = 0.2
+    commit_delay: Duration = Field(0.002, ge=0, le=0.1)
     rate_limit: RateLimit = RateLimit()
     payload_versions: dict[PayloadVersionName, PayloadVersionPolicy] = {
         name: PayloadVersionPolicy() for name in PAYLOAD_VERSIONS

@@ -16,6 +16,7 @@ from config.collector import CollectorConfig
 from config.fields import Duration, Secret, Strict
 from config.retention import DataRetentionConfig
 from config.rules import RulesConfig
+from config.status import StatusConfig
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 
@@ -117,6 +118,7 @@ class JboxmonConfig(Strict):
     alerting: AlertingConfig = AlertingConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     retention: DataRetentionConfig = DataRetentionConfig()
+    status: StatusConfig = StatusConfig()
     logging: LoggingConfig = LoggingConfig()
 
     def cross_checks(self) -> list[tuple[tuple[str | int, ...], str]]:

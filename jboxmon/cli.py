@@ -33,6 +33,7 @@ COMMANDS = {
     "dashboards": "dashboards_cmd",
     "retention": "retention_cmd",
     "report": "report",
+    "status": "status_cmd",
 }
 
 

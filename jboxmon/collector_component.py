@@ -8,7 +8,7 @@ import threading
 from collector.app import create_app
 from collector.groupcommit import GroupCommitter
 from collector.service import IngestService
-from jboxmon.httpserver import BackgroundServer
+from collector.serving import BackgroundHttp
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,10 @@ class CollectorServer:
         sock=None,
     ) -> None:
         self.service = service
-        self.committer = GroupCommitter(service.spool)
-        self.http = BackgroundServer(create_app(service, self.committer), host, port, ssl_certfile, ssl_keyfile, sock)
+        self.committer = GroupCommitter(service.spool, service.config.commit_delay)
+        scheme = "https" if ssl_certfile else "http"
+        app = create_app(service, self.committer, scheme=scheme)
+        self.http = BackgroundHttp(app, host, port, ssl_certfile, ssl_keyfile, sock)
         self._chores: threading.Thread | None = None
         self._stop = threading.Event()
 

@@ -4,7 +4,7 @@
 2. an hour of history for the fleet, backfilled straight into InfluxDB (ground truth in ./var);
 3. one token per box in the registry (the fleet inventory);
 4. every jboxmon service in this process (``jboxmon run``): collector, rules (default rule set),
-   alerting, which delivers to a local SMTP sink (``./var/mail/*.eml``) and a local webhook sink
+   the status page, alerting, which delivers to a local SMTP sink (``./var/mail/*.eml``) and a local webhook sink
    (``./var/webhooks/*.json``); Grafana dashboards with their provisioning in ./var/grafana;
 5. the fleet pushing live to the collector, v1 and v2 payloads and logs, with faults injected;
 then it prints where the data is and how to query it, a status line every few seconds and each
@@ -30,7 +30,7 @@ VAR = Path("var")
 
 
 def write_config(influx_url: str, collector_port: int, rules_port: int, alerting_port: int = 0,
-                 smtp_port: int = 0, webhook_url: str = "") -> Path:  # fmt: skip
+                 smtp_port: int = 0, webhook_url: str = "", status_port: int = 0) -> Path:  # fmt: skip
     path = VAR / "demo.yaml"
     var = VAR.absolute()  # written absolute: relative paths in a config file are relative to its folder
     path.write_text(
@@ -49,6 +49,8 @@ def write_config(influx_url: str, collector_port: int, rules_port: int, alerting
         "    - {measurement: heartbeat, retention_policy: raw, age: 2h}\n"
         "    - {measurement: log, retention_policy: logs, age: 30m, levels: {error: 2h, critical: 2h}}\n"
         + (_alerting_section(alerting_port, smtp_port, webhook_url) if alerting_port else "")
+        # the status page refreshes faster than in production: the demo's faults come and go in minutes
+        + f"status:\n  listen: 127.0.0.1:{status_port or free_port()}\n  refresh: 5s\n"
     )
     return path
 
@@ -186,6 +188,7 @@ def print_guide(influx_url: str, config) -> None:
         f"""
 jboxmon demo is running. Ctrl-C stops it.
   InfluxDB     {influx_url}  (database 'jboxmon', data in {VAR}/influxdb)
+  status page  http://{config.status.listen}/  (components, silent boxes, alerts firing; JSON: /api/v1/status)
   collector    {collector}  (/health, /metrics, /openapi.json)
   rules API    http://{config.rules.listen}/api/v1/alerts  (/api/v1/rules, /metrics)
   alerting     http://{config.alerting.listen}/api/v2/alerts  (silences, /api/v1/history, /metrics)

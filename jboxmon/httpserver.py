@@ -1,4 +1,7 @@
-"""uvicorn in a background thread: how every jboxmon HTTP service is served."""
+"""uvicorn in a background thread: how the rules, alerting and retention APIs are served.
+
+The collector serves ingestion with its own HTTP/1.1 server (collector/serving.py).
+"""
 
 from __future__ import annotations
 

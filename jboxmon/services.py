@@ -16,7 +16,7 @@ from storage import InfluxClient, InfluxError, InfluxSettings
 
 log = logging.getLogger(__name__)
 
-ALL = ("collector", "rules", "alerting", "retention")
+ALL = ("collector", "rules", "alerting", "retention", "status")
 
 
 class Component(Protocol):
@@ -55,7 +55,18 @@ class Services:
             from jboxmon.retention_component import RetentionComponent
 
             built.append(RetentionComponent(self.config, self.influx))
+        if "status" in self.names and (self.config.status.enabled or self.names == ("status",)):
+            built.append(self._status())  # last: its first round finds the others listening
         return built
+
+    def _status(self) -> Component:
+        from jboxmon.status_component import StatusComponent
+
+        config = self.config
+        if self.listen != config.collector.listen:  # `jboxmon run --listen`: watch the collector where it is
+            collector = config.collector.model_copy(update={"listen": self.listen})
+            config = config.model_copy(update={"collector": collector})
+        return StatusComponent(config)
 
     def _alerting(self):
         from jboxmon.alerting_component import AlertingComponent

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = {"collector", "rules", "alerting", "retention", "dashboards"}
+SERVICES = {"collector", "rules", "alerting", "retention", "dashboards", "status"}
 GROUND = {"config", "storage", "inventory"}
 
 # what each room may import besides itself and the standard library / third parties

@@ -27,7 +27,8 @@ from storage import InfluxSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 # where configuration is read: every package but config itself (and the tests)
-READERS = ["storage", "inventory", "collector", "rules", "alerting", "retention", "dashboards", "simulator", "jboxmon"]
+READERS = ["storage", "inventory", "collector", "rules", "alerting", "retention", "dashboards", "status", "simulator",
+           "jboxmon"]
 
 
 def _models_in(annotation: object) -> list[type[BaseModel]]:

@@ -1,50 +1,47 @@
-"""Stage: read the body, bounded before and after gzip."""
+"""Stage: the body, bounded before and after gzip (the server marks a body over the limit ``oversize``)."""
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 
 import pytest
 
-from collector.body import PayloadTooLarge, read_body
+from collector.body import PayloadTooLarge, request_body
+from collector.http11 import HttpRequest
 from collector.model import PayloadError
 
 
-async def _stream(*chunks: bytes):
-    for chunk in chunks:
-        yield chunk
+def body_of(headers: dict[str, str], body: bytes, limit: int = 100, oversize: bool = False) -> bytes:
+    request = HttpRequest("POST", b"/write", headers, body, True)
+    request.oversize = oversize
+    return request_body(request, limit)
 
 
-def read(headers: dict[str, str], *chunks: bytes, limit: int = 100) -> bytes:
-    return asyncio.run(read_body(headers, _stream(*chunks), limit))
+def test_a_plain_body_is_given_as_read() -> None:
+    assert body_of({}, b"a" * 100) == b"a" * 100
 
 
-def test_chunks_are_joined_within_the_limit() -> None:
-    assert read({}, b"a" * 60, b"b" * 40) == b"a" * 60 + b"b" * 40
-
-
-def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
+def test_a_declared_length_over_the_limit_names_it() -> None:
     with pytest.raises(PayloadTooLarge, match="body of 101 bytes exceeds the limit of 100 bytes"):
-        read({"content-length": "101"})
+        body_of({"content-length": "101"}, b"", oversize=True)
 
 
-def test_a_streamed_body_is_cut_off_at_the_limit() -> None:
+def test_a_streamed_body_cut_off_at_the_limit_is_too_large() -> None:
     with pytest.raises(PayloadTooLarge, match="body exceeds the limit of 100 bytes"):
-        read({}, b"a" * 60, b"b" * 41)
+        body_of({"transfer-encoding": "chunked"}, b"", oversize=True)
 
 
 def test_gzip_is_inflated() -> None:
-    assert read({"content-encoding": "gzip"}, gzip.compress(b"m v=1")) == b"m v=1"
+    assert body_of({"content-encoding": "gzip"}, gzip.compress(b"m v=1")) == b"m v=1"
 
 
 def test_a_gzip_bomb_stops_at_the_limit() -> None:
     bomb = gzip.compress(b"0" * 1_000_000)
     assert len(bomb) < 100 * 20
     with pytest.raises(PayloadTooLarge, match="decompressed body exceeds the limit of 100000 bytes"):
-        read({"content-encoding": "GZIP"}, bomb, limit=100_000)
+        body_of({"content-encoding": "GZIP"}, bomb, limit=100_000)
 
 
 def test_bad_gzip_is_a_payload_error() -> None:
     with pytest.raises(PayloadError, match="body is not valid gzip"):
-        read({"content-encoding": "gzip"}, b"not gzip at all")
+        body_of({"content-encoding": "gzip"}, b"not gzip at all")

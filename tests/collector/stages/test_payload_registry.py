@@ -16,9 +16,9 @@ from collector.openapi import openapi
 from collector.payloads import PayloadVersion
 from collector.payloads.common import require_object
 from collector.service import IngestService
+from collector.serving import BackgroundHttp
 from config.collector import PAYLOAD_VERSIONS, CollectorConfig
 from inventory import Registry
-from jboxmon.httpserver import BackgroundServer
 from storage import InfluxClient
 
 
@@ -60,7 +60,7 @@ def served_v3(tmp_path: Path, influx: InfluxClient):
         token = registry.issue("jbox-0003", site="s", region="IDF", service="fcr")
     service = IngestService(CollectorConfig(spool_dir=tmp_path / "spool"), influx, registry=Registry(registry_path))
     committer = GroupCommitter(service.spool)
-    server = BackgroundServer(create_app(service, committer, {**payloads.VERSIONS, "v3": V3}))
+    server = BackgroundHttp(create_app(service, committer, {**payloads.VERSIONS, "v3": V3}))
     service.start()
     committer.start()
     server.start()

@@ -1,0 +1,84 @@
+"""The ``status:`` section: the fleet status page an on-call operator opens first (``jboxmon status``).
+
+The page asks each service's ``/health`` and the alerting service's ``/api/v2/alerts`` over HTTP, and
+reads the inventory, from a background refresher: the page itself never waits on an upstream.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator, model_validator
+
+from config.fields import Duration, Strict
+
+_HOST_PORT = re.compile(r"[\w.\-:\[\]]+:\d{1,5}")
+
+
+class ComponentUrls(Strict):
+    """Where each service is reached; ``null`` = ``http://`` its own ``listen`` address on this host."""
+
+    collector: str | None = None
+    rules: str | None = None
+    alerting: str | None = None
+    retention: str | None = None
+
+    @field_validator("collector", "rules", "alerting", "retention")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+
+class StatusConfig(Strict):
+    """The status page: what it shows, how fresh, and how much."""
+
+    enabled: bool = True  # started inside `jboxmon run`
+    listen: str = "127.0.0.1:8186"
+    refresh: Duration = Field(10, gt=0)
+    timeout: Duration = Field(2, gt=0)
+    stale_after: Duration = Field(60, gt=0)
+    reporting_window: Duration = Field(300, gt=0)
+    max_listed: int = Field(50, ge=1, le=10_000)
+    box_url: str = "/box/{jbox_id}"
+    urls: ComponentUrls = ComponentUrls()
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        if not _HOST_PORT.fullmatch(value):
+            raise ValueError(f"expected host:port like '127.0.0.1:8186', got {value!r}")
+        return value
+
+    @field_validator("box_url")
+    @classmethod
+    def _box_url(cls, value: str) -> str:
+        # a link on the page: only http(s) or a path here, never javascript: or data:
+        if "{jbox_id}" not in value or not re.match(r"^(https?://[^/\s]+)?/", value):
+            raise ValueError(f"expected a path or http(s) URL containing {{jbox_id}}, got {value!r}")
+        if re.search(r"\{(?!jbox_id\})", value):
+            raise ValueError(f"only {{jbox_id}} may be substituted, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _timeout_below_refresh(self) -> StatusConfig:
+        if self.timeout >= self.refresh:
+            raise ValueError(
+                f"timeout ({self.timeout:g}s) must be shorter than refresh ({self.refresh:g}s): "
+                "a round of checks has to end before the next one starts"
+            )
+        if self.stale_after <= self.refresh:
+            raise ValueError(
+                f"stale_after ({self.stale_after:g}s) must be longer than refresh ({self.refresh:g}s), "
+                "or every snapshot would look stale"
+            )
+        return self
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])

@@ -1,0 +1,124 @@
+"""The status service: which upstreams to watch (from the config), the inventory reader, the refresher.
+
+It reaches the other services only over HTTP (their ``listen`` addresses, or ``status.urls``), as an
+operator's browser would, so it reports what is reachable rather than what one process believes;
+under ``jboxmon run`` it checks its neighbours the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from urllib.parse import quote
+
+from config import JboxmonConfig
+from inventory import Box, Registry
+from status import alerts, components, fleet
+from status.components import Target
+from status.metrics import StatusMetrics
+from status.model import FleetView, Snapshot
+from status.refresher import Refresher
+
+log = logging.getLogger(__name__)
+COMPONENTS = ("collector", "rules", "alerting", "retention")
+_ANY_ADDRESS = {"", "0.0.0.0", "::"}  # a wildcard listen address is reached on loopback
+
+
+def targets(config: JboxmonConfig) -> list[Target]:
+    """Each watched service: ``status.urls.<name>``, else ``http(s)://`` its ``listen`` address."""
+    urls = config.status.urls
+    listen = {
+        "collector": (config.collector.listen, config.collector.tls_cert is not None),
+        "rules": (config.rules.listen, False),
+        "alerting": (config.alerting.listen, False),
+        "retention": (config.retention.listen, False),
+    }
+    given = {"collector": urls.collector, "rules": urls.rules, "alerting": urls.alerting, "retention": urls.retention}
+    out = []
+    for name in COMPONENTS:
+        address, tls = listen[name]
+        out.append(Target(name, given[name] or _url(address, tls), enabled=name != "retention" or
+                          config.retention.enabled))  # fmt: skip
+    return out
+
+
+def _url(listen: str, tls: bool) -> str:
+    host, port = listen.rsplit(":", 1)
+    host = host.strip("[]")
+    host = "127.0.0.1" if host in _ANY_ADDRESS else (f"[{host}]" if ":" in host else host)
+    return f"{'https' if tls else 'http'}://{host}:{port}"
+
+
+class InventoryReader:
+    """Reads the registry at ``path`` each round; a missing file is reported, never created here."""
+
+    def __init__(self, path: Path, reporting_window: float, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.reporting_window = reporting_window
+        self.clock = clock
+        self._registry: Registry | None = None
+
+    def __call__(self) -> tuple[FleetView, dict[str, Box]]:
+        if self._registry is None:
+            if not self.path.exists():
+                error = f"no fleet inventory at {self.path} (inventory.path): register boxes (jboxmon tokens issue)"
+                return FleetView(error=error, checked_at=self.clock()), {}
+            self._registry = Registry(self.path, clock=self.clock).open()
+        boxes = self._registry.boxes()
+        now = self.clock()
+        return fleet.summarize(boxes, now, self.reporting_window), {box.jbox_id: box for box in boxes}
+
+    def close(self) -> None:
+        if self._registry is not None:
+            self._registry.close()
+            self._registry = None
+
+
+class StatusService:
+    """Everything the page needs; ``snapshot`` is the last refresh round (None before the first)."""
+
+    def __init__(self, config: JboxmonConfig, clock: Callable[[], float] = time.time) -> None:
+        cfg = config.status
+        self.config = cfg
+        self.clock = clock
+        self.metrics = StatusMetrics()
+        self.targets = targets(config)
+        self.inventory = InventoryReader(config.inventory.path, cfg.reporting_window, clock)
+        self._health_http = components.health_client(cfg.timeout)
+        self._alerts_http = alerts.alerts_client(cfg.timeout)
+        alerting_url = next(t.url for t in self.targets if t.name == "alerting")
+        self.refresher = Refresher(
+            {t.name: partial(components.check, t, self._health_http, clock) for t in self.targets},
+            partial(alerts.fetch, alerting_url, self._alerts_http, clock),
+            self.inventory,
+            interval_s=cfg.refresh,
+            timeout_s=cfg.timeout,
+            clock=clock,
+            on_snapshot=self.metrics.record,
+            urls={t.name: t.url for t in self.targets},
+        )
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self.refresher.snapshot
+
+    def box_link(self, jbox_id: str) -> str:
+        """The link target of a box (``status.box_url``), its id quoted so it stays one path segment."""
+        return self.config.box_url.replace("{jbox_id}", quote(jbox_id, safe=""))
+
+    def stale(self, snapshot: Snapshot | None) -> bool:
+        """True before the first round ended, or when the last one is older than ``stale_after``."""
+        return snapshot is None or self.clock() - snapshot.taken_at > self.config.stale_after
+
+    def start(self) -> StatusService:
+        self.refresher.start()
+        return self
+
+    def stop(self) -> None:
+        self.refresher.stop()
+        self.inventory.close()
+        self._health_http.close()
+        self._alerts_http.close()
