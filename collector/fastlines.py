@@ -93,12 +93,14 @@ def validate_body(
     accepted = Accepted()
     position, number = 0, 1  # where the lines not yet validated start in the body, and their line number
     if scale == 1 and "\\" not in body and '"' not in body:
+        short = 0
         while position < len(body):
             run = _uniform(validator, scope, own, known, body, position, now_ns, source, accepted)
             if run is None:
                 break
             position, number = run[0], number + run[1]
-            if run[1] < 16:
+            short = short + 1 if run[1] < 16 else 0
+            if short == 2:
                 break  # short runs: the body is a mix, cheaper line by line than run by run
     if position < len(body):
         _line_by_line(validator, scope, own, known, body[position:], number, scale, now_ns, source, accepted)
