@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from inventory.model import Box, Gateway, Principal
@@ -30,8 +29,6 @@ log = logging.getLogger(__name__)
 
 class TokenCache:
     """``authenticate(token)`` and ``box(jbox_id)`` from memory; ``start()`` loads, ``stop()`` is idempotent."""
-
-    DIGESTS_KEPT = 50_000  # a node's fleet (10,000 boxes at design, 30,000 hoped for) with room to spare
 
     def __init__(
         self,
@@ -51,14 +48,6 @@ class TokenCache:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.reloads = 0
-        # A SHA-256 per request (and OpenSSL's per-call setup) was a visible share of the request
-        # path, for a digest that never changes. So the tokens that authenticated recently map to
-        # their digest: an LRU bounded to DIGESTS_KEPT entries, so a token no longer in use falls
-        # out (no plaintext token is kept for good), and emptied at every reload, so a revoked or
-        # rotated token's plaintext does not outlive the snapshot that held it. The digest is still
-        # looked up in the current snapshot on every request: revocation and expiry hold as before.
-        self._digests: OrderedDict[str, str] = OrderedDict()
-        self._digests_lock = threading.Lock()
 
     def start(self) -> TokenCache:
         self.reload()
@@ -77,8 +66,6 @@ class TokenCache:
         """Read the registry's credentials now (also what the background thread does on a change)."""
         self._credentials = self.registry.credentials()  # one reference swap: readers need no lock
         self._covered = {}
-        with self._digests_lock:
-            self._digests = OrderedDict()
         self.reloads += 1
 
     def refresh(self) -> bool:
@@ -92,14 +79,7 @@ class TokenCache:
         """The box or gateway of a valid token, else None (unknown, revoked or expired)."""
         if not token or not plausible_token(token):
             return None
-        digests = self._digests  # this snapshot's: a reload swaps in an empty one
-        with self._digests_lock:
-            digest = digests.get(token)
-            if digest is not None:
-                digests.move_to_end(token)
-        known = digest is not None
-        if not known:
-            digest = hash_token(token)
+        digest = hash_token(token)
         entry = self._credentials.tokens.get(digest)
         if entry is None and self._check_after_miss():
             entry = self._credentials.tokens.get(digest)
@@ -108,11 +88,6 @@ class TokenCache:
         principal, expires_at = entry
         if expires_at is not None and expires_at <= self.clock():
             return None
-        if not known:
-            with self._digests_lock:
-                digests[token] = digest
-                if len(digests) > self.DIGESTS_KEPT:
-                    digests.popitem(last=False)  # the least recently used
         # a dict probe leaks nothing useful: the attacker controls the token, not its SHA-256
         return principal
 

@@ -118,28 +118,3 @@ def test_a_token_issued_elsewhere_works_at_once_and_bad_tokens_cost_bounded_read
         assert cache.reloads == reloads
     finally:
         registry.close()
-
-
-def test_recent_tokens_skip_the_hash_in_a_bounded_lru_emptied_at_each_reload(path: Path) -> None:
-    with Registry(path) as operator:
-        tokens = [operator.issue(f"jbox-{i}", site="s1") for i in range(4)]
-    registry = Registry(path).open()
-    cache = TokenCache(registry)
-    cache.DIGESTS_KEPT = 2
-    cache.start()
-    try:
-        for token in tokens:
-            assert cache.authenticate(token) is not None
-        assert cache.authenticate(tokens[2]) is not None  # used again: now the most recent
-        assert list(cache._digests) == [tokens[3], tokens[2]]  # at most two, the least recent gone
-        cache.authenticate("jbx_not-a-token")
-        assert "jbx_not-a-token" not in cache._digests  # only tokens that authenticated
-        with Registry(path) as operator:
-            operator.revoke("jbox-2")
-        cache.refresh()
-        assert not cache._digests  # no plaintext token outlives the snapshot that held it
-        assert cache.authenticate(tokens[2]) is None
-        assert cache.authenticate(tokens[3]) is not None
-    finally:
-        cache.stop()
-        registry.close()
