@@ -33,6 +33,10 @@ from storage import InfluxClient, InfluxError
 
 log = logging.getLogger(__name__)
 
+# One write's body stays well under influxd's max-body-size (25 MB by default) whatever the lines'
+# length: ``batch_lines`` counts lines, this bounds their bytes.
+MAX_WRITE_BYTES = 8 << 20
+
 
 class SpoolWriter:
     """A background thread moving spooled batches into InfluxDB; ``stop()`` is idempotent."""
@@ -108,7 +112,7 @@ class SpoolWriter:
             try:
                 # several batches in flight: InfluxDB ingests them in parallel; the cursor only
                 # moves once all of them succeeded, and a retry re-sends all (idempotent)
-                chunks = _chunks(records, self.batch_lines)
+                chunks = _chunks(records, self.batch_lines, MAX_WRITE_BYTES)
                 if len(chunks) == 1:
                     self._deliver(chunks[0])  # the usual case: no thread hop
                 else:
@@ -194,13 +198,16 @@ def _problem(error: InfluxError) -> str:
     return f"InfluxDB unreachable ({text})" if error.status is None else f"InfluxDB refuses writes ({text})"
 
 
-def _chunks(records: list[Record], max_lines: int) -> list[list[Record]]:
+def _chunks(records: list[Record], max_lines: int, max_bytes: int) -> list[list[Record]]:
+    """Consecutive records grouped into writes of at most ``max_lines`` lines and ``max_bytes``
+    bytes (a single larger record is a write of its own)."""
     chunks: list[list[Record]] = [[]]
-    lines = 0
+    lines = size = 0
     for record in records:
-        if lines >= max_lines:
+        if chunks[-1] and (lines >= max_lines or size + len(record.lines) > max_bytes):
             chunks.append([])
-            lines = 0
+            lines = size = 0
         chunks[-1].append(record)
         lines += record.count
+        size += len(record.lines) + 1
     return chunks

@@ -159,7 +159,7 @@ class CollectorConfig(Strict):
     token_overlap: Duration = 86400
     token_refresh: Duration = Field(1, gt=0)
     workers: int = Field(1, ge=1, le=64)
-    batch_lines: int = Field(20_000, ge=1)
+    batch_lines: int = Field(50_000, ge=1)
     flush_interval: Duration = 0.2
     commit_delay: Duration = Field(0.002, ge=0, le=0.1)
     rate_limit: RateLimit = RateLimit()
