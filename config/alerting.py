@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.fields import Duration, Secret, Strict
+from config.fields import Duration, ListenAddress, Listens, Secret, Strict
 from config.matchers import parse_matchers
 from config.timeintervals import TimeIntervalConfig
 
@@ -208,8 +208,8 @@ def _default_inhibit() -> list[InhibitRuleConfig]:
     ]
 
 
-class AlertingConfig(Strict):
-    listen: str = "127.0.0.1:8183"  # POST /api/v2/alerts, silences, history, /metrics
+class AlertingConfig(Listens, Strict):
+    listen: ListenAddress = "127.0.0.1:8183"  # POST /api/v2/alerts, silences, history, /metrics
     external_url: str = "http://127.0.0.1:8183"  # links in notifications
     outbox: Path = Path("var/alerting/outbox.sqlite")
     silences: Path = Path("var/alerting/silences.sqlite")
@@ -267,13 +267,6 @@ class AlertingConfig(Strict):
     def all_time_intervals(self) -> list[TimeIntervalConfig]:
         return self.time_intervals + self.mute_time_intervals
 
-    @property
-    def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])
 
 
 def _quote(text: str) -> str:

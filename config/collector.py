@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.fields import Duration, Strict
+from config.fields import Duration, ListenAddress, Listens, Strict
 
 FieldType = Literal["float", "integer", "string", "boolean"]
 BOX_TAGS = ("jbox_id", "site", "region", "service")
@@ -145,8 +145,8 @@ class PullConfig(Strict):
     targets_file: Path | None = None
 
 
-class CollectorConfig(Strict):
-    listen: str = "127.0.0.1:8181"
+class CollectorConfig(Listens, Strict):
+    listen: ListenAddress = "127.0.0.1:8181"
     tls_cert: Path | None = None
     tls_key: Path | None = None
     spool_dir: Path = Path("var/spool")
@@ -171,12 +171,6 @@ class CollectorConfig(Strict):
 
     model_config = Strict.model_config | {"populate_by_name": True}
 
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        if not re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", value):
-            raise ValueError(f"expected host:port like '127.0.0.1:8181', got {value!r}")
-        return value
 
     @model_validator(mode="after")
     def _tls_pair(self) -> CollectorConfig:
@@ -184,10 +178,3 @@ class CollectorConfig(Strict):
             raise ValueError("tls_cert and tls_key go together: give both or neither")
         return self
 
-    @property
-    def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,33 @@ def _duration(value: object) -> float:
 
 Duration = Annotated[float, BeforeValidator(_duration)]
 """Seconds, written in YAML as ``10s``, ``3m``, ``1h30m`` or ``7d``."""
+
+
+_HOST_PORT = re.compile(r"[\w.\-:\[\]]+:\d{1,5}")
+
+
+def _listen_address(value: object) -> str:
+    if not isinstance(value, str) or not _HOST_PORT.fullmatch(value):
+        raise ValueError(f"expected host:port like '127.0.0.1:8181', got {value!r}")
+    return value
+
+
+ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
+"""Where a service listens: ``host:port`` (``[::1]:8181`` for IPv6)."""
+
+
+class Listens:
+    """``host`` and ``port`` of a section's ``listen`` address, for the services that bind it."""
+
+    listen: str
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
 
 
 class Secret(Strict):

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from config.durations import format_duration
-from config.fields import Duration, Secret, Strict
+from config.fields import Duration, ListenAddress, Listens, Secret, Strict
 
 # jboxmon's InfluxDB retention policies and the ``influxdb.retention`` key that sets each duration
 POLICY_KEYS = {"raw": "raw", "logs": "logs", "ds_1m": "downsampled_1m", "ds_1h": "downsampled_1h"}
@@ -120,12 +120,12 @@ class UsageConfig(Strict):
     default_sample_period: Duration = 10  # for a box-hour with a single sample
 
 
-class DataRetentionConfig(Strict):
+class DataRetentionConfig(Listens, Strict):
     """The ``retention:`` section (InfluxDB's own policies are ``influxdb.retention``)."""
 
     enabled: bool = True  # scheduled inside `jboxmon run`
     interval: Duration = 3600
-    listen: str = "127.0.0.1:8185"  # /metrics and /health of the scheduled passes
+    listen: ListenAddress = "127.0.0.1:8185"  # /metrics and /health of the scheduled passes
     archive: ArchiveConfig = ArchiveConfig()
     state_dir: Path = Path("var/retention")  # checkpoints and the local lease: created 0700
     lease_ttl: Duration = Field(600, gt=0)
@@ -135,12 +135,6 @@ class DataRetentionConfig(Strict):
     downsample: list[Tier] = Field(default_factory=default_tiers)
     usage: UsageConfig = UsageConfig()
 
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        if not re.fullmatch(r"[\w.\-:\[\]]+:\d{1,5}", value):
-            raise ValueError(f"expected host:port like '127.0.0.1:8185', got {value!r}")
-        return value
 
     @model_validator(mode="after")
     def _tiers_chain(self) -> DataRetentionConfig:

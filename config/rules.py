@@ -6,13 +6,13 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from config.fields import Duration, Strict
+from config.fields import Duration, ListenAddress, Listens, Strict
 
 
-class RulesConfig(Strict):
+class RulesConfig(Listens, Strict):
     files: list[str] = ["rules/default/jbox.yaml"]  # paths or glob patterns
     state_db: Path = Path("var/rules-state.sqlite")
-    listen: str = "127.0.0.1:8182"  # HTTP API: /api/v1/alerts, /api/v1/rules, /health, /metrics
+    listen: ListenAddress = "127.0.0.1:8182"  # HTTP API: /api/v1/alerts, /api/v1/rules, /health, /metrics
     alerting_url: str | None = None  # POST firing/resolved alerts (Alertmanager v2 format) here
     reload_every: Duration = 5
     misfire_grace: Duration = 30

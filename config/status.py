@@ -10,9 +10,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
-from config.fields import Duration, Strict
-
-_HOST_PORT = re.compile(r"[\w.\-:\[\]]+:\d{1,5}")
+from config.fields import Duration, ListenAddress, Listens, Strict
 
 
 class ComponentUrls(Strict):
@@ -31,11 +29,11 @@ class ComponentUrls(Strict):
         return value
 
 
-class StatusConfig(Strict):
+class StatusConfig(Listens, Strict):
     """The status page: what it shows, how fresh, and how much."""
 
     enabled: bool = True  # started inside `jboxmon run`
-    listen: str = "127.0.0.1:8186"
+    listen: ListenAddress = "127.0.0.1:8186"
     refresh: Duration = Field(10, gt=0)
     timeout: Duration = Field(2, gt=0)
     stale_after: Duration = Field(60, gt=0)
@@ -44,12 +42,6 @@ class StatusConfig(Strict):
     box_url: str = "/box/{jbox_id}"
     urls: ComponentUrls = ComponentUrls()
 
-    @field_validator("listen")
-    @classmethod
-    def _host_port(cls, value: str) -> str:
-        if not _HOST_PORT.fullmatch(value):
-            raise ValueError(f"expected host:port like '127.0.0.1:8186', got {value!r}")
-        return value
 
     @field_validator("box_url")
     @classmethod
@@ -75,10 +67,3 @@ class StatusConfig(Strict):
             )
         return self
 
-    @property
-    def host(self) -> str:
-        return self.listen.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def port(self) -> int:
-        return int(self.listen.rsplit(":", 1)[1])

@@ -59,8 +59,8 @@ class RetentionComponent:
         self.first_delay_s = first_delay_s
         self.last_pass: dict | None = None
         self.last_error: str | None = None
-        host, port = config.retention.listen.rsplit(":", 1)
-        self.http = BackgroundServer(create_app(self.metrics, self.status), host.strip("[]"), int(port))
+        retention = config.retention
+        self.http = BackgroundServer(create_app(self.metrics, self.status), retention.host, retention.port)
         self._scheduler: BackgroundScheduler | None = None
         self._child: multiprocessing.process.BaseProcess | None = None
         self._stopping = threading.Event()

@@ -43,8 +43,7 @@ class RulesComponent:
             metrics=metrics,
             box_energy_kwh=config.fleet.box_energy_kwh,
         )
-        host, port = rules.listen.rsplit(":", 1)
-        self.http = BackgroundServer(create_app(self.service), host.strip("[]"), int(port))
+        self.http = BackgroundServer(create_app(self.service), rules.host, rules.port)
 
     def inventory(self) -> list[Box]:
         return self.registry.boxes()
