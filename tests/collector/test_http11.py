@@ -180,3 +180,21 @@ def test_a_client_that_does_not_read_its_answers_is_not_read_either(collector) -
         buffered = connection.transport.get_write_buffer_size()
     assert sent < limit, "the server kept reading requests whose answers nobody read"
     assert buffered < 1 << 20, f"{buffered} bytes of answers buffered for a client that reads none"
+
+
+def test_a_request_left_half_sent_is_closed_after_the_idle_bound(collector) -> None:
+    with connect(collector) as sock:
+        sock.sendall(b"POST /write HTTP/1.1\r\nHost: x\r\nContent-Le")  # and nothing more
+        server = collector.server.http.server
+        deadline = time.monotonic() + 5
+        while not any(c.in_message for c in server.connections) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        loop = collector.server.http._loop
+        loop.call_soon_threadsafe(server.close_idle, time.monotonic() + server.keep_alive_s / 2)
+        time.sleep(0.2)
+        sock.setblocking(False)
+        with pytest.raises(BlockingIOError):  # within the bound: still open, nothing answered
+            sock.recv(1)
+        sock.setblocking(True)
+        loop.call_soon_threadsafe(server.close_idle, time.monotonic() + server.keep_alive_s + 1)
+        assert closed(sock)
