@@ -1,7 +1,8 @@
 """Benchmark: a fleet pushing through the collector in real time, load offered on schedule.
 
 Each box samples once per second and sends its 10 samples as one payload-v2 request every 10 s
-(10,000 boxes: 1,000 requests/s, 10,000 points/s), for two minutes. The generator (bench/loadgen.py)
+(10,000 boxes: 1,000 requests/s, 10,000 points/s), for two minutes; ``--interval 1`` makes every
+box send each sample at once (10,000 boxes: 10,000 requests/s). The generator (bench/loadgen.py)
 runs in processes of its own and measures each request's latency from the moment it was DUE, so a
 collector that falls behind is charged for the queue it causes. Printed: offered and achieved
 request rates, loss (acknowledged points counted back in InfluxDB), latency percentiles from the
@@ -116,6 +117,7 @@ def one_fleet(
     connections: int,
     profile: Path | None = None,
     tree: Path | None = None,
+    interval_s: float = 10.0,
 ) -> Outcome:
     """A fresh InfluxDB and collector, ``boxes`` boxes pushing on schedule for ``seconds``."""
     with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp) / "influx") as influxd:
@@ -135,7 +137,13 @@ def one_fleet(
             cpu0 = process_cpu(pids), cpu_seconds(influx_pid)
             profiler = start_profiler(pids[-1], seconds, profile) if profile else None
             run = run_fleet(
-                port, tokens, seconds=seconds, start_s=start_s, processes=processes, connections=connections
+                port,
+                tokens,
+                seconds=seconds,
+                interval_s=interval_s,
+                start_s=start_s,
+                processes=processes,
+                connections=connections,
             )
             client = InfluxClient(InfluxSettings(url=influxd.url, database="fleet"))
             deadline = time.monotonic() + 60
@@ -226,6 +234,7 @@ def main() -> None:
     parser.add_argument("--search", action="store_true", help="find the largest fleet that holds")
     parser.add_argument("--compare", type=Path, help="first run the collector of this source tree (baseline)")
     parser.add_argument("--profile", type=Path, help="py-spy the collector (a worker) into this file (collapsed)")
+    parser.add_argument("--interval", type=float, default=10.0, help="seconds between a box's requests (1 sample/s)")
     parser.add_argument("--low", type=int, default=2000)
     parser.add_argument("--high", type=int, default=40000)
     args = parser.parse_args()
@@ -235,10 +244,10 @@ def main() -> None:
         fleet = (args.boxes, args.seconds, args.workers, args.processes, args.connections)
         if args.compare:
             print(f"-- baseline: the collector of {args.compare}")
-            base = one_fleet(*fleet, tree=args.compare)
+            base = one_fleet(*fleet, tree=args.compare, interval_s=args.interval)
             report(base)
             print("-- this tree")
-        outcome = one_fleet(*fleet, profile=args.profile)
+        outcome = one_fleet(*fleet, profile=args.profile, interval_s=args.interval)
         report(outcome)
         if args.compare:
             compare(base, outcome)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SAMPLES_PER_REQUEST = 10
 # a dispatcher handing a request over this late has fallen behind: its latencies would be its own
 GENERATOR_LAG_LIMIT_S = 0.050
 
@@ -52,6 +51,11 @@ class ShardResult:
     errors: int = 0
 
 
+def samples_per_request(interval_s: float) -> int:
+    """A box samples once per second and sends what it sampled since its last request."""
+    return max(1, round(interval_s))
+
+
 def sample_blocks(rounds: int, interval_s: float, start_s: int) -> list[bytes]:
     """The JSON of one request's samples for each round (every box sends the same values)."""
     blocks = []
@@ -66,7 +70,7 @@ def sample_blocks(rounds: int, interval_s: float, start_s: int) -> list[bytes]:
                 "soc_pct": 50.0,
                 "temp_max_c": 30.0,
             }
-            for i in range(SAMPLES_PER_REQUEST)
+            for i in range(samples_per_request(interval_s))
         ]
         blocks.append(json.dumps(samples).encode())
     return blocks
@@ -79,7 +83,9 @@ def _request_head(token: str, length: int) -> bytes:
     ).encode()
 
 
-async def _connection(port: int, jobs: asyncio.Queue, result: ShardResult, latencies: list, wall_offset: float):
+async def _connection(
+    port: int, jobs: asyncio.Queue, result: ShardResult, latencies: list, wall_offset: float, samples: int
+):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while (job := await jobs.get()) is not None:
@@ -97,7 +103,7 @@ async def _connection(port: int, jobs: asyncio.Queue, result: ShardResult, laten
             status = int(status_line.split()[1]) if status_line else 0
             result.statuses[status] = result.statuses.get(status, 0) + 1
             if status == 202:
-                result.points_acked += SAMPLES_PER_REQUEST
+                result.points_acked += samples
     except (ConnectionError, asyncio.IncompleteReadError):
         result.errors += 1
     finally:
@@ -123,7 +129,9 @@ async def _run_shard(shard: Shard) -> ShardResult:
     latencies: list[float] = []
     lags = np.empty(len(schedule))
     workers = [
-        asyncio.create_task(_connection(shard.port, jobs, result, latencies, wall_offset))
+        asyncio.create_task(
+            _connection(shard.port, jobs, result, latencies, wall_offset, samples_per_request(shard.interval_s))
+        )
         for _ in range(shard.connections)
     ]
     for position, (due, request) in enumerate(schedule):
