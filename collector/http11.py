@@ -20,6 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from email.utils import formatdate
 from http import HTTPStatus
 from urllib.parse import parse_qsl, unquote
 
@@ -42,10 +43,13 @@ class HttpRequest:
     """One request, whole: lower-case header names (the first of a repeated name wins, as Starlette's
     ``Headers.get``), the body read (or ``oversize`` when it passed the limit and was not kept)."""
 
-    __slots__ = ("_query", "body", "headers", "keep_alive", "method", "oversize", "path", "query_string")
+    __slots__ = ("_query", "body", "headers", "http10", "keep_alive", "method", "oversize", "path", "query_string")
 
-    def __init__(self, method: str, target: bytes, headers: dict[str, str], body: bytes, keep_alive: bool) -> None:
+    def __init__(
+        self, method: str, target: bytes, headers: dict[str, str], body: bytes, keep_alive: bool, http10: bool = False
+    ) -> None:
         self.method = method
+        self.http10 = http10
         raw_path, _, query = target.partition(b"?")
         path = raw_path.decode("latin-1")
         self.path = unquote(path) if "%" in path else path
@@ -69,16 +73,20 @@ Route = Callable[[HttpRequest, Reply], None]
 Fallback = Callable[[HttpRequest, Reply], "asyncio.Future | None"]
 
 
-def encode_response(status: int, headers: Headers, body: bytes, keep_alive: bool, head: bool = False) -> bytes:
-    """The bytes of a response; ``content-length`` is written here, so any given one is dropped."""
-    parts = [_STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status]
+def encode_response(
+    status: int, headers: Headers, body: bytes, connection: bytes = b"", head: bool = False, date: bytes = b""
+) -> bytes:
+    """The bytes of a response; ``content-length`` is written here, so any given one is dropped.
+    ``connection`` is the Connection header's value when one is needed ("close", or "keep-alive"
+    for an HTTP/1.0 client that asked for it); ``date`` a whole ``date:`` header line."""
+    parts = [_STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status, date]
     for name, value in headers:
         if name.lower() != b"content-length":
             parts.append(b"%s: %s\r\n" % (name, value))
     if status >= 200 and status not in (204, 304):
         parts.append(b"content-length: %d\r\n" % len(body))
-    if not keep_alive:
-        parts.append(b"connection: close\r\n")
+    if connection:
+        parts.append(b"connection: %s\r\n" % connection)
     parts.append(b"\r\n")
     if not head:
         parts.append(body)
@@ -188,8 +196,14 @@ class Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         body = b"".join(self.body_parts) if len(self.body_parts) != 1 else self.body_parts[0]
+        parser = self.parser
         request = HttpRequest(
-            self.parser.get_method().decode("latin-1"), self.target, self.headers, body, self.parser.should_keep_alive()
+            parser.get_method().decode("latin-1"),
+            self.target,
+            self.headers,
+            body,
+            parser.should_keep_alive(),
+            parser.get_http_version() == "1.0",
         )
         self.in_message = False
         self._enqueue(request)
@@ -245,7 +259,9 @@ class Connection(asyncio.Protocol):
         self.current = None
         # closing (a fatal input error, or the server stopping) waits until the queued answers are written
         keep_alive = request.keep_alive and not request.oversize and not (self.close_after and not self.queue)
-        self.transport.write(encode_response(status, headers, body, keep_alive, request.method == "HEAD"))
+        connection = (b"keep-alive" if request.http10 else b"") if keep_alive else b"close"
+        response = encode_response(status, headers, body, connection, request.method == "HEAD", self.server.date)
+        self.transport.write(response)
         self.last_active = time.monotonic()
         if not keep_alive:
             self.transport.close()
@@ -259,7 +275,8 @@ class Connection(asyncio.Protocol):
         if self.transport is None:
             return
         if self.current is None and not self.queue:
-            self.transport.write(encode_response(status, [(b"content-type", b"text/plain")], message, False))
+            plain = [(b"content-type", b"text/plain")]
+            self.transport.write(encode_response(status, plain, message, b"close", date=self.server.date))
             self.transport.close()
         else:  # answers still owed: they go first, then the connection closes without one for the bad input
             self.close_after = True
@@ -278,6 +295,12 @@ class HttpServer:
         self.max_body_bytes = max_body_bytes
         self.keep_alive_s = keep_alive_s
         self.connections: set[Connection] = set()
+        self.date = b""
+        self.tick()
+
+    def tick(self) -> None:
+        """Refresh the ``date:`` header line (called every second): formatting it per answer would cost more."""
+        self.date = b"date: %s\r\n" % formatdate(usegmt=True).encode()
 
     def protocol(self) -> Connection:
         return Connection(self)

@@ -91,6 +91,7 @@ class BackgroundHttp:
             loop.close()
 
     def _sweep(self) -> None:
+        self.server.tick()
         self.server.close_idle(time.monotonic())
         self._loop.call_later(SWEEP_S, self._sweep)
 

@@ -143,7 +143,14 @@ def test_http_1_0_closes_and_idle_keep_alive_connections_are_closed(collector) -
         sock.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
         status, headers, _ = read_response(sock, bytearray())
         assert (status, headers.get("connection")) == (204, "close")
+        assert "GMT" in headers["date"]
         assert closed(sock)
+    with connect(collector) as sock:  # an HTTP/1.0 client asking for keep-alive is told it is kept
+        buffer = bytearray()
+        for _ in range(2):
+            sock.sendall(b"GET /ping HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            status, headers, _ = read_response(sock, buffer)
+            assert (status, headers.get("connection")) == (204, "keep-alive")
     with connect(collector) as sock:
         sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
         assert read_response(sock, bytearray())[0] == 204
