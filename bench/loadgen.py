@@ -38,6 +38,7 @@ class Shard:
     start_s: int  # data timestamps start here (seconds since the epoch)
     began: float  # wall-clock time (time.time()) of round 0, the same for every shard
     connections: int
+    payload: str = "v2"  # or "lp": line protocol to /write, one line per sample
 
 
 @dataclass
@@ -76,10 +77,23 @@ def sample_blocks(rounds: int, interval_s: float, start_s: int) -> list[bytes]:
     return blocks
 
 
-def _request_head(token: str, length: int) -> bytes:
+def line_blocks(rounds: int, interval_s: float, start_s: int) -> list[bytes]:
+    """The line protocol of one request's samples for each round (the box comes from its token)."""
+    return [
+        b"\n".join(
+            b"telemetry p_meas_kw=%d,p_setpoint_kw=100,grid_freq_hz=50,soc_pct=50,temp_max_c=30 %d"
+            % (100 + i, start_s + int(round_ * interval_s) + i)
+            for i in range(samples_per_request(interval_s))
+        )
+        for round_ in range(rounds)
+    ]
+
+
+def _request_head(token: str, length: int, payload: str = "v2") -> bytes:
+    target, media = ("/write?precision=s", "text/plain") if payload == "lp" else ("/v2/telemetry", "application/json")
     return (
-        f"POST /v2/telemetry HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+        f"Content-Type: {media}\r\nContent-Length: {length}\r\n\r\n"
     ).encode()
 
 
@@ -102,7 +116,7 @@ async def _connection(
             result.last_answer = max(result.last_answer, done)
             status = int(status_line.split()[1]) if status_line else 0
             result.statuses[status] = result.statuses.get(status, 0) + 1
-            if status == 202:
+            if status in (202, 204):
                 result.points_acked += samples
     except (ConnectionError, asyncio.IncompleteReadError):
         result.errors += 1
@@ -111,15 +125,17 @@ async def _connection(
 
 
 async def _run_shard(shard: Shard) -> ShardResult:
-    blocks = sample_blocks(shard.rounds, shard.interval_s, shard.start_s)
+    lines = shard.payload == "lp"
+    build = line_blocks if lines else sample_blocks
+    blocks = build(shard.rounds, shard.interval_s, shard.start_s)
     heads = [f'{{"header":{{"jbox_id":"{box}"}},"samples":'.encode() for box, _ in shard.boxes]
     # every request of the run, built now: (due wall time, bytes), in due order
     schedule = []
     for round_ in range(shard.rounds):
         for index, (_, token) in enumerate(shard.boxes):
-            body = heads[index] + blocks[round_] + b"}"
+            body = blocks[round_] if lines else heads[index] + blocks[round_] + b"}"
             due = shard.began + round_ * shard.interval_s + shard.phases[index]
-            schedule.append((due, _request_head(token, len(body)) + body))
+            schedule.append((due, _request_head(token, len(body), shard.payload) + body))
     schedule.sort(key=lambda item: item[0])
 
     # perf_counter is monotonic; the offset maps it onto the wall clock the shards agree on
@@ -180,7 +196,12 @@ class FleetRun:
 
     @property
     def achieved_rate(self) -> float:
-        return self.statuses.get(202, 0) / self.elapsed_s if self.elapsed_s else 0.0
+        return self.accepted / self.elapsed_s if self.elapsed_s else 0.0
+
+    @property
+    def accepted(self) -> int:
+        """Requests answered 202 (JSON) or 204 (line protocol)."""
+        return self.statuses.get(202, 0) + self.statuses.get(204, 0)
 
 
 def run_fleet(
@@ -192,6 +213,7 @@ def run_fleet(
     start_s: int,
     processes: int = 2,
     connections: int = 128,
+    payload: str = "v2",
 ) -> FleetRun:
     """Offer every box's requests on schedule from ``processes`` generator processes."""
     boxes = list(tokens.items())
@@ -211,6 +233,7 @@ def run_fleet(
             start_s=start_s,
             began=began,
             connections=max(1, connections // processes),
+            payload=payload,
         )
         child = context.Process(target=_shard_main, args=(shard, results), daemon=True)
         child.start()
