@@ -150,7 +150,7 @@ class IngestEndpoint:
         if result.position is None:
             durable(None)
         else:
-            self.committer.when_durable(result.position, durable)
+            self.committer.when_durable(result.position, durable, box)
 
     def _answer(self, response: Response | Accepted, reply: Reply, started: float) -> None:
         self._counter(response.status_code).inc()

@@ -10,9 +10,11 @@ signalled when it sleeps: under load it finds the next batch waiting when its fs
 
 An fsync of a small append is quick on a good disk (about 0.2 ms) but costs tens of microseconds
 of kernel CPU, plus two thread wake-ups: at a thousand requests a second, one per request. So
-under load the thread waits ``commit_delay`` before taking a batch (PostgreSQL's commit_delay):
-the requests of that window share one fsync, for a few milliseconds more of latency. A request
-arriving after a quiet spell is synced at once.
+when requests of different senders arrive close together (within four ``commit_delay``s) the
+thread waits ``commit_delay`` before taking a batch, as PostgreSQL's commit_delay with
+commit_siblings: the requests of that window share one fsync, for a few milliseconds more of
+latency. A lone client sending one request after another, or a request after a quiet spell, is
+synced at once.
 """
 
 from __future__ import annotations
@@ -46,6 +48,12 @@ class GroupCommitter:
         self._idle = False
         self._thread: threading.Thread | None = None
         self._stopping = False
+        # kept by the event loop: the last request's sender and arrival, and whether requests of
+        # different senders came close together since the fsync thread last took a batch (a hint
+        # read by that thread: no lock needed)
+        self._last_sender: object = None
+        self._last_arrival = 0.0
+        self._concurrent = False
 
     def start(self) -> GroupCommitter:
         self._stopping = False
@@ -65,12 +73,17 @@ class GroupCommitter:
         if position is None:
             return
         future = asyncio.get_running_loop().create_future()
-        self.when_durable(position, lambda error: _settle(future, error))
+        self.when_durable(position, lambda error: _settle(future, error), future)
         await future
 
-    def when_durable(self, position: tuple[int, int], done: Done) -> None:
-        """Call ``done`` in this event loop once the spool is on disk up to ``position``."""
+    def when_durable(self, position: tuple[int, int], done: Done, sender: object = None) -> None:
+        """Call ``done`` in this event loop once the spool is on disk up to ``position``; ``sender``
+        (the box or gateway) tells one client's sequence from a fleet's concurrent requests."""
         loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        if sender is not self._last_sender and now - self._last_arrival < 4 * self.commit_delay_s:
+            self._concurrent = True
+        self._last_sender, self._last_arrival = sender, now
         turn = self._turn.get(loop)
         if turn is None:
             turn = self._turn[loop] = []
@@ -89,13 +102,21 @@ class GroupCommitter:
         if wake:
             self._signal.release()
 
+    def _call_back(self, callbacks: list[Done], error: Exception | None) -> None:
+        """In the event loop: answer the requests an fsync covered."""
+        for done in callbacks:
+            try:
+                done(error)
+            except Exception:  # one request's answer failing must not leave the others unanswered
+                log.exception("answering a durable request failed")
+
     def _run(self) -> None:
-        last_batch = 0.0
         while True:
-            if self.commit_delay_s and time.monotonic() - last_batch < 4 * self.commit_delay_s:
-                time.sleep(self.commit_delay_s)  # under load: let the window's requests join this fsync
+            if self.commit_delay_s and self._concurrent:
+                time.sleep(self.commit_delay_s)  # concurrent senders: let the window's others join this fsync
             with self._lock:
                 batch, self._waiting = self._waiting, []
+                self._concurrent = False
                 if not batch:
                     if self._stopping:
                         return
@@ -103,7 +124,6 @@ class GroupCommitter:
             if not batch:
                 self._signal.acquire()  # until _post wakes us
                 continue
-            last_batch = time.monotonic()
             try:
                 self.spool.sync(max(position for turn, _ in batch for position, _ in turn))
                 error = None
@@ -112,17 +132,11 @@ class GroupCommitter:
                 error = exc
             for turn, loop in batch:
                 try:
-                    loop.call_soon_threadsafe(_call_back, [done for _, done in turn], error)
+                    loop.call_soon_threadsafe(self._call_back, [done for _, done in turn], error)
                 except RuntimeError:  # that loop is closed: nobody waits for these any more
                     pass
 
 
-def _call_back(callbacks: list[Done], error: Exception | None) -> None:
-    for done in callbacks:
-        try:
-            done(error)
-        except Exception:  # one request's answer failing must not leave the others unanswered
-            log.exception("answering a durable request failed")
 
 
 def _settle(future: asyncio.Future, error: Exception | None) -> None:

@@ -4,6 +4,7 @@ requests of one ``commit_delay`` window share that fsync."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,9 @@ class CountingSpool(Spool):
 
 
 async def arrivals(committer: GroupCommitter, spool: CountingSpool, requests: int, gap_s: float) -> list[bool]:
-    """``requests`` records written ``gap_s`` apart; for each, whether its callback came only once
-    the spool was durable past it (and without an error)."""
+    """``requests`` records from as many boxes, written ``gap_s`` apart (a fleet's steady load);
+    for each, whether its callback came only once the spool was durable past it (and without an
+    error)."""
     loop = asyncio.get_running_loop()
     answers: list[asyncio.Future] = []
     for i in range(requests):
@@ -38,7 +40,7 @@ async def arrivals(committer: GroupCommitter, spool: CountingSpool, requests: in
         def durable(error, position=position, answered=answered) -> None:
             answered.set_result(error is None and spool._synced >= position)
 
-        committer.when_durable(position, durable)
+        committer.when_durable(position, durable, f"jbox-{i:04d}")
         answers.append(answered)
         await asyncio.sleep(gap_s)
     return await asyncio.wait_for(asyncio.gather(*answers), 10)
@@ -71,3 +73,24 @@ def test_under_load_a_window_of_requests_shares_one_fsync(tmp_path: Path) -> Non
     # group arrivals by themselves); a 30 ms window takes about six for the whole 180 ms
     assert counts[0.03] <= 12, counts
     assert counts[0.03] * 2 <= counts[0.0], counts
+
+
+def test_a_lone_box_sending_one_request_after_another_is_not_delayed(tmp_path: Path) -> None:
+    async def one_after_another(committer: GroupCommitter, spool: Spool, requests: int) -> float:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        for i in range(requests):
+            answered = loop.create_future()
+            committer.when_durable(spool.write(b"m v=%d" % i), answered.set_result, "jbox-0001")
+            assert await asyncio.wait_for(answered, 10) is None
+        return time.perf_counter() - started
+
+    spool = CountingSpool(tmp_path).open()
+    committer = GroupCommitter(spool, commit_delay_s=0.05).start()
+    try:
+        elapsed = asyncio.run(one_after_another(committer, spool, 20))
+    finally:
+        committer.stop()
+        spool.close()
+    assert spool.syncs == 20
+    assert elapsed < 0.5, f"20 sequential requests took {elapsed:.2f}s: each waited the 50 ms commit delay"
