@@ -2,8 +2,8 @@
 
 Handing each request to a worker thread just to wait for fsync costs more CPU than the request's
 own work at a thousand requests per second. Here requests write to the spool in the event loop
-and leave a callback (or await a future); a single thread runs fsync for everything written so far and calls back all
-the requests it covered at once. The hand-overs are batched too: the requests of one turn of the
+and leave a callback; a single thread runs fsync for everything written so far and calls back
+all the requests it covered at once. The hand-overs are batched too: the requests of one turn of the
 event loop go to the fsync thread with one notify, and come back with one thread-safe callback,
 instead of a lock, a notify and a wake-up of the loop per request. And the fsync thread is only
 signalled when it sleeps: under load it finds the next batch waiting when its fsync returns.
@@ -68,14 +68,6 @@ class GroupCommitter:
             self._thread.join(timeout=10)
             self._thread = None
 
-    async def durable(self, position: tuple[int, int] | None) -> None:
-        """Return once the spool is on disk up to ``position``."""
-        if position is None:
-            return
-        future = asyncio.get_running_loop().create_future()
-        self.when_durable(position, lambda error: _settle(future, error), future)
-        await future
-
     def when_durable(self, position: tuple[int, int], done: Done, sender: object = None) -> None:
         """Call ``done`` in this event loop once the spool is on disk up to ``position``; ``sender``
         (the box or gateway) tells one client's sequence from a fleet's concurrent requests."""
@@ -135,14 +127,3 @@ class GroupCommitter:
                     loop.call_soon_threadsafe(self._call_back, [done for _, done in turn], error)
                 except RuntimeError:  # that loop is closed: nobody waits for these any more
                     pass
-
-
-
-
-def _settle(future: asyncio.Future, error: Exception | None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)

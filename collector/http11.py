@@ -69,8 +69,7 @@ class HttpRequest:
         return self._query
 
 
-Route = Callable[[HttpRequest, Reply], None]
-Fallback = Callable[[HttpRequest, Reply], "asyncio.Future | None"]
+Route = Callable[[HttpRequest, Reply], None]  # calls ``reply`` once, now or later
 
 
 def encode_response(
@@ -289,7 +288,7 @@ class Connection(asyncio.Protocol):
 class HttpServer:
     """The listening side: routes by exact path for POST, an ASGI ``fallback`` for everything else."""
 
-    def __init__(self, routes: Mapping[str, Route], fallback: Fallback, max_body_bytes: int, keep_alive_s: float):
+    def __init__(self, routes: Mapping[str, Route], fallback: Route, max_body_bytes: int, keep_alive_s: float):
         self.routes = dict(routes)
         self.fallback = fallback
         self.max_body_bytes = max_body_bytes

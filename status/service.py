@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from config import JboxmonConfig
+from config.fields import Listens
 from inventory import Box, Registry
 from status import alerts, components, fleet
 from status.components import Target
@@ -30,26 +31,25 @@ _ANY_ADDRESS = {"", "0.0.0.0", "::"}  # a wildcard listen address is reached on 
 def targets(config: JboxmonConfig) -> list[Target]:
     """Each watched service: ``status.urls.<name>``, else ``http(s)://`` its ``listen`` address."""
     urls = config.status.urls
-    listen = {
-        "collector": (config.collector.listen, config.collector.tls_cert is not None),
-        "rules": (config.rules.listen, False),
-        "alerting": (config.alerting.listen, False),
-        "retention": (config.retention.listen, False),
+    sections: dict[str, tuple[Listens, bool]] = {
+        "collector": (config.collector, config.collector.tls_cert is not None),
+        "rules": (config.rules, False),
+        "alerting": (config.alerting, False),
+        "retention": (config.retention, False),
     }
     given = {"collector": urls.collector, "rules": urls.rules, "alerting": urls.alerting, "retention": urls.retention}
     out = []
     for name in COMPONENTS:
-        address, tls = listen[name]
-        out.append(Target(name, given[name] or _url(address, tls), enabled=name != "retention" or
-                          config.retention.enabled))  # fmt: skip
+        section, tls = sections[name]
+        enabled = name != "retention" or config.retention.enabled
+        out.append(Target(name, given[name] or _url(section, tls), enabled=enabled))
     return out
 
 
-def _url(listen: str, tls: bool) -> str:
-    host, port = listen.rsplit(":", 1)
-    host = host.strip("[]")
+def _url(section: Listens, tls: bool) -> str:
+    host = section.host
     host = "127.0.0.1" if host in _ANY_ADDRESS else (f"[{host}]" if ":" in host else host)
-    return f"{'https' if tls else 'http'}://{host}:{port}"
+    return f"{'https' if tls else 'http'}://{host}:{section.port}"
 
 
 class InventoryReader:
