@@ -78,24 +78,30 @@ def general(body: str):
     return VALIDATOR.check(BOX, parse_lines(body), NOW_NS)
 
 
+def assert_paths_agree(fast_path, slow_path):
+    """Both paths refuse the body with 403, or accept the same points and name the same bad lines;
+    returns (fast, slow) results when they accepted, None when both refused."""
+    outcomes = []
+    for path in (fast_path, slow_path):
+        try:
+            outcomes.append(path())
+        except ForbiddenError:
+            outcomes.append("forbidden")
+    fast, slow = outcomes
+    if fast == "forbidden" or slow == "forbidden":
+        assert fast == slow
+        return None
+    assert fast.count == slow.count
+    assert decoded(fast) == decoded(slow)
+    assert [(e.line, e.category) for e in fast.errors] == [(e.line, e.category) for e in slow.errors]
+    return fast, slow
+
+
 @given(st.lists(lines(), min_size=1, max_size=8))
 @settings(max_examples=400, deadline=None)
 def test_fast_path_equals_general_path(batch: list[str]) -> None:
     body = "\n".join(batch)
-    try:
-        fast = validate_body(VALIDATOR, BOX, body, "ns", NOW_NS)
-    except ForbiddenError:
-        fast = "forbidden"
-    try:
-        slow = general(body)
-    except ForbiddenError:
-        slow = "forbidden"
-    if fast == "forbidden" or slow == "forbidden":
-        assert fast == slow
-        return
-    assert fast.count == slow.count
-    assert decoded(fast) == decoded(slow)
-    assert [(e.line, e.category) for e in fast.errors] == [(e.line, e.category) for e in slow.errors]
+    assert_paths_agree(lambda: validate_body(VALIDATOR, BOX, body, "ns", NOW_NS), lambda: general(body))
 
 
 def test_fast_path_fills_box_tags_and_keeps_plain_decimals() -> None:
@@ -188,21 +194,13 @@ def runs(draw) -> str:
 def compare(scope, body: str) -> None:
     validator = Validator(default_schema(), max_future_s=300, max_age_s=7 * 86400, max_series_per_box=3)
     twin = Validator(default_schema(), max_future_s=300, max_age_s=7 * 86400, max_series_per_box=3)
-    try:
-        fast = validate_body(validator, scope, body, "ns", NOW_NS)
-    except ForbiddenError:
-        fast = "forbidden"
-    try:
-        slow = twin.check(scope, parse_lines(body), NOW_NS)
-    except ForbiddenError:
-        slow = "forbidden"
-    if fast == "forbidden" or slow == "forbidden":
-        assert fast == slow
-        return
-    assert fast.count == slow.count
-    assert decoded(fast) == decoded(slow)
-    assert [(e.line, e.category) for e in fast.errors] == [(e.line, e.category) for e in slow.errors]
-    assert fast.boxes == slow.boxes
+    results = assert_paths_agree(
+        lambda: validate_body(validator, scope, body, "ns", NOW_NS),
+        lambda: twin.check(scope, parse_lines(body), NOW_NS),
+    )
+    if results is not None:
+        fast, slow = results
+        assert fast.boxes == slow.boxes
 
 
 @given(runs())
