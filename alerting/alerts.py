@@ -1,15 +1,17 @@
 """Alerts as the pipeline holds them, decoded from Alertmanager's ``POST /api/v2/alerts`` items.
 
-Times are float seconds since the epoch (UTC). The fingerprint is a hash of the sorted labels, so the
-same alert sent by two producers (or again at every evaluation) is one alert here.
+Times are float seconds since the epoch (UTC). The fingerprint is Alertmanager's hash of the sorted
+labels (``alerting.identity``), so the same alert sent by two producers (or again at every evaluation)
+is one alert here, with the fingerprint Alertmanager would show for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from alerting.identity import fingerprint
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of a firing alert in webhook payloads
 MAX_LABELS = 64
@@ -57,22 +59,28 @@ class StoredAlert:
         }
 
     def merge(self, newer: StoredAlert) -> None:
-        """Take a re-sent alert: keep the first start, take the newest end and texts."""
-        if not self.resolved(newer.updated_at):  # the same episode: it started when first seen
-            newer.starts_at = min(self.starts_at, newer.starts_at)
+        """Take a re-sent alert as Alertmanager's store does (``provider/mem`` ``Put``, ``types.Alert.Merge``).
+
+        When the two activity ranges overlap they are one episode: the earliest start wins; a resolution
+        takes its end (the latest of two resolutions); a firing update keeps an explicit end that is later
+        than its own resolve timeout. Otherwise the newer alert replaces the held one (a new episode).
+        """
+        now = newer.updated_at
+        overlaps = self.starts_at < newer.ends_at < self.ends_at or self.starts_at < newer.starts_at < self.ends_at
+        if overlaps:
+            starts, ends = min(self.starts_at, newer.starts_at), newer.ends_at
+            if newer.resolved(now):
+                if self.resolved(now) and self.ends_at > newer.ends_at:
+                    ends = self.ends_at
+            elif self.ends_at > newer.ends_at and self.ends_given:
+                ends = self.ends_at
+            newer.starts_at, newer.ends_at = starts, ends
         self.starts_at = newer.starts_at
         self.ends_at = newer.ends_at
         self.ends_given = newer.ends_given
         self.updated_at = newer.updated_at
         self.annotations = newer.annotations
-        self.generator_url = newer.generator_url or self.generator_url
-
-
-def fingerprint(labels: Mapping[str, str]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(labels):
-        digest.update(name.encode() + b"\xff" + str(labels[name]).encode() + b"\xff")
-    return digest.hexdigest()[:16]
+        self.generator_url = newer.generator_url
 
 
 def iso(seconds: float) -> str:
@@ -109,8 +117,9 @@ def _string_map(value: object, what: str) -> dict[str, str]:
 
 
 def from_api(item: object, index: int, now: float, resolve_timeout: float) -> StoredAlert:
-    """Decode one posted item as Alertmanager does: no ``startsAt`` means now, no ``endsAt`` means
-    firing until ``resolve_timeout`` after this update (producers re-send firing alerts)."""
+    """Decode one posted item as Alertmanager's API does: no ``startsAt`` means now, or the ``endsAt``
+    when only that is given (a resolution); no ``endsAt`` means firing until ``resolve_timeout`` after
+    this update (producers re-send firing alerts)."""
     where = f"alerts[{index}]"
     if not isinstance(item, Mapping):
         raise AlertFormatError(f"{where}: expected an object, got {item!r}")
@@ -120,9 +129,9 @@ def from_api(item: object, index: int, now: float, resolve_timeout: float) -> St
     annotations = _string_map(item.get("annotations"), f"{where}.annotations")
     starts = parse_time(item["startsAt"], f"{where}.startsAt") if item.get("startsAt") else 0.0
     ends = parse_time(item["endsAt"], f"{where}.endsAt") if item.get("endsAt") else 0.0
-    starts = starts or now
+    starts = starts or ends or now
     if ends and ends < starts:
-        raise AlertFormatError(f"{where}: endsAt {item['endsAt']!r} is before startsAt {item['startsAt']!r}")
+        raise AlertFormatError(f"{where}: endsAt {iso(ends)} is before startsAt {iso(starts)}")
     url = item.get("generatorURL") or ""
     if not isinstance(url, str):
         raise AlertFormatError(f"{where}.generatorURL: expected a string, got {url!r}")

@@ -2,13 +2,13 @@
 
 - ``POST /api/v2/alerts`` (a JSON list, as Prometheus, vmalert or Grafana send), ``GET /api/v2/alerts``
 - ``GET|POST /api/v2/silences``, ``GET|DELETE /api/v2/silence/{id}`` (a silence may carry ``recurrence``)
+- ``GET /api/v1/alerts?filter=`` (jboxmon's own: resolved alerts too, what silences or inhibits each)
 - ``GET /api/v1/history?box=&alertname=&kind=&since=24h&limit=`` (jboxmon's own)
 - ``GET /api/v2/status``, ``GET /health``, ``GET /metrics``, ``POST /-/reload``
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,9 +19,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from alerting.alerts import AlertFormatError, parse_time
+from alerting.body import BodyTooLarge, decode_json, read_body
 from alerting.matchers import matches_all, parse
 from alerting.service import AlertingService
-from alerting.silences import Silence, SilenceError
+from alerting.silences import SilenceError
 from config.durations import parse_duration
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # 10,000 alerts with labels and annotations fit comfortably
@@ -31,18 +32,14 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
     """``reload`` re-reads the config file and returns an error text, or None when applied."""
 
     async def _json(request: Request) -> object:
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise ValueError(f"body larger than {MAX_BODY_BYTES} bytes")
-        try:
-            return json.loads(body)
-        except ValueError as exc:
-            raise ValueError(f"invalid JSON: {exc}") from exc
+        return decode_json(await read_body(request, MAX_BODY_BYTES))
 
     async def post_alerts(request: Request) -> Response:
         try:
             items = await _json(request)
             await run_in_threadpool(service.receive, items)
+        except BodyTooLarge as exc:
+            return JSONResponse({"code": 413, "message": str(exc)}, status_code=413)
         except (AlertFormatError, ValueError) as exc:
             return JSONResponse({"code": 400, "message": str(exc)}, status_code=400)
         return JSONResponse({})
@@ -58,10 +55,22 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
         views = []
         for view in await run_in_threadpool(service.alert_views):
             status = view["status"]
-            kind = "silenced" if status["silencedBy"] else "inhibited" if status["inhibitedBy"] else "active"
-            if wanted[kind] and matches_all(matchers, view["labels"]):
+            if status["state"] == "active" and not wanted["active"]:
+                continue
+            if (status["silencedBy"] and not wanted["silenced"]) or (status["inhibitedBy"] and not wanted["inhibited"]):
+                continue
+            if matches_all(matchers, view["labels"]):
                 views.append(view)
         return JSONResponse(views)
+
+    async def jboxmon_alerts(request: Request) -> Response:
+        """jboxmon's view: resolved alerts still held too, and what silences or inhibits each one."""
+        try:
+            matchers = parse(request.query_params.getlist("filter"))
+        except ValueError as exc:
+            return JSONResponse({"code": 400, "message": str(exc)}, status_code=400)
+        views = await run_in_threadpool(service.jboxmon_alert_views)
+        return JSONResponse({"alerts": [v for v in views if matches_all(matchers, v["labels"])]})
 
     async def list_silences(request: Request) -> Response:
         now = service.clock()
@@ -69,11 +78,9 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
 
     async def post_silence(request: Request) -> Response:
         try:
-            body = await _json(request)
-            silence = Silence.from_api(body, service.clock())
-            if isinstance(body, dict) and body.get("id"):
-                service.silences.get(body["id"])  # updating needs an existing id
-            service.silences.put(silence)
+            silence = await run_in_threadpool(service.put_silence, await _json(request))
+        except BodyTooLarge as exc:
+            return JSONResponse({"code": 413, "message": str(exc)}, status_code=413)
         except (SilenceError, ValueError) as exc:
             return JSONResponse({"code": 400, "message": str(exc)}, status_code=400)
         return JSONResponse({"silenceID": silence.id})
@@ -87,7 +94,7 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
 
     async def delete_silence(request: Request) -> Response:
         try:
-            service.silences.expire(request.path_params["id"])
+            await run_in_threadpool(service.expire_silence, request.path_params["id"])
         except SilenceError as exc:
             return JSONResponse({"code": 404, "message": str(exc)}, status_code=404)
         return JSONResponse({})
@@ -132,6 +139,7 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
             Route("/api/v2/silences", post_silence, methods=["POST"]),
             Route("/api/v2/silence/{id}", get_silence, methods=["GET"]),
             Route("/api/v2/silence/{id}", delete_silence, methods=["DELETE"]),
+            Route("/api/v1/alerts", jboxmon_alerts, methods=["GET"]),
             Route("/api/v1/history", history),
             Route("/api/v2/status", status),
             Route("/health", health),

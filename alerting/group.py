@@ -9,7 +9,6 @@ decision (``alerting.notify``). Time is injected: ``tick(now)`` does every flush
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from alerting.alerts import StoredAlert
+from alerting.identity import group_key
 from alerting.route import Route
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 class AggregationGroup:
     route: Route
     labels: dict[str, str]
-    key: str  # stable across restarts: the route's position and the group labels
+    key: str  # Alertmanager's groupKey: '{}/{team="a"}:{alertname="X"}' (webhooks carry it)
     next_flush: float
     alerts: dict[str, StoredAlert] = field(default_factory=dict)
     flushed_once: bool = False
@@ -52,12 +52,16 @@ class Dispatcher:
         with self._lock:
             for route in self.root.match(alert.labels):
                 labels = route.group_labels(alert.labels)
-                key = group_key(route, labels)
-                group = self.groups.get(key)
+                slot = _slot(route, labels)
+                group = self.groups.get(slot)
                 if group is None:
+                    key = group_key(route.key, labels)
                     group = AggregationGroup(route, labels, key, next_flush=now + route.group_wait)
-                    self.groups[key] = group
+                    self.groups[slot] = group
                 group.alerts[alert.fingerprint] = alert
+                if not group.flushed_once and alert.starts_at + route.group_wait < now:
+                    # Alertmanager: an alert that started longer than group_wait ago is not held back
+                    group.next_flush = min(group.next_flush, now)
 
     def tick(self, now: float) -> int:
         """Flush every group that is due; returns how many were flushed."""
@@ -83,7 +87,7 @@ class Dispatcher:
                         if current is alert and alert.resolved(now):
                             del group.alerts[alert.fingerprint]
                 if not group.alerts:
-                    del self.groups[group.key]
+                    self.groups.pop(_slot(group.route, group.labels), None)
         return flushed
 
     def next_due(self) -> float | None:
@@ -99,13 +103,12 @@ class Dispatcher:
             self.groups = {}
             for alert in alerts:
                 self.insert(alert, now)
-            for key, group in self.groups.items():
-                if key in old:
-                    group.next_flush = old[key].next_flush
-                    group.flushed_once = old[key].flushed_once
+            for slot, group in self.groups.items():
+                if slot in old:
+                    group.next_flush = old[slot].next_flush
+                    group.flushed_once = old[slot].flushed_once
 
 
-def group_key(route: Route, labels: dict[str, str]) -> str:
-    """Readable and stable, like Alertmanager's ``{}/{site="s1"}:{alertname="X"}``, hashed when long."""
-    text = f"{route.id}:{json.dumps(labels, sort_keys=True, separators=(',', ':'))}"
-    return text if len(text) <= 200 else f"{route.id}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+def _slot(route: Route, labels: dict[str, str]) -> str:
+    """The dispatcher's own key: unique even for sibling routes with the same matchers (same groupKey)."""
+    return f"{route.id}|{json.dumps(labels, sort_keys=True, separators=(',', ':'))}"

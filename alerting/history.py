@@ -2,8 +2,13 @@
 (what Alertmanager users ask for in its issue #172). SQLite, schema version in ``meta``, pruned after
 ``history_retention``.
 
-Event kinds: ``alert`` (state firing | resolved | silenced | inhibited) and ``notification`` (outcome
-queued | logged | sent | retry | failed | superseded | skipped), with the alert name, box, receiver and detail.
+Event kinds: ``alert`` (state firing | resolved | silenced | inhibited), ``notification`` (outcome
+queued | logged | sent | retry | failed | superseded | skipped) and ``silence`` (created | updated |
+expired), with the alert name, box, receiver and detail.
+
+A notification is about many alerts and boxes: its detail carries the ``group`` key, ``alertnames`` and
+``boxes``, and the ``event_labels`` table (schema version 2) indexes those names and boxes, so the
+``box`` and ``alertname`` filters find the notifications that told people about them.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 
 from storage.sqlite import open_store, set_version
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: event_labels (a version 1 file gains the table on open)
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,27 @@ class Event:
     def to_api(self) -> dict:
         from alerting.alerts import iso
 
+        detail = self.detail or {}
         return {"at": iso(self.at), "kind": self.kind, "state": self.state, "alertname": self.alertname,
                 "jbox_id": self.jbox_id, "fingerprint": self.fingerprint, "receiver": self.receiver,
-                "detail": self.detail or {}}  # fmt: skip
+                "groupKey": detail.get("group", ""),
+                "alertnames": detail.get("alertnames", [self.alertname] if self.alertname else []),
+                "boxes": detail.get("boxes", [self.jbox_id] if self.jbox_id else []),
+                "detail": detail}  # fmt: skip
+
+    def subjects(self) -> list[tuple[str, str]]:
+        """(label, value) rows for ``event_labels``: the names and boxes a notification was about."""
+        detail = self.detail or {}
+        return [("alertname", n) for n in detail.get("alertnames", [])] + [
+            ("jbox_id", b) for b in detail.get("boxes", [])
+        ]
+
+
+def subjects_detail(alerts: list[dict]) -> dict:
+    """``alertnames`` and ``boxes`` (sorted, unique) of webhook-shaped alerts, for a notification's detail."""
+    names = sorted({a["labels"].get("alertname", "") for a in alerts} - {""})
+    boxes = sorted({a["labels"].get("jbox_id", "") for a in alerts} - {""})
+    return {"alertnames": names, "boxes": boxes}
 
 
 class History:
@@ -56,6 +79,9 @@ class History:
         )
         db.execute("CREATE INDEX IF NOT EXISTS events_at ON events (at)")
         db.execute("CREATE INDEX IF NOT EXISTS events_box ON events (jbox_id, at)")
+        db.execute("CREATE TABLE IF NOT EXISTS event_labels (event_id INTEGER NOT NULL, name TEXT NOT NULL,"
+                   " value TEXT NOT NULL)")  # fmt: skip
+        db.execute("CREATE INDEX IF NOT EXISTS event_labels_value ON event_labels (name, value, event_id)")
         return self
 
     def close(self) -> None:
@@ -73,11 +99,16 @@ class History:
             if self._db is None:
                 return
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT INTO events (at, kind, state, alertname, jbox_id, fingerprint, receiver, detail)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            for event, row in zip(events, rows, strict=True):
+                cursor = self._db.execute(
+                    "INSERT INTO events (at, kind, state, alertname, jbox_id, fingerprint, receiver, detail)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
+                    row,
+                )
+                subjects = event.subjects()
+                if subjects:
+                    self._db.executemany("INSERT INTO event_labels VALUES (?,?,?)",
+                                         [(cursor.lastrowid, n, v) for n, v in subjects])  # fmt: skip
             self._db.execute("COMMIT")
 
     def query(self, *, since: float = 0.0, box: str | None = None, alertname: str | None = None,
@@ -87,10 +118,13 @@ class History:
             "SELECT at, kind, state, alertname, jbox_id, fingerprint, receiver, detail FROM events WHERE at >= ?",
             [since],
         )
-        for column, value in (("jbox_id", box), ("alertname", alertname), ("kind", kind)):
-            if value:
-                sql += f" AND {column} = ?"
-                args.append(value)
+        for column, value in (("jbox_id", box), ("alertname", alertname)):
+            if value:  # the event's own column, or a name or box a notification was about
+                sql += f" AND ({column} = ? OR id IN (SELECT event_id FROM event_labels WHERE name = ? AND value = ?))"
+                args += [value, column, value]
+        if kind:
+            sql += " AND kind = ?"
+            args.append(kind)
         sql += " ORDER BY id DESC LIMIT ?"
         args.append(int(limit))
         with self._lock:
@@ -100,4 +134,8 @@ class History:
 
     def prune(self, before: float) -> int:
         with self._lock:
-            return self._db.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount
+            count = self._db.execute("DELETE FROM events WHERE at < ?", (before,)).rowcount
+            self._db.execute(
+                "DELETE FROM event_labels WHERE event_id < (SELECT COALESCE(MIN(id), 1 << 62) FROM events)"
+            )
+            return count

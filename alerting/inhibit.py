@@ -1,8 +1,18 @@
 """Inhibition: while a source alert fires, target alerts sharing its ``equal`` labels are not notified.
 
 The default rule mutes every other alert of a box that stopped talking (``JBoxSilent``): its
-overheating or power alerts come from stale data. Sources are indexed by their ``equal`` values once
-per round, so checking 10,000 targets costs one dictionary look-up each.
+overheating or power alerts come from stale data. Semantics are Alertmanager's (``inhibit/inhibit.go``):
+
+- a source inhibits only until its ``endsAt``: the index keeps the alert objects and judges "firing"
+  at the time asked, so a source that ends by its own ``endsAt`` (no new post) stops inhibiting then;
+  ``next_change(now)`` says when the next indexed source ends, so the service can recompute states
+  at that moment rather than at the next arrival;
+- an alert matching both sides of a rule is not inhibited by a source that also matches the target
+  side (two such alerts would otherwise inhibit each other and nobody would be told);
+- the first rule that inhibits decides (its sources are listed in ``inhibitedBy``).
+
+Sources are indexed by their ``equal`` values once per round, so checking 10,000 targets costs one
+dictionary look-up each.
 """
 
 from __future__ import annotations
@@ -19,36 +29,49 @@ class InhibitRule:
         self.source: list[Matcher] = parse(config.sources())
         self.target: list[Matcher] = parse(config.targets())
         self.equal = tuple(config.equal)
-        self._sources: dict[tuple[str, ...], set[str]] = {}
+        self._sources: dict[tuple[str, ...], list[StoredAlert]] = {}
 
-    def index(self, firing: Iterable[StoredAlert]) -> None:
+    def index(self, alerts: Iterable[StoredAlert]) -> None:
         self._sources = {}
-        for alert in firing:
+        for alert in alerts:
             if matches_all(self.source, alert.labels):
-                key = tuple(alert.labels.get(name, "") for name in self.equal)
-                self._sources.setdefault(key, set()).add(alert.fingerprint)
+                self._sources.setdefault(self._equal_key(alert), []).append(alert)
 
-    def inhibitors(self, alert: StoredAlert) -> list[str]:
+    def inhibitors(self, alert: StoredAlert, now: float) -> list[str]:
         if not self._sources or not matches_all(self.target, alert.labels):
             return []
-        sources = self._sources.get(tuple(alert.labels.get(name, "") for name in self.equal), set())
-        # an alert matching both sides cannot inhibit itself
-        return sorted(sources - {alert.fingerprint})
+        two_sided = matches_all(self.source, alert.labels)
+        return sorted(
+            source.fingerprint
+            for source in self._sources.get(self._equal_key(alert), ())
+            if not source.resolved(now) and not (two_sided and matches_all(self.target, source.labels))
+        )
+
+    def ends(self) -> Iterable[float]:
+        return (source.ends_at for sources in self._sources.values() for source in sources)
+
+    def _equal_key(self, alert: StoredAlert) -> tuple[str, ...]:
+        return tuple(alert.labels.get(name, "") for name in self.equal)
 
 
 class Inhibitor:
-    """``index(firing)`` once per round, then ``inhibited_by(alert)`` for each alert."""
+    """``index(alerts)`` when alerts arrive, then ``inhibited_by(alert, now)`` for each alert."""
 
     def __init__(self, configs: Iterable[InhibitRuleConfig]) -> None:
         self.rules = [InhibitRule(config) for config in configs]
 
-    def index(self, firing: Iterable[StoredAlert]) -> None:
-        firing = list(firing)
+    def index(self, alerts: Iterable[StoredAlert]) -> None:
+        alerts = list(alerts)
         for rule in self.rules:
-            rule.index(firing)
+            rule.index(alerts)
 
-    def inhibited_by(self, alert: StoredAlert) -> list[str]:
-        found: list[str] = []
+    def inhibited_by(self, alert: StoredAlert, now: float) -> list[str]:
         for rule in self.rules:
-            found += rule.inhibitors(alert)
-        return found
+            found = rule.inhibitors(alert, now)
+            if found:
+                return found
+        return []
+
+    def next_change(self, now: float) -> float | None:
+        """When the next indexed source ends (its targets may be released then), or None."""
+        return min((end for rule in self.rules for end in rule.ends() if end > now), default=None)

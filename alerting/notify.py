@@ -13,7 +13,7 @@ from collections.abc import Callable
 from alerting.alerts import StoredAlert, iso
 from alerting.dedup import needs_update
 from alerting.group import AggregationGroup
-from alerting.history import Event, History
+from alerting.history import Event, History, subjects_detail
 from alerting.inhibit import Inhibitor
 from alerting.metrics import AlertingMetrics
 from alerting.outbox import LogEntry, Outbox
@@ -39,6 +39,7 @@ class Pipeline:
         self.metrics = metrics
         self.firing = firing  # every firing alert, for the inhibition index
         self.index_stale = True
+        self.next_change: float | None = None  # when an inhibiting source ends: states change then
         self.on_queued: Callable[[], None] = lambda: None
         self._last_state: dict[str, str] = {}
         self.configure(config)
@@ -54,17 +55,16 @@ class Pipeline:
 
     def mark(self, alerts: list[StoredAlert], now: float) -> list[Event]:
         """Set ``suppressed_by`` on firing alerts; history events for alerts whose state changed."""
-        if self.index_stale:
-            self.inhibitor.index(self.firing())
-            self.index_stale = False
+        self._reindex(now)
         events = []
         for alert in alerts:
             if alert.resolved(now):
                 alert.suppressed_by = {}
                 state = "resolved"
             else:
+                # both judged, as Alertmanager's API shows them (either one keeps the alert from people)
                 silenced = self.silences.silenced_by(alert.labels, now)
-                inhibited = [] if silenced else self.inhibitor.inhibited_by(alert)
+                inhibited = self.inhibitor.inhibited_by(alert, now)
                 alert.suppressed_by = {"silencedBy": silenced, "inhibitedBy": inhibited}
                 state = "silenced" if silenced else "inhibited" if inhibited else "firing"
             if self._last_state.get(alert.fingerprint) != state:
@@ -75,6 +75,27 @@ class Pipeline:
             if state == "resolved":
                 self._last_state.pop(alert.fingerprint, None)
         return events
+
+    def recompute_due(self, now: float) -> bool:
+        """True (once) when an inhibiting source has ended since the last look: states must be judged again."""
+        self._reindex(now)
+        if self.next_change is None or now < self.next_change:
+            return False
+        self.next_change = self.inhibitor.next_change(now)
+        return True
+
+    def _suppressed(self, alert: StoredAlert, now: float) -> bool:
+        """Kept from people now. A resolved alert is judged too, as Alertmanager's mute stages judge every
+        alert of a flush: one resolving while silenced or inhibited gets no resolved notification."""
+        if not alert.resolved(now):
+            return any(alert.suppressed_by.values())
+        return bool(self.inhibitor.inhibited_by(alert, now) or self.silences.silenced_by(alert.labels, now))
+
+    def _reindex(self, now: float) -> None:
+        if self.index_stale:
+            self.inhibitor.index(self.firing())
+            self.index_stale = False
+            self.next_change = self.inhibitor.next_change(now)
 
     def note(self, alert: StoredAlert, now: float) -> Event | None:
         """The firing/resolved event of an arrival, if its state changed (suppression is judged at flush)."""
@@ -102,7 +123,7 @@ class Pipeline:
         if self.muted(group, now):
             self.history.record(events)
             return True
-        shown = [a for a in alerts if a.resolved(now) or not any(a.suppressed_by.values())]
+        shown = [a for a in alerts if not self._suppressed(a, now)]
         firing = {a.fingerprint for a in shown if not a.resolved(now)}
         resolved = {a.fingerprint for a in shown if a.resolved(now)}
         receiver = self.receivers.get(group.route.receiver)
@@ -114,7 +135,12 @@ class Pipeline:
                         "notification",
                         "skipped",
                         receiver=group.route.receiver,
-                        detail={"group": group.key, "why": "receiver disabled", "firing": len(firing)},
+                        detail={
+                            "group": group.key,
+                            "why": "receiver disabled",
+                            "firing": len(firing),
+                            **subjects_detail([a.payload(now) for a in shown if not a.resolved(now)]),
+                        },
                     )
                 )
             self.history.record(events)
@@ -143,7 +169,8 @@ class Pipeline:
                 payload["forwardEndsAt"] = iso(now + 4 * group.route.group_interval)
             events.append(Event(now, "notification", "logged" if kind == "log" else "queued", receiver=integration,
                                 detail={"group": group.key, "key": key, "firing": len(firing),
-                                        "resolved": len(resolved), "status": payload["status"]}))  # fmt: skip
+                                        "resolved": len(resolved), "status": payload["status"],
+                                        **subjects_detail(payload["alerts"])}))  # fmt: skip
             if kind != "log":
                 rows.append((key, integration, payload))
         if log_entries:

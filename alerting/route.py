@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from alerting.identity import route_key
 from alerting.matchers import Matcher, matches_all
 from config.alerting import RouteConfig
+from config.matchers import parse_matchers
 
 
 @dataclass
 class Route:
     id: str  # position in the tree: "root", "root.0", "root.0.2"
+    key: str  # Alertmanager's Route.Key(): '{}/{severity="critical"}' (siblings may share one)
     receiver: str
     group_by: tuple[str, ...] | None  # None: every label (Alertmanager's '...')
     group_wait: float
@@ -51,14 +54,16 @@ class Route:
 
 
 def build(config: RouteConfig, parent: Route | None = None, route_id: str = "root") -> Route:
+    matchers = config.all_matchers()
     route = Route(
         id=route_id,
+        key=route_key(parent.key if parent else None, _key_matchers(config)),
         receiver=config.receiver or (parent.receiver if parent else ""),
         group_by=_group_by(config, parent),
         group_wait=_pick(config.group_wait, parent, "group_wait", 30),
         group_interval=_pick(config.group_interval, parent, "group_interval", 300),
         repeat_interval=_pick(config.repeat_interval, parent, "repeat_interval", 4 * 3600),
-        matchers=[Matcher(name, op, value) for name, op, value in config.all_matchers()],
+        matchers=[Matcher(name, op, value) for name, op, value in matchers],
         continue_=config.continue_,
         mute_time_intervals=tuple(config.mute_time_intervals),
         active_time_intervals=tuple(config.active_time_intervals),
@@ -67,6 +72,15 @@ def build(config: RouteConfig, parent: Route | None = None, route_id: str = "roo
         build(child, route, f"{route_id}.{index}") for index, child in enumerate(config.routes) if not child.disabled
     ]
     return route
+
+
+def _key_matchers(config: RouteConfig) -> list[tuple[str, str, str]]:
+    """The matchers as Alertmanager prints them in ``Route.Key()``: a ``match_re`` value is shown the way
+    its config type stores it, anchored (``^(?:Overheat.*)$``); ``matchers`` regexes as written."""
+    found = [m for text in config.matchers for m in parse_matchers(text)]
+    found += [(name, "=", value) for name, value in config.match.items()]
+    found += [(name, "=~", f"^(?:{value})$") for name, value in config.match_re.items()]
+    return found
 
 
 def _group_by(config: RouteConfig, parent: Route | None) -> tuple[str, ...] | None:

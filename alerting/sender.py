@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from alerting.history import Event, History
+from alerting.history import Event, History, subjects_detail
 from alerting.metrics import AlertingMetrics
 from alerting.outbox import Outbox, Row
 from alerting.receivers import Notifier, NotifyError
@@ -67,12 +67,12 @@ class Sender:
 
     def _run(self, name: str, notifier: Notifier, wake: threading.Event, stop: threading.Event) -> None:
         while not stop.is_set():
+            wake.clear()  # before looking: a poke while we look is kept for the wait below, not lost
             if self.step(name, notifier):
                 continue
             next_at = self.outbox.next_time(name) if not stop.is_set() else None
             wait = IDLE_POLL_S if next_at is None else min(IDLE_POLL_S, max(0.0, next_at - self.clock()))
             wake.wait(wait)
-            wake.clear()
 
     def step(self, name: str, notifier: Notifier) -> bool:
         """Deliver (or try) the integration's oldest due row; False when none is due."""
@@ -123,4 +123,5 @@ class Sender:
 
 
 def _detail(row: Row) -> dict:
-    return {"key": row.key, "group": row.payload.get("groupKey", ""), "status": row.payload.get("status", "")}
+    return {"key": row.key, "group": row.payload.get("groupKey", ""), "status": row.payload.get("status", ""),
+            **subjects_detail(row.payload.get("alerts", []))}  # fmt: skip

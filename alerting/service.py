@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from alerting import route as routing
-from alerting.alerts import AlertFormatError, StoredAlert, from_api
+from alerting.alerts import AlertFormatError, StoredAlert, from_api, iso
 from alerting.group import Dispatcher
 from alerting.history import History
 from alerting.metrics import AlertingMetrics
@@ -24,7 +24,9 @@ from alerting.notify import Pipeline, integration_id
 from alerting.outbox import Outbox
 from alerting.receivers import Context, Notifier, build
 from alerting.sender import Sender
-from alerting.silences import SilenceStore
+from alerting.silence_log import SilenceLog, silence_event
+from alerting.silences import Silence, SilenceError, SilenceStore
+from alerting.views import alertmanager_view, jboxmon_view
 from config.alerting import AlertingConfig
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class AlertingService:
         self._ticker: threading.Thread | None = None
         self._started = False
         self._housekept = 0.0
+        self.silence_log = SilenceLog(self.silences, clock())
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -138,6 +141,28 @@ class AlertingService:
             self.history.record(events)  # one transaction for the whole batch (10,000 alerts in an outage)
         return len(parsed)
 
+    # -- silences ------------------------------------------------------------------------------
+
+    def put_silence(self, body: object) -> Silence:
+        """Create a silence, or update one by ``id`` (Alertmanager's ``POST /api/v2/silences``); recorded in
+        history. Raises SilenceError when the body is malformed or the id unknown."""
+        now = self.clock()
+        silence = Silence.from_api(body, now)
+        updating = isinstance(body, dict) and bool(body.get("id"))
+        if updating:
+            self.silences.get(body["id"])  # updating needs an existing id
+        self.silences.put(silence)
+        self.history.record([silence_event(silence, "updated" if updating else "created", now)])
+        return silence
+
+    def expire_silence(self, silence_id: str) -> Silence:
+        """Expire a silence now (``DELETE /api/v2/silence/{id}``); recorded in history."""
+        was_expired = self.silences.get(silence_id).state(self.clock()) == "expired"
+        silence = self.silences.expire(silence_id)
+        if not was_expired:
+            self.history.record([self.silence_log.expired_by_hand(silence, self.clock())])
+        return silence
+
     def _firing(self) -> list[StoredAlert]:
         now = self.clock()
         return [a for a in list(self.alerts.values()) if not a.resolved(now)]
@@ -149,6 +174,11 @@ class AlertingService:
         now = self.clock() if now is None else now
         with self._lock:
             flushed = self.dispatcher.tick(now)
+            if self.pipeline.recompute_due(now):
+                # a source ended by its endsAt: its targets are released now, in the API and the history
+                # (their groups notify them at their next flush, as Alertmanager's do)
+                self.history.record(self.pipeline.mark(list(self.alerts.values()), now))
+        self.history.record(self.silence_log.expiries(now))
         if now - self._housekept >= HOUSEKEEPING_S:
             self._housekept = now
             self._housekeeping(now)
@@ -203,31 +233,34 @@ class AlertingService:
     # -- views ---------------------------------------------------------------------------------
 
     def alert_views(self, now: float | None = None) -> list[dict]:
-        """``GET /api/v2/alerts``: every held alert with its state and receivers."""
+        """``GET /api/v2/alerts``: the alerts not resolved, judged now, in Alertmanager's shape and order."""
         now = self.clock() if now is None else now
         with self._lock:
-            alerts = list(self.alerts.values())
-            # judged now; the state changes found are history like any other
-            self.history.record(self.pipeline.mark([a for a in alerts if not a.resolved(now)], now))
-            views = []
-            for alert in alerts:
-                view = alert.payload(now)
-                view["endsAt"] = view["endsAt"] if alert.resolved(now) else _iso(alert.ends_at)
-                suppressed = alert.suppressed_by if not alert.resolved(now) else {}
-                view["status"] = {
-                    "state": "resolved"
-                    if alert.resolved(now)
-                    else ("suppressed" if any(suppressed.values()) else "active"),
-                    "silencedBy": suppressed.get("silencedBy", []),
-                    "inhibitedBy": suppressed.get("inhibitedBy", []),
-                }
-                view["receivers"] = [{"name": r.receiver} for r in self.dispatcher.root.match(alert.labels)]
-                view["updatedAt"] = _iso(alert.updated_at)
-                views.append(view)
-        return sorted(views, key=lambda v: (v["labels"].get("alertname", ""), v["labels"].get("jbox_id", "")))
+            alerts = self._judged(now)
+            views = [alertmanager_view(a, now, self._receivers(a)) for a in alerts if not a.resolved(now)]
+        return sorted(views, key=lambda v: v["fingerprint"])
 
+    def jboxmon_alert_views(self, now: float | None = None) -> list[dict]:
+        """``GET /api/v1/alerts``: every held alert (resolved ones too), with what suppresses it."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            alerts = self._judged(now)
+            views = [jboxmon_view(a, now, self._receivers(a), self._silence_summary, self.alerts.get) for a in alerts]
+        return sorted(views, key=lambda v: (v["labels"].get("alertname", ""), v["labels"].get("jbox_id", ""),
+                                            v["fingerprint"]))  # fmt: skip
 
-def _iso(seconds: float) -> str:
-    from alerting.alerts import iso
+    def _judged(self, now: float) -> list[StoredAlert]:
+        alerts = list(self.alerts.values())
+        # judged now; the state changes found are history like any other
+        self.history.record(self.pipeline.mark([a for a in alerts if not a.resolved(now)], now))
+        return alerts
 
-    return iso(seconds)
+    def _receivers(self, alert: StoredAlert) -> list[str]:
+        return [route.receiver for route in self.dispatcher.root.match(alert.labels)]
+
+    def _silence_summary(self, silence_id: str) -> dict | None:
+        try:
+            silence = self.silences.get(silence_id)
+        except SilenceError:
+            return None
+        return {"createdBy": silence.created_by, "comment": silence.comment, "endsAt": iso(silence.ends_at)}

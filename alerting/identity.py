@@ -1,0 +1,73 @@
+"""Alertmanager's identities, computed its way so tools that key on them agree with jboxmon.
+
+- An alert's **fingerprint**: prometheus/common ``model.LabelSet.Fingerprint()``: FNV-1a 64 over the
+  label names and values in name order, each followed by the separator byte 0xff, printed ``%016x``.
+- A group's **groupKey**: ``dispatch.aggrGroup.GroupKey()``: the route's key (each route's matchers,
+  root first, joined by ``/``; ``Route.Key()``), a colon, and the group labels as
+  ``model.LabelSet.String()`` prints them: ``{}/{severity="critical"}:{alertname="X", site="s1"}``.
+  Values are quoted as Go's ``%q`` quotes them; route matchers are sorted as Alertmanager sorts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+_FNV_OFFSET_64 = 14695981039346656037
+_FNV_PRIME_64 = 1099511628211
+_MASK_64 = (1 << 64) - 1
+_SEPARATOR = 0xFF
+_MATCH_TYPE_ORDER = {"=": 0, "!=": 1, "=~": 2, "!~": 3}  # labels.MatchType's iota order
+_GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+               "\\": "\\\\", '"': '\\"'}  # fmt: skip
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """``model.LabelSet.Fingerprint().String()``; the empty set hashes to the FNV offset, as in Go."""
+    value = _FNV_OFFSET_64
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in part.encode():
+                value = ((value ^ byte) * _FNV_PRIME_64) & _MASK_64
+            value = ((value ^ _SEPARATOR) * _FNV_PRIME_64) & _MASK_64
+    return f"{value:016x}"
+
+
+def go_quote(text: str) -> str:
+    """Go's ``strconv.Quote`` (what ``%q`` prints): printable runes kept, the rest escaped."""
+    out = ['"']
+    for char in text:
+        if char in _GO_ESCAPES:
+            out.append(_GO_ESCAPES[char])
+        elif char.isprintable():  # Go's unicode.IsPrint: categories L, M, N, P, S and the ASCII space
+            out.append(char)
+        elif ord(char) < 0x80:
+            out.append(f"\\x{ord(char):02x}")
+        elif ord(char) < 0x10000:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(f"\\U{ord(char):08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def labelset_string(labels: Mapping[str, str]) -> str:
+    """``model.LabelSet.String()``: ``{a="1", b="2"}``, names sorted."""
+    return "{" + ", ".join(f"{name}={go_quote(labels[name])}" for name in sorted(labels)) + "}"
+
+
+def matchers_string(matchers: Iterable[tuple[str, str, str]]) -> str:
+    """``labels.Matchers.String()`` of a route's (name, op, value) matchers, sorted as ``NewRoute`` sorts
+    them (name, then value, then type): ``{severity="critical",team=~"a|b"}``."""
+    ordered = sorted(matchers, key=lambda m: (m[0], m[2], _MATCH_TYPE_ORDER[m[1]]))
+    return "{" + ",".join(f"{name}{op}{go_quote(value)}" for name, op, value in ordered) + "}"
+
+
+def route_key(parent_key: str | None, matchers: Iterable[tuple[str, str, str]]) -> str:
+    """``Route.Key()``: the parent's key, ``/``, this route's matchers."""
+    own = matchers_string(matchers)
+    return own if parent_key is None else f"{parent_key}/{own}"
+
+
+def group_key(route_key_text: str, group_labels: Mapping[str, str]) -> str:
+    """``aggrGroup.GroupKey()``: what webhook payloads carry as ``groupKey``."""
+    return f"{route_key_text}:{labelset_string(group_labels)}"

@@ -1,0 +1,287 @@
+"""Differential runs: one scenario played against Debian's ``prometheus-alertmanager`` and against jboxmon's
+alerting service (the component ``jboxmon alerting`` runs, configured from a jboxmon.yaml), side by side.
+
+A scenario file (YAML) holds:
+
+- ``alertmanager``: an alertmanager.yml, and ``jboxmon``: the same design as jboxmon's ``alerting:``
+  section (routes, receivers, inhibit rules, time intervals); ``{hook}`` stands for the webhook URL;
+- ``steps``: at ``at`` seconds after the start, ``alerts`` to post (``starts``/``ends`` are offsets in
+  seconds from the start, ``no_starts: true`` leaves startsAt out), a ``silence`` to create (named, with
+  ``starts``/``ends`` offsets), a silence to ``expire`` by name, or ``check_alerts`` (both
+  ``GET /api/v2/alerts`` answers compared);
+- ``duration``: how long to watch the receivers after the start.
+
+Notifications are compared per (receiver, groupKey), in order: status, group labels, common labels and
+annotations, externalURL, version, truncatedAlerts, every alert's status, labels, annotations,
+fingerprint and generatorURL, its times (within the tolerance), and when each notification arrived
+(within the tolerance).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+import yaml
+
+from config import load_config
+from jboxmon.alerting_component import AlertingComponent
+from storage.server import free_port
+
+BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+EXTERNAL_URL = "http://alerts.example.test"
+ZERO = "0001-01-01T00:00:00Z"
+
+
+class _Server(ThreadingHTTPServer):
+    # Alertmanager sends every group's notification at once: with a listen backlog of 5 (the default)
+    # connections are dropped, and the kernel's SYN retry makes some of them a second late
+    request_queue_size = 128
+    daemon_threads = True
+
+
+class TimedReceiver:
+    """Records each webhook POST with the second it arrived, relative to ``t0`` once set."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, dict]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.received.append((time.monotonic(), json.loads(body)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Side:
+    """One system under test: where to post, and what its receiver got."""
+
+    name: str
+    url: str
+    receiver: TimedReceiver
+    silence_ids: dict[str, str] = field(default_factory=dict)
+    snapshots: list[list[dict]] = field(default_factory=list)
+
+
+def start_alertmanager(workdir: Path, config_text: str) -> tuple[subprocess.Popen, str]:
+    config = workdir / "alertmanager.yml"
+    config.write_text(config_text)
+    port = free_port()
+    command = [BINARY, f"--config.file={config}", f"--storage.path={workdir / 'am-data'}",
+               f"--web.listen-address=127.0.0.1:{port}", f"--web.external-url={EXTERNAL_URL}",
+               "--cluster.listen-address=", "--log.level=warn"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=(workdir / "am.log").open("w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"alertmanager exited: {(workdir / 'am.log').read_text()}")
+        try:
+            if requests.get(url + "/-/ready", timeout=1).status_code == 200:
+                return process, url
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    process.terminate()
+    raise AssertionError("alertmanager did not become ready")
+
+
+def start_jboxmon(workdir: Path, section_text: str) -> AlertingComponent:
+    section = yaml.safe_load(section_text)
+    section.update({"outbox": str(workdir / "outbox.sqlite"), "silences": str(workdir / "silences.sqlite"),
+                    "history": str(workdir / "history.sqlite"), "external_url": EXTERNAL_URL,
+                    "listen": "127.0.0.1:0"})  # fmt: skip
+    path = workdir / "jboxmon.yaml"
+    path.write_text(yaml.safe_dump({"alerting": section}))
+    return AlertingComponent(load_config(path), None, path, port=0).start()
+
+
+def run_scenario(path: Path, workdir: Path) -> dict[str, list]:
+    """Play the scenario against both; returns {"alertmanager": [...], "jboxmon": [...]} with the received
+    notifications as (seconds after start, payload) and the alert snapshots taken by ``check_alerts``."""
+    scenario = yaml.safe_load(path.read_text())
+    receivers = {"alertmanager": TimedReceiver(), "jboxmon": TimedReceiver()}
+    am_dir, jb_dir = workdir / "am", workdir / "jboxmon"
+    am_dir.mkdir(parents=True)
+    jb_dir.mkdir(parents=True)
+    am_process, component, errors = None, None, []
+    try:
+        am_process, am_url = start_alertmanager(
+            am_dir, scenario["alertmanager"].replace("{hook}", receivers["alertmanager"].url)
+        )
+        component = start_jboxmon(jb_dir, scenario["jboxmon"].replace("{hook}", receivers["jboxmon"].url))
+        sides = [
+            Side("alertmanager", am_url, receivers["alertmanager"]),
+            Side("jboxmon", component.url, receivers["jboxmon"]),
+        ]
+        for side in sides:  # the first request of a fresh server is slow (threads, connections): not timed
+            requests.get(side.url + "/api/v2/alerts", timeout=10).raise_for_status()
+        t0_wall, t0 = time.time(), time.monotonic()
+        for step in scenario["steps"]:
+            _sleep_until(t0 + step["at"])
+            threads = [threading.Thread(target=_play, args=(step, side, t0_wall, errors)) for side in sides]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert not errors, errors
+        _sleep_until(t0 + scenario["duration"])
+        return {side.name: {"notifications": [(round(at - t0, 3), body) for at, body in side.receiver.received],
+                            "snapshots": side.snapshots} for side in sides}  # fmt: skip
+    finally:
+        if component is not None:
+            component.stop()
+        if am_process is not None:
+            am_process.terminate()
+            am_process.wait(10)
+        for receiver in receivers.values():
+            receiver.close()
+
+
+def _sleep_until(deadline: float) -> None:
+    time.sleep(max(0.0, deadline - time.monotonic()))
+
+
+def _iso(t0_wall: float, offset: float) -> str:
+    return dt.datetime.fromtimestamp(t0_wall + offset, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _play(step: dict, side: Side, t0_wall: float, errors: list) -> None:
+    """One step on one side (both sides play each step at the same time, from two threads)."""
+    try:
+        _play_step(step, side, t0_wall)
+    except Exception as exc:  # noqa: BLE001 - reported by the scenario runner
+        errors.append(f"{side.name}: {exc!r}")
+
+
+def _play_step(step: dict, side: Side, t0_wall: float) -> None:
+    if "alerts" in step:
+        items = []
+        for spec in step["alerts"]:
+            item = {"labels": spec["labels"], "annotations": spec.get("annotations", {}),
+                    "generatorURL": spec.get("generatorURL", "")}  # fmt: skip
+            if "starts" in spec:
+                item["startsAt"] = _iso(t0_wall, spec["starts"])
+            if "ends" in spec:
+                item["endsAt"] = _iso(t0_wall, spec["ends"])
+            items.append(item)
+        answer = requests.post(side.url + "/api/v2/alerts", json=items, timeout=5)
+        assert answer.status_code == 200, (side.name, answer.status_code, answer.text)
+    if "silence" in step:
+        spec = step["silence"]
+        body = {
+            "matchers": spec["matchers"],
+            "startsAt": _iso(t0_wall, spec.get("starts", 0)),
+            "endsAt": _iso(t0_wall, spec["ends"]),
+            "createdBy": "differential",
+            "comment": spec["name"],
+        }
+        answer = requests.post(side.url + "/api/v2/silences", json=body, timeout=5)
+        assert answer.status_code == 200, (side.name, answer.status_code, answer.text)
+        side.silence_ids[spec["name"]] = answer.json()["silenceID"]
+    if "expire" in step:
+        answer = requests.delete(f"{side.url}/api/v2/silence/{side.silence_ids[step['expire']]}", timeout=5)
+        assert answer.status_code == 200, (side.name, answer.status_code, answer.text)
+    if step.get("check_alerts"):
+        side.snapshots.append(requests.get(side.url + "/api/v2/alerts", timeout=5).json())
+
+
+# -- comparison -----------------------------------------------------------------------------------
+
+
+def _seconds(text: str) -> float | None:
+    if text == ZERO:
+        return None
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def _close(a: float | None, b: float | None, tolerance: float) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= tolerance)
+
+
+def _notification_shape(body: dict) -> dict:
+    """Everything that must be equal, times left out (compared with a tolerance)."""
+    return {
+        **{k: body[k] for k in ("receiver", "status", "groupLabels", "commonLabels", "commonAnnotations", "groupKey",
+                                "externalURL", "version", "truncatedAlerts")},
+        "alerts": sorted(({k: a[k] for k in ("status", "labels", "annotations", "fingerprint", "generatorURL")}
+                          for a in body["alerts"]), key=lambda a: a["fingerprint"]),
+    }  # fmt: skip
+
+
+def compare_notifications(am: list, jb: list, tolerance: float) -> list[str]:
+    """Differences, as readable lines (empty when both sides notified the same things at the same times)."""
+    problems = []
+
+    def by_group(received: list) -> dict[tuple[str, str], list]:
+        groups: dict[tuple[str, str], list] = {}
+        for at, body in received:
+            groups.setdefault((body["receiver"], body["groupKey"]), []).append((at, body))
+        return groups
+
+    am_groups, jb_groups = by_group(am), by_group(jb)
+    for key in sorted(set(am_groups) | set(jb_groups)):
+        a_list, j_list = am_groups.get(key, []), jb_groups.get(key, [])
+        if len(a_list) != len(j_list):
+            a_times, j_times = [at for at, _ in a_list], [at for at, _ in j_list]
+            problems.append(f"{key}: alertmanager sent {len(a_list)} at {a_times}, jboxmon {len(j_list)} at {j_times}")
+            continue
+        for index, ((a_at, a_body), (j_at, j_body)) in enumerate(zip(a_list, j_list, strict=True)):
+            where = f"{key} #{index}"
+            if abs(a_at - j_at) > tolerance:
+                problems.append(f"{where}: alertmanager notified at {a_at}s, jboxmon at {j_at}s")
+            if _notification_shape(a_body) != _notification_shape(j_body):
+                problems.append(f"{where}: payloads differ:\n  am: {_notification_shape(a_body)}\n"
+                                f"  jb: {_notification_shape(j_body)}")  # fmt: skip
+                continue
+            a_alerts = sorted(a_body["alerts"], key=lambda a: a["fingerprint"])
+            j_alerts = sorted(j_body["alerts"], key=lambda a: a["fingerprint"])
+            for a_alert, j_alert in zip(a_alerts, j_alerts, strict=True):
+                for name in ("startsAt", "endsAt"):
+                    if not _close(_seconds(a_alert[name]), _seconds(j_alert[name]), tolerance):
+                        problems.append(f"{where} {a_alert['fingerprint']}: {name} {a_alert[name]} vs {j_alert[name]}")
+    return problems
+
+
+def _snapshot_shape(alerts: list[dict]) -> list[dict]:
+    """Silence ids differ between the two (each makes its own): compared by count."""
+    return [{"fingerprint": a["fingerprint"], "labels": a["labels"], "state": a["status"]["state"],
+             "silenced": len(a["status"]["silencedBy"]), "inhibitedBy": sorted(a["status"]["inhibitedBy"]),
+             "receivers": sorted(r["name"] for r in a["receivers"])} for a in alerts]  # fmt: skip
+
+
+def compare_snapshots(am: list[list[dict]], jb: list[list[dict]]) -> list[str]:
+    problems = []
+    for index, (a, j) in enumerate(zip(am, jb, strict=True)):
+        if [x["fingerprint"] for x in a] != [x["fingerprint"] for x in j]:
+            problems.append(f"GET /api/v2/alerts #{index}: order or set differs")
+        if _snapshot_shape(a) != _snapshot_shape(j):
+            problems.append(
+                f"GET /api/v2/alerts #{index} differs:\n  am: {_snapshot_shape(a)}\n  jb: {_snapshot_shape(j)}"
+            )
+    return problems
