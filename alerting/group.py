@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from alerting.alerts import StoredAlert
-from alerting.identity import group_key
+from alerting.identity import group_key, notification_order
 from alerting.route import Route
 
 log = logging.getLogger(__name__)
+SWEEP_S = 30.0  # Alertmanager's dispatcher maintenance interval
 
 
 @dataclass
@@ -32,7 +33,8 @@ class AggregationGroup:
     flushed_once: bool = False
 
     def ordered(self) -> list[StoredAlert]:
-        return sorted(self.alerts.values(), key=lambda a: (a.starts_at, a.fingerprint))
+        """In the order Alertmanager lists them in notifications (webhook receivers may rely on it)."""
+        return sorted(self.alerts.values(), key=lambda a: notification_order(a.labels))
 
 
 Flush = Callable[[AggregationGroup, list[StoredAlert], float], bool]
@@ -86,9 +88,17 @@ class Dispatcher:
                         current = group.alerts.get(alert.fingerprint)
                         if current is alert and alert.resolved(now):
                             del group.alerts[alert.fingerprint]
-                if not group.alerts:
-                    self.groups.pop(_slot(group.route, group.labels), None)
         return flushed
+
+    def sweep(self) -> int:
+        """Forget the groups left empty; returns how many. Alertmanager does this every 30 s, not when a
+        group empties: an alert arriving before the sweep joins the old group and is told at the group's
+        next interval, without a new group_wait. The service calls this every ``SWEEP_S``."""
+        with self._lock:
+            empty = [slot for slot, group in self.groups.items() if not group.alerts]
+            for slot in empty:
+                del self.groups[slot]
+        return len(empty)
 
     def next_due(self) -> float | None:
         with self._lock:

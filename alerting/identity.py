@@ -6,11 +6,13 @@
   root first, joined by ``/``; ``Route.Key()``), a colon, and the group labels as
   ``model.LabelSet.String()`` prints them: ``{}/{severity="critical"}:{alertname="X", site="s1"}``.
   Values are quoted as Go's ``%q`` quotes them; route matchers are sorted as Alertmanager sorts them.
+- The **order of alerts** in a notification: ``types.AlertSlice`` (by ``job``, ``instance``, then labels).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cmp_to_key
 
 _FNV_OFFSET_64 = 14695981039346656037
 _FNV_PRIME_64 = 1099511628211
@@ -71,3 +73,35 @@ def route_key(parent_key: str | None, matchers: Iterable[tuple[str, str, str]]) 
 def group_key(route_key_text: str, group_labels: Mapping[str, str]) -> str:
     """``aggrGroup.GroupKey()``: what webhook payloads carry as ``groupKey``."""
     return f"{route_key_text}:{labelset_string(group_labels)}"
+
+
+def _labels_before(a: Mapping[str, str], b: Mapping[str, str]) -> int:
+    """``model.LabelSet.Before`` as a comparison: fewer labels first, then name by name, value by value."""
+    if len(a) != len(b):
+        return -1 if len(a) < len(b) else 1
+    for name in sorted([*a, *b]):
+        if name not in a:
+            return -1
+        if name not in b:
+            return 1
+        if a[name] != b[name]:
+            return -1 if a[name] < b[name] else 1
+    return 0
+
+
+def _notification_order(a: Mapping[str, str], b: Mapping[str, str]) -> int:
+    """``types.AlertSlice.Less``: by ``job``, then ``instance`` (alerts having the label first), then labels."""
+    for name in ("job", "instance"):
+        if name not in a and name not in b:
+            continue
+        if name not in a:
+            return 1
+        if name not in b:
+            return -1
+        if a[name] != b[name]:
+            return -1 if a[name] < b[name] else 1
+    return _labels_before(a, b)
+
+
+notification_order = cmp_to_key(_notification_order)
+"""Sort key over label sets: the order of alerts in Alertmanager's notifications (its flush sorts them)."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from alerting import route as routing
 from alerting.alerts import AlertFormatError, StoredAlert, from_api, iso
-from alerting.group import Dispatcher
+from alerting.group import SWEEP_S, Dispatcher
 from alerting.history import History
 from alerting.metrics import AlertingMetrics
 from alerting.notify import Pipeline, integration_id
@@ -56,6 +56,7 @@ class AlertingService:
         self._ticker: threading.Thread | None = None
         self._started = False
         self._housekept = 0.0
+        self._swept = clock()
         self.silence_log = SilenceLog(self.silences, clock())
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -179,6 +180,9 @@ class AlertingService:
                 # (their groups notify them at their next flush, as Alertmanager's do)
                 self.history.record(self.pipeline.mark(list(self.alerts.values()), now))
         self.history.record(self.silence_log.expiries(now))
+        if now - self._swept >= SWEEP_S:
+            self._swept = now
+            self.dispatcher.sweep()
         if now - self._housekept >= HOUSEKEEPING_S:
             self._housekept = now
             self._housekeeping(now)

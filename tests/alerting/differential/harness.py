@@ -12,9 +12,9 @@ A scenario file (YAML) holds:
 - ``duration``: how long to watch the receivers after the start.
 
 Notifications are compared per (receiver, groupKey), in order: status, group labels, common labels and
-annotations, externalURL, version, truncatedAlerts, every alert's status, labels, annotations,
-fingerprint and generatorURL, its times (within the tolerance), and when each notification arrived
-(within the tolerance).
+annotations, externalURL, version, truncatedAlerts, the alerts in their order with their status,
+labels, annotations, fingerprint and generatorURL, their times (within the tolerance), and when each
+notification arrived (within the tolerance).
 """
 
 from __future__ import annotations
@@ -229,8 +229,9 @@ def _notification_shape(body: dict) -> dict:
     return {
         **{k: body[k] for k in ("receiver", "status", "groupLabels", "commonLabels", "commonAnnotations", "groupKey",
                                 "externalURL", "version", "truncatedAlerts")},
-        "alerts": sorted(({k: a[k] for k in ("status", "labels", "annotations", "fingerprint", "generatorURL")}
-                          for a in body["alerts"]), key=lambda a: a["fingerprint"]),
+        # in order: Alertmanager sorts them (job, instance, then labels) and receivers may rely on it
+        "alerts": [{k: a[k] for k in ("status", "labels", "annotations", "fingerprint", "generatorURL")}
+                   for a in body["alerts"]],
     }  # fmt: skip
 
 
@@ -259,9 +260,7 @@ def compare_notifications(am: list, jb: list, tolerance: float) -> list[str]:
                 problems.append(f"{where}: payloads differ:\n  am: {_notification_shape(a_body)}\n"
                                 f"  jb: {_notification_shape(j_body)}")  # fmt: skip
                 continue
-            a_alerts = sorted(a_body["alerts"], key=lambda a: a["fingerprint"])
-            j_alerts = sorted(j_body["alerts"], key=lambda a: a["fingerprint"])
-            for a_alert, j_alert in zip(a_alerts, j_alerts, strict=True):
+            for a_alert, j_alert in zip(a_body["alerts"], j_body["alerts"], strict=True):
                 for name in ("startsAt", "endsAt"):
                     if not _close(_seconds(a_alert[name]), _seconds(j_alert[name]), tolerance):
                         problems.append(f"{where} {a_alert['fingerprint']}: {name} {a_alert[name]} vs {j_alert[name]}")
