@@ -8,12 +8,14 @@ is one alert here, with the fingerprint Alertmanager would show for it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from alerting.identity import fingerprint
 
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of a firing alert in webhook payloads
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 MAX_LABELS = 64
 MAX_VALUE_CHARS = 4096
 
@@ -124,6 +126,10 @@ def from_api(item: object, index: int, now: float, resolve_timeout: float) -> St
     if not isinstance(item, Mapping):
         raise AlertFormatError(f"{where}: expected an object, got {item!r}")
     labels = {k: v for k, v in _string_map(item.get("labels"), f"{where}.labels").items() if v != ""}
+    for name in labels:
+        if not LABEL_NAME.match(name):  # Alertmanager's LabelSet.Validate (annotation names are left free)
+            raise AlertFormatError(f"{where}.labels: invalid label name {name!r} (letters, digits and '_', "
+                                   "not starting with a digit)")  # fmt: skip
     if not labels:
         raise AlertFormatError(f"{where}.labels: an alert needs at least one label")
     annotations = _string_map(item.get("annotations"), f"{where}.annotations")

@@ -1,6 +1,7 @@
 """HTTP API of the alerting service, Alertmanager-compatible where Alertmanager has the call.
 
-- ``POST /api/v2/alerts`` (a JSON list, as Prometheus, vmalert or Grafana send), ``GET /api/v2/alerts``
+- ``POST /api/v2/alerts`` (a JSON list, as Prometheus, vmalert or Grafana send), ``GET /api/v2/alerts``,
+  ``GET /api/v2/alerts/groups``, ``GET /api/v2/receivers``
 - ``GET|POST /api/v2/silences``, ``GET|DELETE /api/v2/silence/{id}`` (a silence may carry ``recurrence``)
 - ``GET /api/v1/alerts?filter=`` (jboxmon's own: resolved alerts too, what silences or inhibits each)
 - ``GET /api/v1/history?box=&alertname=&kind=&since=24h&limit=`` (jboxmon's own)
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from alerting.alerts import AlertFormatError, parse_time
 from alerting.body import BodyTooLarge, decode_json, read_body
+from alerting.filters import AlertFilter, alertmanager_silence_order
 from alerting.matchers import matches_all, parse
 from alerting.service import AlertingService
 from alerting.silences import SilenceError
@@ -45,23 +47,29 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
         return JSONResponse({})
 
     async def get_alerts(request: Request) -> Response:
-        """Alertmanager's filters: ``filter`` (matchers, repeatable), ``active``, ``silenced``, ``inhibited``."""
-        q = request.query_params
+        """Alertmanager's filters: ``filter`` (matchers, repeatable), ``receiver`` (a regex), ``active``,
+        ``silenced``, ``inhibited``."""
         try:
-            matchers = parse(q.getlist("filter"))
+            keep = AlertFilter(request.query_params)
         except ValueError as exc:
             return JSONResponse({"code": 400, "message": str(exc)}, status_code=400)
-        wanted = {key: q.get(key, "true").lower() != "false" for key in ("active", "silenced", "inhibited")}
-        views = []
-        for view in await run_in_threadpool(service.alert_views):
-            status = view["status"]
-            if status["state"] == "active" and not wanted["active"]:
-                continue
-            if (status["silencedBy"] and not wanted["silenced"]) or (status["inhibitedBy"] and not wanted["inhibited"]):
-                continue
-            if matches_all(matchers, view["labels"]):
-                views.append(view)
-        return JSONResponse(views)
+        return JSONResponse([view for view in await run_in_threadpool(service.alert_views) if keep(view)])
+
+    async def get_alert_groups(request: Request) -> Response:
+        """Alertmanager's ``GET /api/v2/alerts/groups`` (karma and other dashboards read it), same filters."""
+        try:
+            keep = AlertFilter(request.query_params)
+        except ValueError as exc:
+            return JSONResponse({"code": 400, "message": str(exc)}, status_code=400)
+        groups = []
+        for group in await run_in_threadpool(service.alert_groups):
+            alerts = [view for view in group["alerts"] if keep(view)]
+            if alerts:
+                groups.append({**group, "alerts": alerts})
+        return JSONResponse(groups)
+
+    async def receivers(request: Request) -> Response:
+        return JSONResponse([{"name": r.name} for r in service.config.receivers])
 
     async def jboxmon_alerts(request: Request) -> Response:
         """jboxmon's view: resolved alerts still held too, and what silences or inhibits each one."""
@@ -74,7 +82,7 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
 
     async def list_silences(request: Request) -> Response:
         now = service.clock()
-        return JSONResponse([s.to_api(now) for s in service.silences.list()])
+        return JSONResponse([s.to_api(now) for s in alertmanager_silence_order(service.silences.list(), now)])
 
     async def post_silence(request: Request) -> Response:
         try:
@@ -135,6 +143,8 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
         routes=[
             Route("/api/v2/alerts", post_alerts, methods=["POST"]),
             Route("/api/v2/alerts", get_alerts, methods=["GET"]),
+            Route("/api/v2/alerts/groups", get_alert_groups, methods=["GET"]),
+            Route("/api/v2/receivers", receivers, methods=["GET"]),
             Route("/api/v2/silences", list_silences, methods=["GET"]),
             Route("/api/v2/silences", post_silence, methods=["POST"]),
             Route("/api/v2/silence/{id}", get_silence, methods=["GET"]),

@@ -104,4 +104,6 @@ def _notification_order(a: Mapping[str, str], b: Mapping[str, str]) -> int:
 
 
 notification_order = cmp_to_key(_notification_order)
-"""Sort key over label sets: the order of alerts in Alertmanager's notifications (its flush sorts them)."""
+labels_order = cmp_to_key(_labels_before)
+"""Sort keys over label sets: the order of alerts in Alertmanager's notifications (its flush sorts them),
+and ``LabelSet.Before`` alone (the order of its alert groups)."""

@@ -19,6 +19,7 @@ from alerting import route as routing
 from alerting.alerts import AlertFormatError, StoredAlert, from_api, iso
 from alerting.group import SWEEP_S, Dispatcher
 from alerting.history import History
+from alerting.identity import labels_order
 from alerting.metrics import AlertingMetrics
 from alerting.notify import Pipeline, integration_id
 from alerting.outbox import Outbox
@@ -149,6 +150,8 @@ class AlertingService:
         history. Raises SilenceError when the body is malformed or the id unknown."""
         now = self.clock()
         silence = Silence.from_api(body, now)
+        if silence.ends_at < now:  # Alertmanager's API refuses them too
+            raise SilenceError(f"endsAt {iso(silence.ends_at)}: end time can't be in the past")
         updating = isinstance(body, dict) and bool(body.get("id"))
         if updating:
             self.silences.get(body["id"])  # updating needs an existing id
@@ -243,6 +246,24 @@ class AlertingService:
             alerts = self._judged(now)
             views = [alertmanager_view(a, now, self._receivers(a)) for a in alerts if not a.resolved(now)]
         return sorted(views, key=lambda v: v["fingerprint"])
+
+    def alert_groups(self, now: float | None = None) -> list[dict]:
+        """``GET /api/v2/alerts/groups``: each aggregation group with its unresolved alerts (Alertmanager's
+        shape: ``labels``, ``receiver``, ``alerts``), ordered as Alertmanager orders them."""
+        now = self.clock() if now is None else now
+        with self._lock:
+            self._judged(now)
+            groups = []
+            for group in self.dispatcher.groups.values():
+                alerts = [a for a in group.ordered() if not a.resolved(now)]
+                groups.append({
+                    "labels": dict(group.labels),
+                    "receiver": {"name": group.route.receiver},
+                    "alerts": [alertmanager_view(a, now, self._receivers(a)) for a in alerts],
+                })  # fmt: skip
+        groups.sort(key=lambda g: g["receiver"]["name"])
+        groups.sort(key=lambda g: labels_order(g["labels"]))  # stable: labels first, then receiver
+        return groups
 
     def jboxmon_alert_views(self, now: float | None = None) -> list[dict]:
         """``GET /api/v1/alerts``: every held alert (resolved ones too), with what suppresses it."""

@@ -4,6 +4,8 @@ and the alert states of its v2 API. Time is injected (``threads=False``)."""
 
 from __future__ import annotations
 
+import time
+
 import requests
 
 from alerting.alerts import StoredAlert, iso
@@ -145,5 +147,54 @@ def test_deep_json_and_huge_bodies_are_client_errors(tmp_path, monkeypatch) -> N
         assert chunked.status_code == 413
         ok = requests.post(url, json=[{"labels": {"alertname": "A"}, "endsAt": iso(T0)}], timeout=5)
         assert ok.status_code == 200
+    finally:
+        component.stop()
+
+
+def test_v2_groups_receivers_filters_and_silence_order(tmp_path) -> None:
+    from config import load_config
+
+    path = tmp_path / "jboxmon.yaml"
+    path.write_text(
+        f"alerting:\n  outbox: {tmp_path}/o.sqlite\n  silences: {tmp_path}/s.sqlite\n  history: {tmp_path}/h.sqlite\n"
+        "  route: {receiver: ops, group_by: [site], group_wait: 1h,\n"
+        "          routes: [{receiver: pager, matchers: ['severity=\"critical\"'], continue: true}]}\n"
+        "  receivers: [{name: ops}, {name: pager}]\n"
+    )
+    component = AlertingComponent(load_config(path), None, path, port=0).start()
+    base = component.url + "/api/v2"
+    try:
+        items = [
+            {"labels": {"alertname": "A", "site": "s2", "severity": "critical"}},
+            {"labels": {"alertname": "B", "site": "s1"}},
+            {"labels": {"alertname": "C", "site": "s1"}},
+        ]
+        assert requests.post(base + "/alerts", json=items, timeout=5).status_code == 200
+        bad = requests.post(base + "/alerts", json=[{"labels": {"bad-name": "x"}}], timeout=5)
+        assert bad.status_code == 400 and "bad-name" in bad.json()["message"]
+        groups = requests.get(base + "/alerts/groups", timeout=5).json()
+        shown = [(g["labels"], g["receiver"]["name"], [a["labels"]["alertname"] for a in g["alerts"]]) for g in groups]
+        assert shown == [({"site": "s1"}, "ops", ["B", "C"]), ({"site": "s2"}, "pager", ["A"])]
+        assert requests.get(base + "/receivers", timeout=5).json() == [{"name": "ops"}, {"name": "pager"}]
+        paged = requests.get(base + "/alerts", params={"receiver": "pag.*"}, timeout=5).json()
+        assert [a["labels"]["alertname"] for a in paged] == ["A"]
+        assert requests.get(base + "/alerts", params={"receiver": "("}, timeout=5).status_code == 400
+        ids = []
+        for starts, ends in ((-60, 7200), (-60, 3600), (600, 900), (-60, 60), (-60, -1)):
+            body = {
+                "matchers": [{"name": "site", "value": "s9", "isRegex": False}],
+                "createdBy": "t",
+                "comment": "order",
+                "startsAt": iso(time.time() + starts),
+                "endsAt": iso(time.time() + ends),
+            }
+            answer = requests.post(base + "/silences", json=body, timeout=5)
+            if ends < 0:
+                assert answer.status_code == 400 and "in the past" in answer.json()["message"]
+            else:
+                ids.append(answer.json()["silenceID"])
+        assert requests.delete(f"{base}/silence/{ids[3]}", timeout=5).status_code == 200
+        listed = requests.get(base + "/silences", timeout=5).json()
+        assert [s["id"] for s in listed] == [ids[1], ids[0], ids[2], ids[3]]  # active by end, pending, expired
     finally:
         component.stop()
