@@ -124,6 +124,11 @@ class Pipeline:
             self.history.record(events)
             return True
         shown = [a for a in alerts if not self._suppressed(a, now)]
+        if not shown:
+            # Alertmanager's pipeline stops when its mute stages leave nothing: no dedup, and the notification
+            # log keeps what the receiver was last told (an alert inhibited, then released, is not news)
+            self.history.record(events)
+            return True
         firing = {a.fingerprint for a in shown if not a.resolved(now)}
         resolved = {a.fingerprint for a in shown if a.resolved(now)}
         receiver = self.receivers.get(group.route.receiver)
