@@ -9,7 +9,6 @@ decision (``alerting.notify``). Time is injected: ``tick(now)`` does every flush
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -47,7 +46,7 @@ class Dispatcher:
     def __init__(self, root: Route, flush: Flush) -> None:
         self.root = root
         self.flush = flush
-        self.groups: dict[str, AggregationGroup] = {}
+        self.groups: dict[tuple, AggregationGroup] = {}
         self._lock = threading.RLock()
 
     def insert(self, alert: StoredAlert, now: float) -> None:
@@ -119,6 +118,6 @@ class Dispatcher:
                     group.flushed_once = old[slot].flushed_once
 
 
-def _slot(route: Route, labels: dict[str, str]) -> str:
+def _slot(route: Route, labels: dict[str, str]) -> tuple:
     """The dispatcher's own key: unique even for sibling routes with the same matchers (same groupKey)."""
-    return f"{route.id}|{json.dumps(labels, sort_keys=True, separators=(',', ':'))}"
+    return route.id, tuple(sorted(labels.items()))

@@ -99,16 +99,16 @@ class History:
             if self._db is None:
                 return
             self._db.execute("BEGIN")
-            for event, row in zip(events, rows, strict=True):
-                cursor = self._db.execute(
-                    "INSERT INTO events (at, kind, state, alertname, jbox_id, fingerprint, receiver, detail)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
-                    row,
-                )
-                subjects = event.subjects()
-                if subjects:
-                    self._db.executemany("INSERT INTO event_labels VALUES (?,?,?)",
-                                         [(cursor.lastrowid, n, v) for n, v in subjects])  # fmt: skip
+            self._db.executemany(
+                "INSERT INTO events (at, kind, state, alertname, jbox_id, fingerprint, receiver, detail)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                rows,
+            )
+            # one writer inside one transaction: the batch's ids are consecutive, ending at the last one
+            first = self._db.execute("SELECT last_insert_rowid()").fetchone()[0] - len(rows) + 1
+            labels = [(first + i, n, v) for i, event in enumerate(events) for n, v in event.subjects()]
+            if labels:
+                self._db.executemany("INSERT INTO event_labels VALUES (?,?,?)", labels)
             self._db.execute("COMMIT")
 
     def query(self, *, since: float = 0.0, box: str | None = None, alertname: str | None = None,

@@ -11,26 +11,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from functools import cmp_to_key
+from collections.abc import Iterable, Mapping, Sequence
+from functools import cmp_to_key, lru_cache
 
 _FNV_OFFSET_64 = 14695981039346656037
 _FNV_PRIME_64 = 1099511628211
 _MASK_64 = (1 << 64) - 1
-_SEPARATOR = 0xFF
+_BATCH = 256  # below this, one by one (and cached) is as fast
 _MATCH_TYPE_ORDER = {"=": 0, "!=": 1, "=~": 2, "!~": 3}  # labels.MatchType's iota order
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
                "\\": "\\\\", '"': '\\"'}  # fmt: skip
 
 
 def fingerprint(labels: Mapping[str, str]) -> str:
-    """``model.LabelSet.Fingerprint().String()``; the empty set hashes to the FNV offset, as in Go."""
+    """``model.LabelSet.Fingerprint().String()``; the empty set hashes to the FNV offset, as in Go.
+
+    FNV runs byte by byte (tens of microseconds in Python), and producers re-send the same alerts at every
+    evaluation: the result is cached by label set."""
+    return _fingerprint(tuple(sorted(labels.items())))
+
+
+def fingerprints(label_sets: Sequence[Mapping[str, str]]) -> list[str]:
+    """``fingerprint`` of many label sets; a large batch is hashed column by column with numpy (every
+    set's byte ``i`` at once, uint64 arithmetic wrapping as Go's does), about 20x faster than one by one."""
+    if len(label_sets) < _BATCH:
+        return [fingerprint(labels) for labels in label_sets]
+    import numpy as np
+
+    keys = [b"".join(b"%s\xff%s\xff" % (n.encode(), v.encode()) for n, v in sorted(ls.items())) for ls in label_sets]
+    lengths = np.fromiter(map(len, keys), dtype=np.int64, count=len(keys))
+    width = int(lengths.max())
+    matrix = np.frombuffer(b"".join(key.ljust(width, b"\0") for key in keys), dtype=np.uint8).reshape(len(keys), width)
+    value = np.full(len(keys), _FNV_OFFSET_64, dtype=np.uint64)
+    prime = np.uint64(_FNV_PRIME_64)
+    for column in range(width):
+        stepped = (value ^ matrix[:, column].astype(np.uint64)) * prime
+        value = np.where(lengths > column, stepped, value)  # a shorter set has ended: keep its hash
+    return [f"{int(v):016x}" for v in value]
+
+
+@lru_cache(maxsize=1 << 15)  # a fleet-wide outage of 10,000 boxes, three alerts each
+def _fingerprint(items: tuple[tuple[str, str], ...]) -> str:
     value = _FNV_OFFSET_64
-    for name in sorted(labels):
-        for part in (name, labels[name]):
-            for byte in part.encode():
-                value = ((value ^ byte) * _FNV_PRIME_64) & _MASK_64
-            value = ((value ^ _SEPARATOR) * _FNV_PRIME_64) & _MASK_64
+    for name, label_value in items:
+        for byte in b"%s\xff%s\xff" % (name.encode(), label_value.encode()):
+            value = ((value ^ byte) * _FNV_PRIME_64) & _MASK_64
     return f"{value:016x}"
 
 

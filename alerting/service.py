@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from alerting import route as routing
-from alerting.alerts import AlertFormatError, StoredAlert, from_api, iso
+from alerting.alerts import AlertFormatError, StoredAlert, from_api_batch, iso
 from alerting.group import SWEEP_S, Dispatcher
 from alerting.history import History
 from alerting.identity import labels_order
@@ -119,7 +119,7 @@ class AlertingService:
             raise AlertFormatError(f"expected a JSON list of alerts, got {type(items).__name__}")
         now = self.clock()
         try:
-            parsed = [from_api(item, i, now, self.config.resolve_timeout) for i, item in enumerate(items)]
+            parsed = from_api_batch(items, now, self.config.resolve_timeout)
         except AlertFormatError:
             self.metrics.invalid.inc()
             raise

@@ -9,7 +9,7 @@ import time
 import requests
 
 from alerting.alerts import StoredAlert, iso
-from alerting.identity import fingerprint, go_quote, group_key
+from alerting.identity import fingerprint, fingerprints, go_quote, group_key
 from alerting.route import build
 from config.alerting import RouteConfig
 from jboxmon.alerting_component import AlertingComponent
@@ -113,6 +113,13 @@ def test_fingerprint_is_fnv1a_64_over_sorted_labels() -> None:
     assert fingerprint({"a": "b"}) == f"{value:016x}"
     assert fingerprint({"b": "2", "a": "1"}) == fingerprint({"a": "1", "b": "2"})
     assert fingerprint({"a": "b\xffc"}) != fingerprint({"a": "b", "c": ""})
+
+
+def test_batch_fingerprints_equal_one_by_one() -> None:
+    """The numpy path (large batches) against the scalar one: varying lengths, non-ASCII, the empty set."""
+    sets = [{"alertname": "A" * (i % 7), "jbox_id": f"jbox-{i:05d}", "site": "Zürich"[: i % 6]} for i in range(600)]
+    sets += [{}, {"a": "b"}]
+    assert fingerprints(sets) == [fingerprint(labels) for labels in sets]
 
 
 def test_group_key_is_alertmanagers() -> None:

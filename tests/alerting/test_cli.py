@@ -130,3 +130,23 @@ def test_silence_creation_and_expiry_are_history(running, capsys: pytest.Capture
     ]
     assert rows == [("created", by_hand, ""), ("created", short, ""), ("expired", by_hand, "expire"),
                     ("expired", short, "")]  # fmt: skip
+
+
+def test_history_labels_rows_point_at_their_events(tmp_path: Path) -> None:
+    """Batches mixing alert and notification events: each name and box indexes the right event."""
+    from alerting.history import Event, History
+
+    history = History(tmp_path / "h.sqlite").open()
+    try:
+        for batch in range(3):
+            history.record([
+                Event(batch, "alert", "firing", "A", f"box-{batch}"),
+                Event(batch, "notification", "sent", detail={"alertnames": ["A", "B"], "boxes": [f"box-{batch}", "x"]}),
+                Event(batch, "alert", "firing", "B", "x"),
+            ])  # fmt: skip
+        found = history.query(box="box-1")
+        assert [(e.at, e.kind) for e in found] == [(1, "alert"), (1, "notification")]
+        assert len(history.query(box="x", kind="notification")) == 3
+        assert [e.at for e in history.query(alertname="B", kind="alert")] == [0, 1, 2]
+    finally:
+        history.close()
