@@ -1,5 +1,5 @@
 """Differential runs: one scenario played against Debian's ``prometheus-alertmanager`` and against jboxmon's
-alerting service (the component ``jboxmon alerting`` runs, configured from a jboxmon.yaml), side by side.
+alerting service (``jboxmon alerting``, or the component it runs), configured from a jboxmon.yaml.
 
 A scenario file (YAML) holds:
 
@@ -9,7 +9,9 @@ A scenario file (YAML) holds:
   seconds from the start, ``no_starts: true`` leaves startsAt out), a ``silence`` to create (named, with
   ``starts``/``ends`` offsets), a silence to ``expire`` by name, or ``check_alerts`` (both
   ``GET /api/v2/alerts`` answers compared);
-- ``duration``: how long to watch the receivers after the start.
+- ``duration``: how long to watch the receivers after the start;
+- ``run: command``: jboxmon's side is the ``jboxmon alerting`` command in its own process (else the
+  same component, started in the test's process: seconds faster on a loaded machine).
 
 Notifications are compared per (receiver, groupKey), in order: status, group labels, common labels and
 annotations, externalURL, version, truncatedAlerts, the alerts in their order with their status,
@@ -23,6 +25,7 @@ import datetime as dt
 import json
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -97,28 +100,56 @@ def start_alertmanager(workdir: Path, config_text: str) -> tuple[subprocess.Pope
                "--cluster.listen-address=", "--log.level=warn"]  # fmt: skip
     process = subprocess.Popen(command, stdout=(workdir / "am.log").open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    _wait_ready(url + "/-/ready", process, workdir / "am.log", timeout_s=30)
+    return process, url
+
+
+class JboxmonAlerting:
+    """jboxmon's side: the ``jboxmon alerting`` command in its own process (``command=True``; its start-up
+    takes seconds on a loaded machine), or the same component in this process."""
+
+    def __init__(self, workdir: Path, section_text: str, command: bool) -> None:
+        section = yaml.safe_load(section_text)
+        port = free_port() if command else 0
+        section.update({"outbox": str(workdir / "outbox.sqlite"), "silences": str(workdir / "silences.sqlite"),
+                        "history": str(workdir / "history.sqlite"), "external_url": EXTERNAL_URL,
+                        "listen": f"127.0.0.1:{port}"})  # fmt: skip
+        path = workdir / "jboxmon.yaml"
+        path.write_text(yaml.safe_dump({"alerting": section, "logging": {"level": "WARNING"}}))
+        self.process: subprocess.Popen | None = None
+        self.component: AlertingComponent | None = None
+        if command:
+            jboxmon = Path(sys.executable).parent / "jboxmon"
+            log = (workdir / "jboxmon.log").open("w")
+            self.process = subprocess.Popen([str(jboxmon), "--config", str(path), "alerting"], stdout=log,
+                                            stderr=subprocess.STDOUT)  # fmt: skip
+            self.url = f"http://127.0.0.1:{port}"
+            _wait_ready(self.url + "/health", self.process, workdir / "jboxmon.log", timeout_s=90)
+        else:
+            self.component = AlertingComponent(load_config(path), None, path, port=0).start()
+            self.url = self.component.url
+
+    def stop(self) -> None:
+        if self.component is not None:
+            self.component.stop()
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(20)
+
+
+def _wait_ready(url: str, process: subprocess.Popen, log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"alertmanager exited: {(workdir / 'am.log').read_text()}")
+            raise AssertionError(f"{url}: the process exited: {log.read_text()}")
         try:
-            if requests.get(url + "/-/ready", timeout=1).status_code == 200:
-                return process, url
+            if requests.get(url, timeout=1).status_code == 200:
+                return
         except requests.RequestException:
             pass
         time.sleep(0.1)
     process.terminate()
-    raise AssertionError("alertmanager did not become ready")
-
-
-def start_jboxmon(workdir: Path, section_text: str) -> AlertingComponent:
-    section = yaml.safe_load(section_text)
-    section.update({"outbox": str(workdir / "outbox.sqlite"), "silences": str(workdir / "silences.sqlite"),
-                    "history": str(workdir / "history.sqlite"), "external_url": EXTERNAL_URL,
-                    "listen": "127.0.0.1:0"})  # fmt: skip
-    path = workdir / "jboxmon.yaml"
-    path.write_text(yaml.safe_dump({"alerting": section}))
-    return AlertingComponent(load_config(path), None, path, port=0).start()
+    raise AssertionError(f"{url} did not become ready in {timeout_s} s")
 
 
 def run_scenario(path: Path, workdir: Path) -> dict[str, list]:
@@ -129,15 +160,17 @@ def run_scenario(path: Path, workdir: Path) -> dict[str, list]:
     am_dir, jb_dir = workdir / "am", workdir / "jboxmon"
     am_dir.mkdir(parents=True)
     jb_dir.mkdir(parents=True)
-    am_process, component, errors = None, None, []
+    am_process, jboxmon, errors = None, None, []
     try:
+        # jboxmon first: Alertmanager sweeps its emptied groups 30 s after it starts, so it starts last
+        jboxmon_section = scenario["jboxmon"].replace("{hook}", receivers["jboxmon"].url)
+        jboxmon = JboxmonAlerting(jb_dir, jboxmon_section, command=scenario.get("run") == "command")
         am_process, am_url = start_alertmanager(
             am_dir, scenario["alertmanager"].replace("{hook}", receivers["alertmanager"].url)
         )
-        component = start_jboxmon(jb_dir, scenario["jboxmon"].replace("{hook}", receivers["jboxmon"].url))
         sides = [
             Side("alertmanager", am_url, receivers["alertmanager"]),
-            Side("jboxmon", component.url, receivers["jboxmon"]),
+            Side("jboxmon", jboxmon.url, receivers["jboxmon"]),
         ]
         for side in sides:  # the first request of a fresh server is slow (threads, connections): not timed
             requests.get(side.url + "/api/v2/alerts", timeout=10).raise_for_status()
@@ -154,8 +187,8 @@ def run_scenario(path: Path, workdir: Path) -> dict[str, list]:
         return {side.name: {"notifications": [(round(at - t0, 3), body) for at, body in side.receiver.received],
                             "snapshots": side.snapshots} for side in sides}  # fmt: skip
     finally:
-        if component is not None:
-            component.stop()
+        if jboxmon is not None:
+            jboxmon.stop()
         if am_process is not None:
             am_process.terminate()
             am_process.wait(10)
