@@ -3,8 +3,10 @@
 - ``POST /api/v2/alerts`` (a JSON list, as Prometheus, vmalert or Grafana send), ``GET /api/v2/alerts``,
   ``GET /api/v2/alerts/groups``, ``GET /api/v2/receivers``
 - ``GET|POST /api/v2/silences``, ``GET|DELETE /api/v2/silence/{id}`` (a silence may carry ``recurrence``)
-- ``GET /api/v1/alerts?filter=`` (jboxmon's own: resolved alerts too, what silences or inhibits each)
-- ``GET /api/v1/history?box=&alertname=&kind=&since=24h&limit=`` (jboxmon's own)
+- jboxmon's own, under its own prefix (``/api/v1/`` is Alertmanager's older API, which tools may still call):
+  ``GET /api/jboxmon/v1/alerts?filter=`` (resolved alerts too, what silences or inhibits each) and
+  ``GET /api/jboxmon/v1/history?box=&alertname=&kind=&since=24h&limit=`` (also at ``/api/v1/history``,
+  where earlier releases served it)
 - ``GET /api/v2/status``, ``GET /health``, ``GET /metrics``, ``POST /-/reload``
 """
 
@@ -149,7 +151,8 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
             Route("/api/v2/silences", post_silence, methods=["POST"]),
             Route("/api/v2/silence/{id}", get_silence, methods=["GET"]),
             Route("/api/v2/silence/{id}", delete_silence, methods=["DELETE"]),
-            Route("/api/v1/alerts", jboxmon_alerts, methods=["GET"]),
+            Route("/api/jboxmon/v1/alerts", jboxmon_alerts, methods=["GET"]),
+            Route("/api/jboxmon/v1/history", history),
             Route("/api/v1/history", history),
             Route("/api/v2/status", status),
             Route("/health", health),

@@ -266,7 +266,7 @@ class AlertingService:
         return groups
 
     def jboxmon_alert_views(self, now: float | None = None) -> list[dict]:
-        """``GET /api/v1/alerts``: every held alert (resolved ones too), with what suppresses it."""
+        """``GET /api/jboxmon/v1/alerts``: every held alert (resolved ones too), with what suppresses it."""
         now = self.clock() if now is None else now
         with self._lock:
             alerts = self._judged(now)

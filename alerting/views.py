@@ -3,7 +3,7 @@
 - ``alertmanager_view``: an item of Alertmanager's ``GET /api/v2/alerts`` (``GettableAlert``), with only
   Alertmanager's states (``active``, ``suppressed``; ``unprocessed`` never occurs here, every alert is
   judged when read). Resolved alerts are left out there, as Alertmanager leaves them out.
-- ``jboxmon_view``: jboxmon's own ``GET /api/v1/alerts``: resolved alerts still held too, a plain state
+- ``jboxmon_view``: jboxmon's own ``GET /api/jboxmon/v1/alerts``: resolved alerts still held too, a plain state
   (``firing``, ``silenced``, ``inhibited``, ``resolved``), and what silences and inhibits each alert
   (the silence's author and comment, the source alert's name and box), for ``jboxmon alerts list``.
 """

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace, config) -> int:
-    url = (args.url or f"http://{config.alerting.listen}").rstrip("/") + "/api/v1/alerts"
+    url = (args.url or f"http://{config.alerting.listen}").rstrip("/") + "/api/jboxmon/v1/alerts"
     filters = [f'{name}="{value}"' for name, value in (("jbox_id", args.box), ("alertname", args.alert)) if value]
     alerts = _get_json("list", url, lambda body: body["alerts"], {"filter": filters} if filters else None)
     if alerts is None:
@@ -91,7 +91,7 @@ def _age(seconds: float) -> str:
 
 
 def _history(args: argparse.Namespace, config) -> int:
-    url = (args.url or f"http://{config.alerting.listen}").rstrip("/") + "/api/v1/history"
+    url = (args.url or f"http://{config.alerting.listen}").rstrip("/") + "/api/jboxmon/v1/history"
     params = {"since": args.since, "limit": args.limit, "box": args.box, "alertname": args.alert, "kind": args.kind}
     events = _get_json("history", url, lambda body: body["events"], {k: v for k, v in params.items() if v})
     if events is None:
