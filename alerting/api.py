@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from alerting.alerts import AlertFormatError, parse_time
 from alerting.body import BodyTooLarge, decode_json, read_body
-from alerting.filters import AlertFilter, alertmanager_silence_order
+from alerting.filters import AlertFilter, alertmanager_silence_order, alertmanager_status
 from alerting.matchers import matches_all, parse
 from alerting.service import AlertingService
 from alerting.silences import SilenceError
@@ -121,9 +121,11 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
         return JSONResponse({"events": [e.to_api() for e in events]})
 
     async def status(request: Request) -> Response:
+        """Alertmanager's ``AlertmanagerStatus`` (Grafana's and karma's health checks read it), plus jboxmon's
+        outbox and group counts."""
         depth, oldest = service.outbox.depth()
         return JSONResponse({
-            "config": {"receivers": [r.name for r in service.config.receivers]},
+            **alertmanager_status(service.config, service.started_at),
             "outbox": {"depth": depth, "oldest": oldest},
             "groups": len(service.dispatcher.groups),
         })  # fmt: skip

@@ -5,6 +5,9 @@
   (each ``true`` unless ``false``; an alert is dropped when it has a state whose flag is false).
 - ``alertmanager_silence_order``: ``GET /api/v2/silences`` lists active silences first (ending soonest
   first), then pending (starting soonest first), then expired (ended most recently first).
+- ``alertmanager_status``: ``GET /api/v2/status`` in Alertmanager's shape; ``config.original`` is the
+  routing design only (route, inhibit rules, time intervals, receiver names): no receiver settings, so
+  no secret can leak through it.
 """
 
 from __future__ import annotations
@@ -12,8 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+import yaml
+
+from alerting.alerts import iso
 from alerting.matchers import matches_all, parse
 from alerting.silences import Silence
+from config.alerting import AlertingConfig
 
 _STATE_RANK = {"active": 0, "pending": 1, "expired": 2}
 
@@ -50,3 +57,55 @@ def alertmanager_silence_order(silences: Iterable[Silence], now: float) -> list[
         return _STATE_RANK[state], when
 
     return sorted(silences, key=key)
+
+
+def alertmanager_status(config: AlertingConfig, started_at: float) -> dict:
+    design = {
+        "route": _durations(config.route.model_dump(mode="json", by_alias=True, exclude_defaults=True)),
+        "inhibit_rules": [rule.model_dump(mode="json", exclude_defaults=True) for rule in config.inhibit_rules],
+        "time_intervals": [t.model_dump(mode="json", exclude_defaults=True) for t in config.all_time_intervals()],
+        "receivers": [{"name": r.name} for r in config.receivers],
+    }
+    return {
+        "cluster": {"name": "", "status": "disabled", "peers": []},
+        "config": {
+            "original": yaml.safe_dump(design, sort_keys=False),
+            "receivers": [r.name for r in config.receivers],
+        },
+        "uptime": iso(started_at),
+        "versionInfo": {
+            "version": _version(),
+            "branch": "",
+            "revision": "",
+            "buildUser": "",
+            "buildDate": "",
+            "goVersion": "",
+        },  # fmt: skip
+    }
+
+
+def _durations(route: dict) -> dict:
+    """Route timers as Alertmanager writes them (``30s``, ``5m``, ``4h``), children too."""
+    for key in ("group_wait", "group_interval", "repeat_interval"):
+        if isinstance(route.get(key), int | float):
+            route[key] = _go_duration(route[key])
+    if route.get("routes"):
+        route["routes"] = [_durations(child) for child in route["routes"]]
+    return route
+
+
+def _go_duration(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    for unit, size in (("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+        if millis and millis % size == 0:
+            return f"{millis // size}{unit}"
+    return f"{millis}ms"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"jboxmon-{version('jboxmon')}"
+    except PackageNotFoundError:
+        return "jboxmon"

@@ -58,6 +58,7 @@ class AlertingService:
         self._started = False
         self._housekept = 0.0
         self._swept = clock()
+        self.started_at = clock()
         self.silence_log = SilenceLog(self.silences, clock())
 
     # -- lifecycle -----------------------------------------------------------------------------

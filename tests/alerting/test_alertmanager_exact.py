@@ -205,3 +205,28 @@ def test_v2_groups_receivers_filters_and_silence_order(tmp_path) -> None:
         assert [s["id"] for s in listed] == [ids[1], ids[0], ids[2], ids[3]]  # active by end, pending, expired
     finally:
         component.stop()
+
+
+def test_status_in_alertmanagers_shape(tmp_path, monkeypatch) -> None:
+    """Grafana's Alertmanager data source and karma check GET /api/v2/status; no secret in the config."""
+    import yaml
+
+    from config import load_config
+
+    path = tmp_path / "jboxmon.yaml"
+    path.write_text(
+        f"alerting:\n  outbox: {tmp_path}/o.sqlite\n  silences: {tmp_path}/s.sqlite\n  history: {tmp_path}/h.sqlite\n"
+        "  route: {receiver: hook, group_wait: 1500ms}\n"
+        "  receivers: [{name: hook, webhook_configs: [{url: 'http://127.0.0.1:9/x', hmac_secret: {env: HOOK_SECRET}}]}]\n"
+    )
+    monkeypatch.setenv("HOOK_SECRET", "s3cr3t-value")
+    component = AlertingComponent(load_config(path), None, path, port=0).start()
+    try:
+        status = requests.get(component.url + "/api/v2/status", timeout=5).json()
+    finally:
+        component.stop()
+    assert status["cluster"]["status"] == "disabled" and status["versionInfo"]["version"].startswith("jboxmon")
+    original = yaml.safe_load(status["config"]["original"])
+    assert original["route"] == {"receiver": "hook", "group_wait": "1500ms"}
+    assert original["receivers"] == [{"name": "hook"}] and "s3cr3t" not in status["config"]["original"]
+    assert status["outbox"]["depth"] == 0 and iso(T0).endswith("Z") and status["uptime"].endswith("Z")
