@@ -217,7 +217,8 @@ def test_status_in_alertmanagers_shape(tmp_path, monkeypatch) -> None:
     path.write_text(
         f"alerting:\n  outbox: {tmp_path}/o.sqlite\n  silences: {tmp_path}/s.sqlite\n  history: {tmp_path}/h.sqlite\n"
         "  route: {receiver: hook, group_wait: 1500ms}\n"
-        "  receivers: [{name: hook, webhook_configs: [{url: 'http://127.0.0.1:9/x', hmac_secret: {env: HOOK_SECRET}}]}]\n"
+        "  receivers: [{name: hook, webhook_configs: [{url: 'http://127.0.0.1:9/x',\n"
+        "                                           hmac_secret: {env: HOOK_SECRET}}]}]\n"
     )
     monkeypatch.setenv("HOOK_SECRET", "s3cr3t-value")
     component = AlertingComponent(load_config(path), None, path, port=0).start()
