@@ -40,6 +40,7 @@ class Pipeline:
         self.firing = firing  # every firing alert, for the inhibition index
         self.index_stale = True
         self.next_change: float | None = None  # when an inhibiting source ends: states change then
+        self._silence_change: float | None = None  # when a silence starts or ends
         self.on_queued: Callable[[], None] = lambda: None
         self._last_state: dict[str, str] = {}
         self.configure(config)
@@ -77,11 +78,16 @@ class Pipeline:
         return events
 
     def recompute_due(self, now: float) -> bool:
-        """True (once) when an inhibiting source has ended since the last look: states must be judged again."""
+        """True (once) when an inhibiting source has ended, or a silence started or ended, since the last
+        look: states must be judged again (so the API and the history change at that moment)."""
         self._reindex(now)
-        if self.next_change is None or now < self.next_change:
+        due = [t for t in (self.next_change, self._silence_change) if t is not None]
+        if not due or now < min(due):
+            if self._silence_change is None:
+                self._silence_change = self.silences.next_change(now)
             return False
         self.next_change = self.inhibitor.next_change(now)
+        self._silence_change = self.silences.next_change(now)
         return True
 
     def _suppressed(self, alert: StoredAlert, now: float) -> bool:
@@ -90,6 +96,10 @@ class Pipeline:
         if not alert.resolved(now):
             return any(alert.suppressed_by.values())
         return bool(self.inhibitor.inhibited_by(alert, now) or self.silences.silenced_by(alert.labels, now))
+
+    def silences_changed(self) -> None:
+        """A silence was created, updated or expired: judge the states again at the next tick."""
+        self._silence_change = 0.0
 
     def _reindex(self, now: float) -> None:
         if self.index_stale:

@@ -157,6 +157,7 @@ class AlertingService:
         if updating:
             self.silences.get(body["id"])  # updating needs an existing id
         self.silences.put(silence)
+        self.pipeline.silences_changed()
         self.history.record([silence_event(silence, "updated" if updating else "created", now)])
         return silence
 
@@ -164,6 +165,7 @@ class AlertingService:
         """Expire a silence now (``DELETE /api/v2/silence/{id}``); recorded in history."""
         was_expired = self.silences.get(silence_id).state(self.clock()) == "expired"
         silence = self.silences.expire(silence_id)
+        self.pipeline.silences_changed()
         if not was_expired:
             self.history.record([self.silence_log.expired_by_hand(silence, self.clock())])
         return silence
@@ -186,7 +188,8 @@ class AlertingService:
         self.history.record(self.silence_log.expiries(now))
         if now - self._swept >= SWEEP_S:
             self._swept = now
-            self.dispatcher.sweep()
+            with self._lock:
+                self.dispatcher.sweep()
         if now - self._housekept >= HOUSEKEEPING_S:
             self._housekept = now
             self._housekeeping(now)
@@ -255,7 +258,7 @@ class AlertingService:
         with self._lock:
             self._judged(now)
             groups = []
-            for group in self.dispatcher.groups.values():
+            for group in list(self.dispatcher.groups.values()):
                 alerts = [a for a in group.ordered() if not a.resolved(now)]
                 groups.append({
                     "labels": dict(group.labels),

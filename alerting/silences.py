@@ -177,6 +177,11 @@ class SilenceStore:
     def silenced_by(self, labels: Mapping[str, str], now: float) -> list[str]:
         return [s.id for s in list(self._silences.values()) if s.silences(labels, now)]
 
+    def next_change(self, now: float) -> float | None:
+        """When a silence next starts or ends (recurring windows aside), or None."""
+        times = (t for s in list(self._silences.values()) for t in (s.starts_at, s.ends_at) if t > now)
+        return min(times, default=None)
+
     def any_active(self, now: float) -> bool:
         return any(s.active(now) for s in list(self._silences.values()))
 

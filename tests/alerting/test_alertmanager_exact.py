@@ -231,3 +231,18 @@ def test_status_in_alertmanagers_shape(tmp_path, monkeypatch) -> None:
     assert original["route"] == {"receiver": "hook", "group_wait": "1500ms"}
     assert original["receivers"] == [{"name": "hook"}] and "s3cr3t" not in status["config"]["original"]
     assert status["outbox"]["depth"] == 0 and iso(T0).endswith("Z") and status["uptime"].endswith("Z")
+
+
+def test_silence_start_and_end_change_states_at_that_time(service_factory) -> None:
+    clock = Clock()
+    service = service_factory({"route": {"receiver": "log", "group_wait": "1h"}}, clock=clock, threads=False)
+    service.receive([_item("Fan", "b1", "warning")])
+    service.tick()
+    matcher = [{"name": "jbox_id", "value": "b1", "isRegex": False}]
+    service.put_silence({"matchers": matcher, "startsAt": iso(T0 + 10), "endsAt": iso(T0 + 20), "createdBy": "a",
+                         "comment": "swap"})  # fmt: skip
+    for step in range(1, 30):
+        clock.now = T0 + step
+        service.tick()
+    states = [(e.state, e.at - T0) for e in service.history.query(kind="alert")]
+    assert states == [("firing", 0), ("silenced", 10), ("firing", 20)]
