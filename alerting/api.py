@@ -26,7 +26,7 @@ from alerting.body import BodyTooLarge, decode_json, read_body
 from alerting.filters import AlertFilter, alertmanager_silence_order, alertmanager_status
 from alerting.matchers import matches_all, parse
 from alerting.service import AlertingService
-from alerting.silences import SilenceError
+from alerting.silences import SilenceError, SilenceNotFound
 from config.durations import parse_duration
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # 10,000 alerts with labels and annotations fit comfortably
@@ -91,6 +91,8 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
             silence = await run_in_threadpool(service.put_silence, await _json(request))
         except BodyTooLarge as exc:
             return JSONResponse({"code": 413, "message": str(exc)}, status_code=413)
+        except SilenceNotFound as exc:  # updating an id that does not exist, as Alertmanager answers it
+            return JSONResponse({"code": 404, "message": str(exc)}, status_code=404)
         except (SilenceError, ValueError) as exc:
             return JSONResponse({"code": 400, "message": str(exc)}, status_code=400)
         return JSONResponse({"silenceID": silence.id})

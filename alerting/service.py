@@ -26,7 +26,7 @@ from alerting.outbox import Outbox
 from alerting.receivers import Context, Notifier, build
 from alerting.sender import Sender
 from alerting.silence_log import SilenceLog, silence_event
-from alerting.silences import Silence, SilenceError, SilenceStore
+from alerting.silences import Silence, SilenceError, SilenceStore, can_update
 from alerting.views import alertmanager_view, jboxmon_view
 from config.alerting import AlertingConfig
 
@@ -147,18 +147,24 @@ class AlertingService:
     # -- silences ------------------------------------------------------------------------------
 
     def put_silence(self, body: object) -> Silence:
-        """Create a silence, or update one by ``id`` (Alertmanager's ``POST /api/v2/silences``); recorded in
-        history. Raises SilenceError when the body is malformed or the id unknown."""
+        """Create a silence, or update one by ``id``, as Alertmanager's ``POST /api/v2/silences`` does (an
+        update that ``can_update`` refuses expires the old silence and creates a new one, with a new id; a
+        new silence starts now at the earliest); recorded in history. Raises SilenceError when the body is
+        malformed, SilenceNotFound when the id is unknown."""
         now = self.clock()
         silence = Silence.from_api(body, now)
         if silence.ends_at < now:  # Alertmanager's API refuses them too
             raise SilenceError(f"endsAt {iso(silence.ends_at)}: end time can't be in the past")
-        updating = isinstance(body, dict) and bool(body.get("id"))
-        if updating:
-            self.silences.get(body["id"])  # updating needs an existing id
+        events = []
+        old = self.silences.get(body["id"]) if isinstance(body, dict) and body.get("id") else None
+        if old is None or not can_update(old, silence, now):
+            if old is not None and old.state(now) != "expired":
+                events.append(self.silence_log.expired_by_hand(self.silences.expire(old.id), now))
+            silence = silence.renewed(starts_at=max(silence.starts_at, now))
         self.silences.put(silence)
         self.pipeline.silences_changed()
-        self.history.record([silence_event(silence, "updated" if updating else "created", now)])
+        events.append(silence_event(silence, "updated" if old is not None and old.id == silence.id else "created", now))
+        self.history.record(events)
         return silence
 
     def expire_silence(self, silence_id: str) -> Silence:

@@ -29,6 +29,23 @@ class SilenceError(ValueError):
     """A silence is malformed or unknown; the message says which field."""
 
 
+class SilenceNotFound(SilenceError):
+    """No silence has this id (HTTP 404)."""
+
+
+def can_update(old: Silence, new: Silence, now: float) -> bool:
+    """Alertmanager's rule (``silence.canUpdate``) for changing a silence in place, keeping its id: same
+    matchers (and recurrence); an active one keeps its start and may not end in the past; a pending one
+    may not start in the past; an expired one is never changed. Otherwise the old one is expired and the
+    change becomes a new silence with a new id."""
+    if [str(m) for m in old.matchers] != [str(m) for m in new.matchers] or old.recurrence != new.recurrence:
+        return False
+    state = old.state(now)
+    if state == "active":
+        return new.starts_at == old.starts_at and new.ends_at >= now
+    return state == "pending" and new.starts_at >= now
+
+
 @dataclass
 class Silence:
     matchers: list[Matcher]
@@ -48,6 +65,10 @@ class Silence:
             except ValueError as exc:
                 raise SilenceError(f"recurrence: {_first_error(exc)}") from None
             self._interval = TimeInterval(self.id, [spec])
+
+    def renewed(self, starts_at: float) -> Silence:
+        """The same silence as a new one: a fresh id, this start."""
+        return Silence(self.matchers, starts_at, self.ends_at, self.created_by, self.comment, self.recurrence)
 
     def state(self, now: float) -> str:
         if now >= self.ends_at:
@@ -151,7 +172,7 @@ class SilenceStore:
         try:
             return self._silences[silence_id]
         except KeyError:
-            raise SilenceError(f"no silence with id {silence_id!r}") from None
+            raise SilenceNotFound(f"no silence with id {silence_id!r}") from None
 
     def expire(self, silence_id: str) -> Silence:
         silence = self.get(silence_id)

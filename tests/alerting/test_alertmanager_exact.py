@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import requests
 
 from alerting.alerts import StoredAlert, iso
@@ -246,3 +247,26 @@ def test_silence_start_and_end_change_states_at_that_time(service_factory) -> No
         service.tick()
     states = [(e.state, e.at - T0) for e in service.history.query(kind="alert")]
     assert states == [("firing", 0), ("silenced", 10), ("firing", 20)]
+
+
+def test_silence_updates_follow_alertmanager(service_factory) -> None:
+    """In place when Alertmanager's canUpdate allows it (same id); else the old one expires and a new one
+    (new id) replaces it; an unknown id is refused; a new silence starts now at the earliest."""
+    from alerting.silences import SilenceNotFound
+
+    clock = Clock()
+    service = service_factory({"route": {"receiver": "log"}}, clock=clock, threads=False)
+    body = {"matchers": [{"name": "jbox_id", "value": "b1", "isRegex": False}], "startsAt": iso(T0 - 600),
+            "endsAt": iso(T0 + 3600), "createdBy": "a", "comment": "swap"}  # fmt: skip
+    first = service.put_silence(body)
+    assert first.starts_at == T0  # clamped to now
+    extended = service.put_silence({**body, "id": first.id, "startsAt": iso(T0), "endsAt": iso(T0 + 7200)})
+    assert extended.id == first.id and service.silences.get(first.id).ends_at == T0 + 7200
+    clock.now = T0 + 60
+    other = {**body, "id": first.id, "startsAt": iso(T0), "matchers": [{"name": "jbox_id", "value": "b2"}]}
+    replaced = service.put_silence(other)
+    assert replaced.id != first.id and service.silences.get(first.id).state(clock.now) == "expired"
+    states = [(e.state, e.detail["silence"]) for e in service.history.query(kind="silence")]
+    assert states == [("created", first.id), ("updated", first.id), ("expired", first.id), ("created", replaced.id)]
+    with pytest.raises(SilenceNotFound):
+        service.put_silence({**body, "id": "no-such-id"})
