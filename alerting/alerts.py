@@ -121,13 +121,17 @@ def _string_map(value: object, what: str) -> dict[str, str]:
 def from_api_batch(items: list, now: float, resolve_timeout: float) -> list[StoredAlert]:
     """Every item of a ``POST /api/v2/alerts`` body (AlertFormatError at the first bad one), fingerprinted
     in one pass (a fleet-wide outage posts 10,000 at once)."""
-    alerts = [from_api(item, i, now, resolve_timeout, fingerprinted=False) for i, item in enumerate(items)]
-    for alert, value in zip(alerts, fingerprints([a.labels for a in alerts]), strict=True):
-        alert.fingerprint = value
-    return alerts
+    fields = [_decode(item, i, now, resolve_timeout) for i, item in enumerate(items)]
+    values = fingerprints([f["labels"] for f in fields])
+    return [StoredAlert(**f, fingerprint=value) for f, value in zip(fields, values, strict=True)]
 
 
-def from_api(item: object, index: int, now: float, resolve_timeout: float, fingerprinted: bool = True) -> StoredAlert:
+def from_api(item: object, index: int, now: float, resolve_timeout: float) -> StoredAlert:
+    """One posted item (see ``_decode``)."""
+    return StoredAlert(**_decode(item, index, now, resolve_timeout))
+
+
+def _decode(item: object, index: int, now: float, resolve_timeout: float) -> dict:
     """Decode one posted item as Alertmanager's API does: no ``startsAt`` means now, or the ``endsAt``
     when only that is given (a resolution); no ``endsAt`` means firing until ``resolve_timeout`` after
     this update (producers re-send firing alerts)."""
@@ -150,13 +154,12 @@ def from_api(item: object, index: int, now: float, resolve_timeout: float, finge
     url = item.get("generatorURL") or ""
     if not isinstance(url, str):
         raise AlertFormatError(f"{where}.generatorURL: expected a string, got {url!r}")
-    return StoredAlert(
-        labels=labels,
-        annotations=annotations,
-        starts_at=starts,
-        ends_at=ends or now + resolve_timeout,
-        updated_at=now,
-        generator_url=url,
-        ends_given=bool(ends),
-        fingerprint="" if fingerprinted else "(set by the caller)",
-    )
+    return {
+        "labels": labels,
+        "annotations": annotations,
+        "starts_at": starts,
+        "ends_at": ends or now + resolve_timeout,
+        "updated_at": now,
+        "generator_url": url,
+        "ends_given": bool(ends),
+    }
