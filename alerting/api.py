@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from alerting.alerts import AlertFormatError, parse_time
 from alerting.body import BodyTooLarge, decode_json, read_body
-from alerting.filters import AlertFilter, alertmanager_silence_order, alertmanager_status
+from alerting.amapi import AlertFilter, alertmanager_silence_order, alertmanager_status
 from alerting.matchers import matches_all, parse
 from alerting.service import AlertingService
 from alerting.silences import SilenceError, SilenceNotFound
