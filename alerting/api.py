@@ -22,8 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from alerting.alerts import AlertFormatError, parse_time
-from alerting.body import BodyTooLarge, decode_json, read_body
 from alerting.amapi import AlertFilter, alertmanager_silence_order, alertmanager_status
+from alerting.body import BodyTooLarge, decode_json, read_body
 from alerting.matchers import matches_all, parse
 from alerting.service import AlertingService
 from alerting.silences import SilenceError, SilenceNotFound
