@@ -9,6 +9,7 @@ to now, so history and ``silences list --expired`` still show it.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import uuid
@@ -41,8 +42,8 @@ def can_update(old: Silence, new: Silence, now: float) -> bool:
     if [str(m) for m in old.matchers] != [str(m) for m in new.matchers] or old.recurrence != new.recurrence:
         return False
     state = old.state(now)
-    if state == "active":
-        return new.starts_at == old.starts_at and new.ends_at >= now
+    if state == "active":  # the start compared to the second, as Alertmanager compares Unix() times
+        return math.floor(new.starts_at) == math.floor(old.starts_at) and new.ends_at >= now
     return state == "pending" and new.starts_at >= now
 
 
@@ -116,7 +117,8 @@ class Silence:
             raise SilenceError(str(exc)) from None
         if ends <= starts:
             raise SilenceError(f"endsAt {body.get('endsAt')!r} must be after startsAt")
-        if all(m.matches({}) for m in parsed):
+        # Alertmanager's matchesEmpty: only '=' and '=~' matchers count ('!=' and '!~' never do)
+        if all(m.op in ("=", "=~") and m.matches({}) for m in parsed):
             raise SilenceError("matchers: at least one matcher must not match the empty string (it would mute all)")
         for key in ("createdBy", "comment"):
             if not isinstance(body.get(key), str) or not body.get(key).strip():

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.alerting.differential.harness import BINARY, compare_notifications, compare_snapshots, run_scenario
+from tests.alerting.differential.harness import (
+    BINARY,
+    compare_notifications,
+    compare_silences,
+    compare_snapshots,
+    run_scenario,
+)
 
 SCENARIOS = sorted((Path(__file__).parent / "differential" / "scenarios").glob("*.yaml"))
 # notification times. Scenario events are >= 0.7 s away from any group timer, and a notification one
@@ -42,4 +48,7 @@ def test_same_notifications_as_alertmanager(results: dict[str, dict], scenario: 
     assert am["notifications"], "Alertmanager sent nothing: the scenario proves nothing"
     problems = compare_notifications(am["notifications"], jb["notifications"], TOLERANCE_S)
     problems += compare_snapshots(am["snapshots"], jb["snapshots"])
+    problems += compare_silences(am["silences"], jb["silences"], TOLERANCE_S)
+    if am["kept_ids"] != jb["kept_ids"]:
+        problems.append(f"silence updates kept their id: alertmanager {am['kept_ids']}, jboxmon {jb['kept_ids']}")
     assert not problems, "\n".join(problems)

@@ -6,9 +6,11 @@ A scenario file (YAML) holds:
 - ``alertmanager``: an alertmanager.yml, and ``jboxmon``: the same design as jboxmon's ``alerting:``
   section (routes, receivers, inhibit rules, time intervals); ``{hook}`` stands for the webhook URL;
 - ``steps``: at ``at`` seconds after the start, ``alerts`` to post (``starts``/``ends`` are offsets in
-  seconds from the start, ``no_starts: true`` leaves startsAt out), a ``silence`` to create (named, with
-  ``starts``/``ends`` offsets), a silence to ``expire`` by name, or ``check_alerts`` (both
-  ``GET /api/v2/alerts`` answers compared);
+  seconds from the start; without ``starts`` no startsAt is sent), a ``silence`` to create (named, with
+  ``starts``/``ends`` offsets; ``update: NAME`` posts it with that silence's id, ``starts: keep`` with the
+  start that silence has), a silence to
+  ``expire`` by name, ``check_alerts`` or ``check_silences`` (both ``GET /api/v2/alerts`` or
+  ``GET /api/v2/silences`` answers compared);
 - ``duration``: how long to watch the receivers after the start;
 - ``run: command``: jboxmon's side is the ``jboxmon alerting`` command in its own process (else the
   same component, started in the test's process: seconds faster on a loaded machine).
@@ -89,6 +91,8 @@ class Side:
     receiver: TimedReceiver
     silence_ids: dict[str, str] = field(default_factory=dict)
     snapshots: list[list[dict]] = field(default_factory=list)
+    silence_snapshots: list[list[dict]] = field(default_factory=list)
+    kept_ids: list[bool] = field(default_factory=list)  # per silence update: was the id kept?
 
 
 def start_alertmanager(workdir: Path, config_text: str) -> tuple[subprocess.Popen, str]:
@@ -185,7 +189,8 @@ def run_scenario(path: Path, workdir: Path) -> dict[str, list]:
             assert not errors, errors
         _sleep_until(t0 + scenario["duration"])
         return {side.name: {"notifications": [(round(at - t0, 3), body) for at, body in side.receiver.received],
-                            "snapshots": side.snapshots} for side in sides}  # fmt: skip
+                            "snapshots": side.snapshots, "silences": side.silence_snapshots,
+                            "kept_ids": side.kept_ids} for side in sides}  # fmt: skip
     finally:
         if jboxmon is not None:
             jboxmon.stop()
@@ -229,19 +234,28 @@ def _play_step(step: dict, side: Side, t0_wall: float) -> None:
         spec = step["silence"]
         body = {
             "matchers": spec["matchers"],
-            "startsAt": _iso(t0_wall, spec.get("starts", 0)),
+            "startsAt": _iso(t0_wall, 0 if spec.get("starts", "keep") == "keep" else spec["starts"]),
             "endsAt": _iso(t0_wall, spec["ends"]),
             "createdBy": "differential",
             "comment": spec["name"],
         }
+        if "update" in spec:
+            body["id"] = side.silence_ids[spec["update"]]
+            if spec.get("starts") == "keep":  # as amtool does: the start the server holds, re-sent
+                held = requests.get(f"{side.url}/api/v2/silence/{body['id']}", timeout=5).json()
+                body["startsAt"] = held["startsAt"]
         answer = requests.post(side.url + "/api/v2/silences", json=body, timeout=5)
         assert answer.status_code == 200, (side.name, answer.status_code, answer.text)
         side.silence_ids[spec["name"]] = answer.json()["silenceID"]
+        if "update" in spec:
+            side.kept_ids.append(body["id"] == answer.json()["silenceID"])
     if "expire" in step:
         answer = requests.delete(f"{side.url}/api/v2/silence/{side.silence_ids[step['expire']]}", timeout=5)
         assert answer.status_code == 200, (side.name, answer.status_code, answer.text)
     if step.get("check_alerts"):
         side.snapshots.append(requests.get(side.url + "/api/v2/alerts", timeout=5).json())
+    if step.get("check_silences"):
+        side.silence_snapshots.append(requests.get(side.url + "/api/v2/silences", timeout=5).json())
 
 
 # -- comparison -----------------------------------------------------------------------------------
@@ -316,4 +330,26 @@ def compare_snapshots(am: list[list[dict]], jb: list[list[dict]]) -> list[str]:
             problems.append(
                 f"GET /api/v2/alerts #{index} differs:\n  am: {_snapshot_shape(a)}\n  jb: {_snapshot_shape(j)}"
             )
+    return problems
+
+
+def _silence_shape(silence: dict) -> dict:
+    matchers = sorted((m["name"], m["value"], m["isRegex"], m.get("isEqual", True)) for m in silence["matchers"])
+    return {"comment": silence["comment"], "createdBy": silence["createdBy"], "state": silence["status"]["state"],
+            "matchers": matchers}  # fmt: skip
+
+
+def compare_silences(am: list[list[dict]], jb: list[list[dict]], tolerance: float) -> list[str]:
+    """Silence lists in order (ids differ: each side makes its own), times within the tolerance."""
+    problems = []
+    for index, (a, j) in enumerate(zip(am, jb, strict=True)):
+        if [_silence_shape(s) for s in a] != [_silence_shape(s) for s in j]:
+            problems.append(f"GET /api/v2/silences #{index} differs:\n  am: {[_silence_shape(s) for s in a]}\n"
+                            f"  jb: {[_silence_shape(s) for s in j]}")  # fmt: skip
+            continue
+        for a_silence, j_silence in zip(a, j, strict=True):
+            for name in ("startsAt", "endsAt"):
+                if not _close(_seconds(a_silence[name]), _seconds(j_silence[name]), tolerance):
+                    problems.append(f"silences #{index} {a_silence['comment']}: {name} {a_silence[name]} vs "
+                                    f"{j_silence[name]}")  # fmt: skip
     return problems
