@@ -118,12 +118,17 @@ def _string_map(value: object, what: str) -> dict[str, str]:
     return out
 
 
-def from_api_batch(items: list, now: float, resolve_timeout: float) -> list[StoredAlert]:
-    """Every item of a ``POST /api/v2/alerts`` body (AlertFormatError at the first bad one), fingerprinted
-    in one pass (a fleet-wide outage posts 10,000 at once)."""
-    fields = [_decode(item, i, now, resolve_timeout) for i, item in enumerate(items)]
+def from_api_batch(items: list, now: float, resolve_timeout: float) -> tuple[list[StoredAlert], list[str]]:
+    """The good items of a ``POST /api/v2/alerts`` body, fingerprinted in one pass (a fleet-wide outage
+    posts 10,000 at once), and what is wrong with each bad one (Alertmanager keeps the good ones too)."""
+    fields, errors = [], []
+    for index, item in enumerate(items):
+        try:
+            fields.append(_decode(item, index, now, resolve_timeout))
+        except AlertFormatError as exc:
+            errors.append(str(exc))
     values = fingerprints([f["labels"] for f in fields])
-    return [StoredAlert(**f, fingerprint=value) for f, value in zip(fields, values, strict=True)]
+    return [StoredAlert(**f, fingerprint=value) for f, value in zip(fields, values, strict=True)], errors
 
 
 def from_api(item: object, index: int, now: float, resolve_timeout: float) -> StoredAlert:

@@ -114,16 +114,21 @@ class AlertingService:
     # -- alerts in -----------------------------------------------------------------------------
 
     def receive(self, items: list) -> int:
-        """Take a ``POST /api/v2/alerts`` body; raises AlertFormatError (nothing taken) when an item is bad."""
+        """Take a ``POST /api/v2/alerts`` body. As Alertmanager does, the good items are taken even when some
+        are bad; then AlertFormatError names each bad item (HTTP 400), after the good ones are stored."""
         if not isinstance(items, list):
             self.metrics.invalid.inc()
             raise AlertFormatError(f"expected a JSON list of alerts, got {type(items).__name__}")
         now = self.clock()
-        try:
-            parsed = from_api_batch(items, now, self.config.resolve_timeout)
-        except AlertFormatError:
+        parsed, errors = from_api_batch(items, now, self.config.resolve_timeout)
+        self._take(parsed, now)
+        if errors:
             self.metrics.invalid.inc()
-            raise
+            shown = "; ".join(errors[:10]) + (f"; and {len(errors) - 10} more" if len(errors) > 10 else "")
+            raise AlertFormatError(f"{len(errors)} of {len(items)} alert(s) refused, the others taken: {shown}")
+        return len(parsed)
+
+    def _take(self, parsed: list[StoredAlert], now: float) -> None:
         events = []
         with self._lock:
             for alert in parsed:
@@ -142,7 +147,6 @@ class AlertingService:
                 self.dispatcher.insert(alert, now)
                 self.metrics.received.labels("resolved" if alert.resolved(now) else "firing").inc()
             self.history.record(events)  # one transaction for the whole batch (10,000 alerts in an outage)
-        return len(parsed)
 
     # -- silences ------------------------------------------------------------------------------
 

@@ -178,11 +178,19 @@ def test_v2_groups_receivers_filters_and_silence_order(tmp_path) -> None:
             {"labels": {"alertname": "C", "site": "s1"}},
         ]
         assert requests.post(base + "/alerts", json=items, timeout=5).status_code == 200
-        bad = requests.post(base + "/alerts", json=[{"labels": {"bad-name": "x"}}], timeout=5)
-        assert bad.status_code == 400 and "bad-name" in bad.json()["message"]
+        mixed = [{"labels": {"bad-name": "x"}}, {"labels": {"alertname": "D", "site": "s3"}}, {"labels": {}}]
+        bad = requests.post(base + "/alerts", json=mixed, timeout=5)
+        assert bad.status_code == 400  # as Alertmanager answers: the bad items named, the good one taken
+        assert "2 of 3" in bad.json()["message"] and "alerts[0].labels: invalid label name 'bad-name'" in bad.json()[
+            "message"] and "alerts[2].labels" in bad.json()["message"]  # fmt: skip
+        assert "D" in [a["labels"]["alertname"] for a in requests.get(base + "/alerts", timeout=5).json()]
         groups = requests.get(base + "/alerts/groups", timeout=5).json()
         shown = [(g["labels"], g["receiver"]["name"], [a["labels"]["alertname"] for a in g["alerts"]]) for g in groups]
-        assert shown == [({"site": "s1"}, "ops", ["B", "C"]), ({"site": "s2"}, "pager", ["A"])]
+        assert shown == [
+            ({"site": "s1"}, "ops", ["B", "C"]),
+            ({"site": "s2"}, "pager", ["A"]),
+            ({"site": "s3"}, "ops", ["D"]),
+        ]
         assert requests.get(base + "/receivers", timeout=5).json() == [{"name": "ops"}, {"name": "pager"}]
         paged = requests.get(base + "/alerts", params={"receiver": "pag.*"}, timeout=5).json()
         assert [a["labels"]["alertname"] for a in paged] == ["A"]
