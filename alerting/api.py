@@ -3,6 +3,8 @@
 - ``POST /api/v2/alerts`` (a JSON list, as Prometheus, vmalert or Grafana send), ``GET /api/v2/alerts``
 - ``GET|POST /api/v2/silences``, ``GET|DELETE /api/v2/silence/{id}`` (a silence may carry ``recurrence``)
 - ``GET /api/v1/history?box=&alertname=&kind=&since=24h&limit=`` (jboxmon's own)
+- ``GET /api/v1/chart?jbox_id=`` (jboxmon's own): the PNG chart of a box, its worst firing alert's
+  when it has one (the status page's box view shows it; the same drawing as in emails)
 - ``GET /api/v2/status``, ``GET /health``, ``GET /metrics``, ``POST /-/reload``
 """
 
@@ -103,6 +105,20 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
                                          alertname=q.get("alertname"), kind=q.get("kind"), limit=limit)  # fmt: skip
         return JSONResponse({"events": [e.to_api() for e in events]})
 
+    async def chart(request: Request) -> Response:
+        box = request.query_params.get("jbox_id", "")
+        charts = service.charts()
+        if not box:
+            return JSONResponse({"code": 400, "message": "jbox_id: a box id is required"}, status_code=400)
+        if charts is None:
+            return JSONResponse({"code": 404, "message": "no charts: this service reads no InfluxDB"}, status_code=404)
+        alerts = [v for v in await run_in_threadpool(service.alert_views)
+                  if v["labels"].get("jbox_id") == box and v["status"].get("state") != "resolved"]  # fmt: skip
+        drawn = await run_in_threadpool(charts.for_box, box, alerts)  # matplotlib: off the event loop
+        if drawn is None:
+            return JSONResponse({"code": 404, "message": f"no data for {box!r} in the chart window"}, status_code=404)
+        return Response(drawn.png, media_type="image/png", headers={"X-Chart-Caption": _ascii(drawn.caption)})
+
     async def status(request: Request) -> Response:
         depth, oldest = service.outbox.depth()
         return JSONResponse({
@@ -133,12 +149,18 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
             Route("/api/v2/silence/{id}", get_silence, methods=["GET"]),
             Route("/api/v2/silence/{id}", delete_silence, methods=["DELETE"]),
             Route("/api/v1/history", history),
+            Route("/api/v1/chart", chart),
             Route("/api/v2/status", status),
             Route("/health", health),
             Route("/metrics", metrics),
             Route("/-/reload", do_reload, methods=["POST"]),
         ]
     )
+
+
+def _ascii(text: str) -> str:
+    """A header value: HTTP headers are Latin-1, a caption has en dashes and middle dots."""
+    return text.replace("–", "-").replace("·", "|").encode("ascii", "replace").decode()
 
 
 def _since(text: str, now: float) -> float:
