@@ -8,9 +8,16 @@
    (``./var/webhooks/*.json``); Grafana dashboards with their provisioning in ./var/grafana;
 5. the fleet pushing live to the collector, v1 and v2 payloads and logs, with faults injected;
 then it prints where the data is and how to query it, a status line every few seconds and each
-alert as it fires.
+alert as it fires and resolves. After ``--duration`` (5 minutes) it shows a retention pass and KEEPS
+SERVING (status page, InfluxDB, the fleet pushing, alerts flowing) until Ctrl-C, so everything the
+guide prints still answers; ``--exit`` stops after the pass instead and then prints only what is
+left on disk.
 
-    python -m jboxmon.demo [--boxes 100] [--duration SECONDS] [--speed 1]
+Alerting timings are the demo's, not production's: a group is notified 10 s after its first alert
+and then at most every 30 s, so firing and resolved notifications both arrive within a 5-minute
+demo (TelemetryStale of the boxes the history left silent resolves as soon as the live fleet talks).
+
+    python -m jboxmon.demo [--boxes 100] [--duration SECONDS] [--speed 1] [--exit]
 """
 
 from __future__ import annotations
@@ -62,8 +69,10 @@ def _alerting_section(port: int, smtp_port: int, webhook_url: str) -> str:
         f"alerting:\n  listen: 127.0.0.1:{port}\n  external_url: http://127.0.0.1:{port}\n"
         f"  outbox: {var}/alerting/outbox.sqlite\n  silences: {var}/alerting/silences.sqlite\n"
         f"  history: {var}/alerting/history.sqlite\n"
-        "  route: {receiver: ops, group_by: [alertname, region], group_wait: 30s, group_interval: 5m, "
-        "repeat_interval: 4h}\n"
+        # short timers: a 5-minute demo shows the first notification within seconds and each
+        # resolution within half a minute (production keeps Alertmanager's 30s / 5m / 4h)
+        "  route: {receiver: ops, group_by: [alertname, region], group_wait: 10s, group_interval: 30s, "
+        "repeat_interval: 1h}\n"
         "  receivers:\n    - name: ops\n      email_configs:\n"
         f"        - {{to: [ops@jbox.example], from: jboxmon@jbox.example, smarthost: '127.0.0.1:{smtp_port}', "
         "tls: none, send_resolved: true}\n"
@@ -101,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boxes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--duration", type=float, default=3600, help="seconds to run (default: one hour)")
+    parser.add_argument("--duration", type=float, default=300,
+                        help="seconds before the retention pass is shown (default: 300); it serves on until Ctrl-C")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second for the live fleet")
+    parser.add_argument("--exit", action="store_true", help="stop after the retention pass instead of serving on")
     args = parser.parse_args(argv)
 
     from config import load_config
@@ -126,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(config_path)
         cli = ["--config", str(config_path)]
         start = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0).isoformat()
+        stamp = start.replace(":", "").replace("-", "").replace("+0000", "Z")  # a ground-truth file per run
         jboxmon(
             [
                 *cli,
@@ -139,47 +151,75 @@ def main(argv: list[str] | None = None) -> int:
                 "--start",
                 start,
                 "--truth",
-                str(VAR / "ground_truth_backfill.jsonl"),
+                str(VAR / f"ground_truth.backfill-{stamp}.jsonl"),
             ]
         )
         tokens = issue_tokens(config, args.boxes, args.seed)
         build_dashboards(config, BuildOptions(out=VAR / "grafana"))
         services = Services(config, config_path=str(config_path)).start()
-        live = threading.Thread(
-            target=jboxmon,
-            daemon=True,
-            args=(
-                [
-                    *cli,
-                    "simulate",
-                    "--live",
-                    "--boxes",
-                    str(args.boxes),
-                    "--seed",
-                    str(args.seed),
-                    "--tokens",
-                    str(tokens),
-                    "--speed",
-                    str(args.speed),
-                    "--duration",
-                    f"{int(args.duration)}s",
-                ],
-            ),
-        )
+        # the first evaluation sees the boxes the history left silent (TelemetryStale fires); the live
+        # fleet then brings them back, so the demo's first minutes show a firing and a resolved notification
+        wait_for_first_alerts(services, stop, 20)
+        live = threading.Thread(target=run_fleet, args=(jboxmon, cli, args, tokens, stop), daemon=True)
         live.start()
         print_guide(influxd.url, config)
         deadline = time.monotonic() + args.duration
-        announced: set = set()
-        while not stop.wait(10) and time.monotonic() < deadline and live.is_alive():
+        announced: dict = {}
+        while not stop.wait(10) and time.monotonic() < deadline:
             print_status(services, announced)
-        print_retention_pass(cli, config)
+        if not stop.is_set():
+            print_retention_pass(cli, config)
+        if not args.exit and not stop.is_set():
+            print(f"\nStill serving: status page http://{config.status.listen}/ , InfluxDB {influxd.url}, the fleet "
+                  "pushing and alerts flowing. Ctrl-C stops everything.", flush=True)  # fmt: skip
+            while not stop.wait(30):
+                print_status(services, announced)
     finally:
+        stop.set()
         if services is not None:
             services.stop()
         mail.stop()
         hooks.stop()
         influxd.stop()
+    print_left_behind()
     return 0
+
+
+def run_fleet(jboxmon, cli: list[str], args: argparse.Namespace, tokens: Path, stop: threading.Event) -> None:
+    """The live fleet, in rounds of ``--duration`` (new faults each round, a ground-truth file per
+    round), until the demo stops; with ``--exit`` one round."""
+    round_ = 0
+    while not stop.is_set():
+        seed = str(args.seed + round_)
+        jboxmon([*cli, "simulate", "--live", "--boxes", str(args.boxes), "--seed", seed, "--tokens", str(tokens),
+                 "--speed", str(args.speed), "--duration", f"{int(args.duration)}s"])  # fmt: skip
+        round_ += 1
+        if args.exit:
+            return
+
+
+def wait_for_first_alerts(services, stop: threading.Event, timeout_s: float) -> None:
+    from jboxmon.rules_component import RulesComponent
+
+    rules = [c for c in services.started if isinstance(c, RulesComponent)]
+    deadline = time.monotonic() + timeout_s
+    while rules and time.monotonic() < deadline and not stop.is_set():
+        if rules[0].service.current.snapshot():
+            return
+        time.sleep(0.5)
+
+
+def print_left_behind() -> None:
+    """After the demo: only what still exists without the services (files), nothing that would not answer."""
+    mails, hooks = len(list((VAR / "mail").glob("*.eml"))), len(list((VAR / "webhooks").glob("*.json")))
+    truths = sorted(str(p) for p in VAR.glob("ground_truth*.jsonl"))
+    print(f"""
+jboxmon demo stopped. The services and InfluxDB are down; on disk in {VAR}/:
+  emails       {mails} in {VAR}/mail/*.eml (open with any mail client; links point at the stopped status page)
+  webhooks     {hooks} in {VAR}/webhooks/*.json
+  InfluxDB     {VAR}/influxdb (run `make demo` again to serve it)
+  archive      {VAR}/archive (Parquet, readable with pandas or pyarrow)
+  ground truth {", ".join(truths) or "none"}""", flush=True)
 
 
 def print_guide(influx_url: str, config) -> None:
@@ -197,7 +237,7 @@ jboxmon demo is running. Ctrl-C stops it.
   history      .venv/bin/jboxmon --config {VAR}/demo.yaml alerts history --since 1h
   alerts       .venv/bin/jboxmon --config {VAR}/demo.yaml alerts list
   inventory    .venv/bin/jboxmon --config {VAR}/demo.yaml tokens list
-  ground truth {VAR}/ground_truth_backfill.jsonl (history), {VAR}/ground_truth.jsonl (live)
+  ground truth {VAR}/ground_truth.backfill-*.jsonl (history), {VAR}/ground_truth.live-*.jsonl (a file per round)
   Grafana      {VAR}/grafana/provisioning  (dashboards and an InfluxDB datasource: set paths.provisioning)
 
 Query it with InfluxQL, for instance the mean power per region over the last hour:
@@ -226,14 +266,14 @@ def print_status(services, announced: set) -> None:
             )
         if isinstance(component, RulesComponent):
             alerts = component.service.current.snapshot()
-            for alert in alerts:
-                key = (alert.name, alert.labels.get("jbox_id", ""))
+            now_firing = {(a.name, a.labels.get("jbox_id", "")): a for a in alerts}
+            for key, alert in now_firing.items():
                 if key not in announced:
-                    announced.add(key)
-                    print(
-                        f"  ALERT {alert.name} {key[1] or '(fleet)'}: {alert.annotations.get('summary', '')}",
-                        flush=True,
-                    )
+                    announced[key] = alert
+                    print(f"  ALERT {key[0]} {key[1] or '(fleet)'}: {alert.annotations.get('summary', '')}", flush=True)
+            for key in [k for k in announced if k not in now_firing]:
+                del announced[key]
+                print(f"  RESOLVED {key[0]} {key[1] or '(fleet)'}", flush=True)
             print(f"{datetime.now():%H:%M:%S} rules: {len(alerts)} alert(s) firing", flush=True)
     mails, hooks = len(list((VAR / "mail").glob("*.eml"))), len(list((VAR / "webhooks").glob("*.json")))
     print(f"{datetime.now():%H:%M:%S} alerting: {mails} email(s) in {VAR}/mail, {hooks} webhook(s) in {VAR}/webhooks",
