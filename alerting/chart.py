@@ -29,6 +29,7 @@ PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b")
 UNITS = (("_kwh", "kWh"), ("_kw", "kW"), ("_pct", "%"), ("_c", "°C"), ("_hz", "Hz"), ("_s", "s"))
 MAX_AXES = 4  # units stacked; more series than that would not be readable anyway
 WIDTH_IN, ROW_HEIGHT_IN, DPI = 7.2, 1.8, 100
+MARGINS_IN = {"left": 0.75, "right": 0.3, "top": 0.35, "bottom": 0.55}  # room for labels and the last tick
 # what the data model's fields are called in a legend; others show their own name
 NAMES = {
     "p_setpoint_kw": "setpoint",
@@ -103,8 +104,13 @@ def figure(spec: ChartSpec):
 
     zone = ZoneInfo(spec.timezone)
     axes_units = units(spec) or [""]
-    fig = Figure(figsize=(WIDTH_IN, 0.9 + ROW_HEIGHT_IN * len(axes_units)), dpi=DPI, layout="constrained")
+    height = MARGINS_IN["top"] + MARGINS_IN["bottom"] + max(2.4, ROW_HEIGHT_IN * len(axes_units))
+    fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
     FigureCanvasAgg(fig)
+    # fixed margins, not a layout engine: constrained layout measured every text twice (40 % of a render)
+    margins = MARGINS_IN
+    fig.subplots_adjust(left=margins["left"] / WIDTH_IN, right=1 - margins["right"] / WIDTH_IN,
+                        top=1 - margins["top"] / height, bottom=margins["bottom"] / height, hspace=0.12)  # fmt: skip
     axes = fig.subplots(len(axes_units), 1, sharex=True, squeeze=False)[:, 0]
     by_unit = dict(zip(axes_units, axes, strict=True))
     start, end = _when(spec.start, zone), _when(spec.end, zone)
@@ -135,7 +141,7 @@ def figure(spec: ChartSpec):
         ax.grid(True, color="#e6e6e6", linewidth=0.8)
         ax.set_xlim(start, end)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="best", fontsize=8, framealpha=0.85)
+            ax.legend(loc="upper left", fontsize=8, framealpha=0.85)  # "best" searches the data: slow
     bottom = axes[-1]
     locator = mdates.AutoDateLocator(tz=zone, minticks=4, maxticks=8)
     bottom.xaxis.set_major_locator(locator)
