@@ -30,7 +30,8 @@ def local_zone() -> str:
     except OSError:
         return "UTC"
     marker = "/zoneinfo/"
-    return target.split(marker, 1)[1] if marker in target else "UTC"
+    zone = target.split(marker, 1)[1] if marker in target else "UTC"
+    return "UTC" if zone in ("Etc/UTC", "Etc/UCT", "UCT", "Zulu", "Etc/Zulu", "Universal") else zone
 
 
 @dataclass(frozen=True)

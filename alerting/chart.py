@@ -133,9 +133,10 @@ def figure(spec: ChartSpec):
         if until <= since:
             continue
         label = f"firing since {_when(since, zone):%H:%M}" if index == 0 else None
-        for ax in axes:  # shaded on every axis, named once
+        for ax in axes:  # shaded on every axis, named once; the start marked, since a fresh alert's span is thin
             ax.axvspan(_when(since, zone), _when(until, zone), color="#d62728", alpha=0.12, linewidth=0,
                        label=label if ax is axes[0] else None)  # fmt: skip
+            ax.axvline(_when(since, zone), color="#b00020", linewidth=1.0, linestyle=":")
     for unit, ax in by_unit.items():
         ax.set_ylabel(unit)
         ax.grid(True, color="#e6e6e6", linewidth=0.8)

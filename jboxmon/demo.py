@@ -95,7 +95,8 @@ def _alerting_section(port: int, smtp_port: int, webhook_url: str) -> str:
     """Alerts grouped per alert name and region, by email (with charts) and webhook to the local sinks."""
     var = VAR.absolute()  # relative paths in a config file are relative to its folder (var/ itself)
     return (
-        f"alerting:\n  listen: 127.0.0.1:{port}\n  external_url: http://127.0.0.1:{port}\n"
+        # no external_url: notification links go to the status page (its default)
+        f"alerting:\n  listen: 127.0.0.1:{port}\n"
         f"  outbox: {var}/alerting/outbox.sqlite\n  silences: {var}/alerting/silences.sqlite\n"
         f"  history: {var}/alerting/history.sqlite\n"
         # short timers: a 5-minute demo shows the first notification within seconds and each
