@@ -163,6 +163,8 @@ def panels(fleet: FleetConfig) -> list[Panel]:
             unit="percentunit",
             width=4,
             height=4,
+            description=f"Box alerts firing now (a box with two alerts counts twice; transitions of the last "
+            f"{LOOKBACK}) over boxes with telemetry in the last {NOW_WINDOW}.",
             thresholds=(Threshold(None, "green"), Threshold(0.1, "orange"), Threshold(0.2, "red")),
         ),
         Panel(
