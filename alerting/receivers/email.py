@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -24,6 +25,9 @@ from config.alerting import EmailConfig
 log = logging.getLogger(__name__)
 MAX_LISTED = 50  # alerts listed in one email; the rest are counted
 MAX_CHARTS = 3  # charts per email, one per box: the first boxes listed (firing before resolved)
+# drawing time per email: after the first chart, no new one starts past this, so a burst of emails
+# (a fleet-wide outage) is not held up by matplotlib on a busy machine
+CHART_BUDGET_S = 2.0
 
 
 class EmailNotifier:
@@ -91,9 +95,10 @@ class EmailNotifier:
             return []
         out, boxes = [], set()
         ordered = sorted(payload["alerts"], key=lambda a: a.get("status") != "firing")
+        deadline = time.monotonic() + CHART_BUDGET_S
         for alert in ordered:
             box = alert.get("labels", {}).get("jbox_id")
-            if not box or box in boxes or len(out) >= MAX_CHARTS:
+            if not box or box in boxes or len(out) >= MAX_CHARTS or (out and time.monotonic() > deadline):
                 continue
             try:
                 chart = charts.for_alert(alert)
