@@ -183,8 +183,9 @@ def panels(fleet: FleetConfig) -> list[Panel]:
             "Faulty share",
             [Query("A", faulty_share_hourly(), alias="faulty share")],
             unit="percentunit",
-            description="Per hour: boxes with an alert firing in the hour over boxes expected, from the hourly "
-            "roll-up of the retention service (ds_1h.usage; the last hours appear once its pass has run).",
+            description="Per hour: boxes with an alert that fired in the hour over boxes expected, from the hourly "
+            "roll-up of the retention service (ds_1h.usage; the last hours appear once its pass has run). The "
+            "roll-up counts firing transitions: an alert firing for hours counts in the hour it began.",
             thresholds=(Threshold(None, "green"), Threshold(0.1, "orange"), Threshold(0.2, "red")),
             show_thresholds=True,
             min_interval="1h",
