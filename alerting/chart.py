@@ -95,9 +95,8 @@ def units(spec: ChartSpec) -> list[str]:
 
 def figure(spec: ChartSpec):
     """The matplotlib Figure (Agg canvas attached): tests inspect it, :func:`render` saves it."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)  # no display, no GUI toolkit, whatever the environment says
+    # the Agg canvas is attached by hand and pyplot is never imported: no display, no GUI toolkit and no
+    # global backend switch, whatever the environment (MPLBACKEND) or other code in the process says
     import matplotlib.dates as mdates
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
