@@ -187,9 +187,6 @@ def main(argv: list[str] | None = None) -> int:
         tokens = issue_tokens(config, args.boxes, args.seed)
         build_dashboards(config, BuildOptions(out=VAR / "grafana"))
         services = Services(config, config_path=str(config_path)).start()
-        # the first evaluation sees the boxes the history left silent (TelemetryStale fires); the live
-        # fleet then brings them back, so the demo's first minutes show a firing and a resolved notification
-        wait_for_first_alerts(services, stop, 20)
         live = threading.Thread(target=run_fleet, args=(jboxmon, cli, args, tokens, stop), daemon=True)
         live.start()
         print_guide(influxd.url, config)
@@ -227,17 +224,6 @@ def run_fleet(jboxmon, cli: list[str], args: argparse.Namespace, tokens: Path, s
         jboxmon([*cli, "simulate", "--live", "--boxes", str(args.boxes), "--seed", seed, "--tokens", str(tokens),
                  "--speed", str(args.speed), "--duration", f"{ROUND_S}s"])  # fmt: skip
         round_ += 1
-
-
-def wait_for_first_alerts(services, stop: threading.Event, timeout_s: float) -> None:
-    from jboxmon.rules_component import RulesComponent
-
-    rules = [c for c in services.started if isinstance(c, RulesComponent)]
-    deadline = time.monotonic() + timeout_s
-    while rules and time.monotonic() < deadline and not stop.is_set():
-        if rules[0].service.current.snapshot():
-            return
-        time.sleep(0.5)
 
 
 def print_left_behind() -> None:
