@@ -7,6 +7,8 @@
   ``GET /api/jboxmon/v1/alerts?filter=`` (resolved alerts too, what silences or inhibits each) and
   ``GET /api/jboxmon/v1/history?box=&alertname=&kind=&since=24h&limit=`` (also at ``/api/v1/history``,
   where earlier releases served it)
+- ``GET /api/v1/chart?jbox_id=`` (jboxmon's own): the PNG chart of a box, its worst firing alert's
+  when it has one (the status page's box view shows it; the same drawing as in emails)
 - ``GET /api/v2/status``, ``GET /health``, ``GET /metrics``, ``POST /-/reload``
 """
 
@@ -122,6 +124,20 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
                                          alertname=q.get("alertname"), kind=q.get("kind"), limit=limit)  # fmt: skip
         return JSONResponse({"events": [e.to_api() for e in events]})
 
+    async def chart(request: Request) -> Response:
+        box = request.query_params.get("jbox_id", "")
+        charts = service.charts()
+        if not box:
+            return JSONResponse({"code": 400, "message": "jbox_id: a box id is required"}, status_code=400)
+        if charts is None:
+            return JSONResponse({"code": 404, "message": "no charts: this service reads no InfluxDB"}, status_code=404)
+        alerts = [v for v in await run_in_threadpool(service.alert_views)
+                  if v["labels"].get("jbox_id") == box and v["status"].get("state") != "resolved"]  # fmt: skip
+        drawn = await run_in_threadpool(charts.for_box, box, alerts)  # matplotlib: off the event loop
+        if drawn is None:
+            return JSONResponse({"code": 404, "message": f"no data for {box!r} in the chart window"}, status_code=404)
+        return Response(drawn.png, media_type="image/png", headers={"X-Chart-Caption": _ascii(drawn.caption)})
+
     async def status(request: Request) -> Response:
         """Alertmanager's ``AlertmanagerStatus`` (Grafana's and karma's health checks read it), plus jboxmon's
         outbox and group counts."""
@@ -158,12 +174,18 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
             Route("/api/jboxmon/v1/alerts", jboxmon_alerts, methods=["GET"]),
             Route("/api/jboxmon/v1/history", history),
             Route("/api/v1/history", history),
+            Route("/api/v1/chart", chart),
             Route("/api/v2/status", status),
             Route("/health", health),
             Route("/metrics", metrics),
             Route("/-/reload", do_reload, methods=["POST"]),
         ]
     )
+
+
+def _ascii(text: str) -> str:
+    """A header value: HTTP headers are Latin-1, a caption has en dashes and middle dots."""
+    return text.replace("–", "-").replace("·", "|").encode("ascii", "replace").decode()
 
 
 def _since(text: str, now: float) -> float:

@@ -209,7 +209,7 @@ class Pipeline:
             "groupLabels": dict(group.labels),
             "commonLabels": common_labels,
             "commonAnnotations": _common([a.annotations for a in alerts]),
-            "externalURL": self.config.external_url,
+            "externalURL": self.config.external_url or "",
             "alerts": items,
         }
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 from alerting import route as routing
+from alerting.alertchart import AlertCharts
 from alerting.alerts import AlertFormatError, StoredAlert, from_api_batch, iso
 from alerting.group import SWEEP_S, Dispatcher
 from alerting.history import History
@@ -102,7 +103,8 @@ class AlertingService:
             wait = TICK_S if due is None else min(TICK_S, max(0.002, due - self.clock()))
 
     def _notifiers(self, config: AlertingConfig) -> dict[str, Notifier]:
-        context = Context(templates_dir=config.templates_dir, chart_window_s=config.chart_window, series=self.series)
+        context = Context(templates_dir=config.templates_dir, charts=self.charts(config),
+                          external_url=config.external_url)  # fmt: skip
         notifiers = {}
         for receiver in config.receivers:
             if receiver.disabled:
@@ -110,6 +112,13 @@ class AlertingService:
             for index, (kind, item) in enumerate(receiver.integrations()):
                 notifiers[integration_id(receiver.name, kind, index)] = build(kind, item, context)
         return notifiers
+
+    def charts(self, config: AlertingConfig | None = None) -> AlertCharts | None:
+        """Charts of alerts and boxes (emails, ``GET /api/v1/chart``); None without series to read."""
+        config = config or self.config
+        if self.series is None:
+            return None
+        return AlertCharts(self.series, config.chart_window, config.chart_timezone, self.clock)
 
     # -- alerts in -----------------------------------------------------------------------------
 

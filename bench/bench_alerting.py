@@ -1,6 +1,6 @@
 """Alerting benchmark: how long from an alert's arrival to the webhook receiving it, beyond group_wait,
 against a baseline measured in the same run (the same payload POSTed straight to the receiver); how
-fast a fleet-wide outage (10,000 alerts) is taken in and grouped; how long an email chart takes.
+fast a fleet-wide outage (10,000 alerts) is taken in and grouped (charts: bench/bench_chart.py).
 
     python bench/bench_alerting.py [--boxes 10000] [--rounds 20]
 
@@ -25,7 +25,6 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerting.api import create_app  # noqa: E402
-from alerting.chart import line_chart  # noqa: E402
 from alerting.service import AlertingService  # noqa: E402
 from config.alerting import AlertingConfig  # noqa: E402
 from jboxmon.httpserver import BackgroundServer  # noqa: E402
@@ -101,12 +100,6 @@ def main() -> int:
         finally:
             server.stop()
             service.stop()
-    series = {"p_setpoint_kw": [(i * 30.0, 500 * math.sin(i / 9)) for i in range(120)],
-              "p_meas_kw": [(i * 30.0, 400 * math.sin(i / 9)) for i in range(120)]}  # fmt: skip
-    t = time.perf_counter()
-    for _ in range(20):
-        line_chart(series)
-    chart_ms = (time.perf_counter() - t) / 20 * 1000
     base, lat = statistics.median(baseline), statistics.median(latencies)
     print(f"direct POST to the receiver (baseline): median {base * 1000:.1f} ms over {args.rounds}")
     print(f"POST /api/v2/alerts -> webhook, beyond group_wait={GROUP_WAIT:g}s: median {lat * 1000:.1f} ms, "
@@ -114,7 +107,6 @@ def main() -> int:
     print(f"fleet-wide outage: {args.boxes:,} alerts offered in one POST, taken in {taken:.2f} s "
           f"({args.boxes / taken:,.0f} alerts/s achieved); {len(receiver.arrivals)} grouped notifications, "
           f"last one {last:.2f} s after the POST (budget group_wait + 5 s = {GROUP_WAIT + 5:g} s)")  # fmt: skip
-    print(f"email chart (480x160 PNG, 2 x 120 points): {chart_ms:.1f} ms")
     return 0
 
 

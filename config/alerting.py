@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
@@ -210,14 +211,17 @@ def _default_inhibit() -> list[InhibitRuleConfig]:
 
 class AlertingConfig(Listens, Strict):
     listen: ListenAddress = "127.0.0.1:8183"  # POST /api/v2/alerts, silences, history, /metrics
-    external_url: str = "http://127.0.0.1:8183"  # links in notifications
+    # where people follow notification links: the status page (box view /box/<id>, silence form
+    # /silences/new?matcher=...); webhook payloads carry it as externalURL. null = http://<status.listen>
+    external_url: str | None = None
     outbox: Path = Path("var/alerting/outbox.sqlite")
     silences: Path = Path("var/alerting/silences.sqlite")
     history: Path = Path("var/alerting/history.sqlite")
     history_retention: Duration = 30 * 86400
     templates_dir: Path | None = None  # email.subject.j2, email.html.j2, email.txt.j2 override the built-ins
     resolve_timeout: Duration = 300  # an alert sent without endsAt resolves this long after its last update
-    chart_window: Duration = 3600
+    chart_window: Duration = Field(3600, gt=0)
+    chart_timezone: str | None = None  # the charts' time axis (IANA name); null = this host's zone
     retry: RetryConfig = RetryConfig()
     route: RouteConfig = Field(default_factory=_default_route)
     receivers: list[ReceiverConfig] = [ReceiverConfig(name="log")]
@@ -225,7 +229,17 @@ class AlertingConfig(Listens, Strict):
     time_intervals: list[TimeIntervalConfig] = []
     mute_time_intervals: list[TimeIntervalConfig] = []  # Alertmanager's older name for time_intervals
 
-    _url = field_validator("external_url")(classmethod(lambda cls, v: _http_url(v)))
+    _url = field_validator("external_url")(classmethod(lambda cls, v: v if v is None else _http_url(v)))
+
+    @field_validator("chart_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"expected an IANA time zone like 'Europe/Paris', got {value!r}") from None
+        return value
 
     @model_validator(mode="after")
     def _root_route(self) -> AlertingConfig:

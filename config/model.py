@@ -121,6 +121,14 @@ class JboxmonConfig(Strict):
     status: StatusConfig = StatusConfig()
     logging: LoggingConfig = LoggingConfig()
 
+    @model_validator(mode="after")
+    def _links_to_the_status_page(self) -> JboxmonConfig:
+        """``alerting.external_url`` left null: notification links point at this file's status page."""
+        if self.alerting.external_url is None:
+            linked = self.alerting.model_copy(update={"external_url": f"http://{self.status.listen}"})
+            object.__setattr__(self, "alerting", linked)  # the sections are frozen; this is their construction
+        return self
+
     def cross_checks(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Problems that need the whole file (names referenced elsewhere), as (key path, message)."""
         return [(("alerting", *path), message) for path, message in self.alerting.cross_checks()]

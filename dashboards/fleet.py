@@ -71,6 +71,55 @@ def open_alerts(group_by: str = "") -> str:
     )
 
 
+def open_alerts_now() -> str:
+    """One number: box alerts firing now (+1 per firing, -1 per resolved transition of the last
+    ``LOOKBACK``). No outer time condition and no GROUP BY time, so InfluxDB stamps it at time 0, like
+    :func:`boxes_reporting_now`: Grafana's math joins series on exact timestamps, and two single
+    numbers at the same instant are what ``$A / $B`` can divide (a series on time buckets divided by
+    a point at time 0 gives no point at all, i.e. "No data")."""
+    window = f"time > now() - {LOOKBACK}"
+
+    def count(state: str, sign: str) -> str:
+        return (
+            f'SELECT {sign}count("value") AS "n" FROM "alerts" WHERE "state" = \'{state}\' AND "jbox_id" != \'\' '
+            f"AND {window}"
+        )
+
+    return f'SELECT sum("n") FROM ({count("firing", "")}), ({count("resolved", "-1 * ")})'
+
+
+def faulty_share_hourly() -> str:
+    """The faulty share per hour from the retention's hourly roll-up (``ds_1h.usage``: boxes with an
+    alert firing in the hour over boxes expected): a few rows per hour of range, instead of summing
+    7 days of raw alert transitions at every refresh."""
+    return (
+        'SELECT sum("faulty_boxes") / sum("boxes_expected") AS "faulty share" FROM "ds_1h"."usage" '
+        # points are stamped at their hour's start: the hour the range begins in starts before it
+        f"WHERE time >= ${{__from}}ms - 1h AND time <= ${{__to}}ms AND {REGION} GROUP BY time(1h) fill(none)"
+    )
+
+
+def versions_in_use() -> str:
+    """Each box's latest firmware and payload version in the range (heartbeats): a table that
+    Grafana's groupBy transformation counts per version pair."""
+    return (
+        'SELECT last("fw_version") AS "firmware", last("payload_version") AS "payload" FROM "heartbeat" '
+        f'WHERE $timeFilter AND {REGION} GROUP BY "jbox_id"'
+    )
+
+
+def fleet_soc() -> str:
+    """The spread of the fleet's state of charge: 10th, 50th and 90th percentile of the boxes' means."""
+    inner = (
+        f'SELECT mean("soc_pct") AS "soc" FROM "telemetry" WHERE $timeFilter AND {REGION} '
+        'GROUP BY time($__interval), "jbox_id"'
+    )
+    return (
+        'SELECT percentile("soc", 10) AS "p10", median("soc") AS "median", percentile("soc", 90) AS "p90" '
+        f"FROM ({inner}) WHERE $timeFilter GROUP BY time($__interval)"
+    )
+
+
 def variables() -> list[Variable]:
     return [
         Variable("region", "Region", 'SHOW TAG VALUES FROM "telemetry" WITH KEY = "region"'),
@@ -109,11 +158,13 @@ def panels(fleet: FleetConfig) -> list[Panel]:
         ),
         Panel(
             "Faulty share now",
-            _faulty_share_targets(now=True),
+            _faulty_share_now(),
             kind="stat",
             unit="percentunit",
             width=4,
             height=4,
+            description=f"Box alerts firing now (a box with two alerts counts twice; transitions of the last "
+            f"{LOOKBACK}) over boxes with telemetry in the last {NOW_WINDOW}.",
             thresholds=(Threshold(None, "green"), Threshold(0.1, "orange"), Threshold(0.2, "red")),
         ),
         Panel(
@@ -130,13 +181,14 @@ def panels(fleet: FleetConfig) -> list[Panel]:
         ),
         Panel(
             "Faulty share",
-            _faulty_share_targets(),
+            [Query("A", faulty_share_hourly(), alias="faulty share")],
             unit="percentunit",
-            description=f"Box alerts firing (a box with two alerts counts twice) over boxes reporting. Counted "
-            f"from alert transitions since {LOOKBACK} before the time range: an alert firing longer is missed.",
+            description="Per hour: boxes with an alert that fired in the hour over boxes expected, from the hourly "
+            "roll-up of the retention service (ds_1h.usage; the last hours appear once its pass has run). The "
+            "roll-up counts firing transitions: an alert firing for hours counts in the hour it began.",
             thresholds=(Threshold(None, "green"), Threshold(0.1, "orange"), Threshold(0.2, "red")),
             show_thresholds=True,
-            min_interval="1m",
+            min_interval="1h",
         ),
         Panel(
             "Alerts firing by rule",
@@ -158,6 +210,36 @@ def panels(fleet: FleetConfig) -> list[Panel]:
             [Query("A", _per_box('mean("soc_pct")'), alias="$tag_jbox_id")],
             unit="percent",
             min_interval="10s",
+        ),
+        Panel(
+            "Fleet state of charge around 50 %",
+            [Query("A", fleet_soc(), alias="$col")],
+            unit="percent",
+            description="10th, 50th and 90th percentile of the boxes' state of charge. FCR keeps boxes near "
+            "50 % so the reserve lasts 15 minutes either way; a spread drifting from the 50 % line is "
+            "the fleet losing headroom.",
+            thresholds=(Threshold(None, "green"), Threshold(50, "blue")),
+            show_thresholds=True,
+            min_interval="1m",
+        ),
+        Panel(
+            "Firmware and payload versions in use",
+            [Query("A", versions_in_use(), result_format="table")],
+            kind="table",
+            description="Boxes per firmware and payload version (each box's latest heartbeat in the range): "
+            "plan the end of an old version when its count reaches zero.",
+            transformations=(
+                {
+                    "id": "groupBy",
+                    "options": {
+                        "fields": {
+                            "firmware": {"aggregations": [], "operation": "groupby"},
+                            "jbox_id": {"aggregations": ["count"], "operation": "aggregate"},
+                            "payload": {"aggregations": [], "operation": "groupby"},
+                        }
+                    },
+                },
+            ),
         ),
         Panel(
             "Hottest cell",
@@ -187,10 +269,13 @@ def panels(fleet: FleetConfig) -> list[Panel]:
     ]
 
 
-def _faulty_share_targets(now: bool = False) -> list[Query | Math]:
-    # alerts carry no region tag: the share is of the whole fleet
-    reporting = boxes_reporting_now(where="") if now else boxes_reporting(where="")
-    return [Query("A", open_alerts(), hide=True), Query("B", reporting, hide=True), Math("C", "$A / $B")]
+def _faulty_share_now() -> list[Query | Math]:
+    # alerts carry no region tag: the share is of the whole fleet; both numbers are stamped at time 0
+    return [
+        Query("A", open_alerts_now(), hide=True),
+        Query("B", boxes_reporting_now(where=""), hide=True),
+        Math("C", "$A / $B"),
+    ]
 
 
 def dashboard(fleet: FleetConfig) -> dict[str, Any]:

@@ -25,6 +25,7 @@ class Query:
     influxql: str
     alias: str = ""
     hide: bool = False
+    result_format: str = "time_series"  # or "table": one row per series (tags as columns)
 
     def json(self) -> dict[str, Any]:
         target: dict[str, Any] = {
@@ -32,7 +33,7 @@ class Query:
             "query": self.influxql,
             "rawQuery": True,
             "refId": self.ref,
-            "resultFormat": "time_series",
+            "resultFormat": self.result_format,
         }
         if self.alias:
             target["alias"] = self.alias
@@ -64,7 +65,7 @@ class Panel:
 
     title: str
     targets: Sequence[Query | Math]
-    kind: str = "timeseries"  # timeseries | stat
+    kind: str = "timeseries"  # timeseries | stat | table
     unit: str = "short"
     width: int = 12
     height: int = 8
@@ -73,6 +74,7 @@ class Panel:
     show_thresholds: bool = False  # draw threshold lines on a time series
     stacked: bool = False
     min_interval: str = ""
+    transformations: Sequence[dict[str, Any]] = ()  # Grafana's, applied in the browser in this order
 
     def queries(self) -> list[Query]:
         return [t for t in self.targets if isinstance(t, Query)]
@@ -108,10 +110,14 @@ class Panel:
             panel["description"] = self.description
         if self.min_interval:
             panel["interval"] = self.min_interval
+        if self.transformations:
+            panel["transformations"] = list(self.transformations)
         return panel
 
 
 def _options(kind: str) -> dict[str, Any]:
+    if kind == "table":
+        return {"cellHeight": "sm", "showHeader": True}
     if kind == "stat":
         return {"colorMode": "value", "graphMode": "area", "reduceOptions": {"calcs": ["lastNotNull"]}}
     return {"legend": {"displayMode": "list", "placement": "bottom"}, "tooltip": {"mode": "multi", "sort": "desc"}}
@@ -140,7 +146,6 @@ class Variable:
         return {
             "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
             "datasource": DATASOURCE,
-            "definition": self.influxql,
             "includeAll": True,
             "label": self.label,
             "multi": True,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from alerting.links import box_url
 from config import JboxmonConfig
 from inventory import Box, Registry
 from jboxmon.httpserver import BackgroundServer
@@ -17,6 +18,22 @@ from rules.sinks import AlertHandover, InfluxHistory, http_deliver
 from storage import InfluxClient
 
 log = logging.getLogger(__name__)
+
+
+def with_links(deliver: Callable[[list[dict]], None], status_url: str) -> Callable[[list[dict]], None]:
+    """Box alerts leave with ``generatorURL`` = the box view of the status page (the rules service is
+    their generator; Prometheus links its graph the same way), so webhooks link somewhere useful."""
+    if not status_url:
+        return deliver
+
+    def send(items: list[dict]) -> None:
+        for item in items:
+            box = item.get("labels", {}).get("jbox_id")
+            if box and not item.get("generatorURL"):
+                item["generatorURL"] = box_url(status_url, box)
+        deliver(items)
+
+    return send
 
 
 class RulesComponent:
@@ -32,6 +49,7 @@ class RulesComponent:
         if deliver is None and rules.alerting_url:
             deliver = http_deliver(rules.alerting_url)
         if deliver is not None:
+            deliver = with_links(deliver, config.alerting.external_url or "")
             name = "alerting (in process)" if rules.alerting_url is None else rules.alerting_url
             self.handover = AlertHandover(deliver, name=name, registry=metrics.registry)
         self.service = RulesService(

@@ -89,7 +89,9 @@ class FaultPlan:
         """One JSON object per line, sorted by start then box, keys sorted: byte-stable per seed."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(event.to_json() + "\n" for event in self.events))
+        partial = path.with_name(path.name + ".tmp")  # renamed over the old file only once complete
+        partial.write_text("".join(event.to_json() + "\n" for event in self.events))
+        partial.replace(path)
         return path
 
 

@@ -14,11 +14,12 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from status import document
+from status import document, silenceform
 from status.format import ago, duration
 from status.service import StatusService
 
@@ -79,11 +80,26 @@ def create_app(service: StatusService) -> Starlette:
         code = 200 if box is not None else 404
         return html("box.html.j2", code, box=box, jbox_id=jbox_id, refresh_s=service.config.refresh)
 
+    async def box_chart(request: Request) -> Response:
+        """The box's chart from the alerting service (kept for a refresh); a 404 says why there is none."""
+        jbox_id = request.path_params["jbox_id"]
+        png, why = await run_in_threadpool(service.charts.get, jbox_id)
+        if png is None:
+            return Response(why, status_code=404, media_type="text/plain", headers=HEADERS)
+        return Response(png, media_type="image/png", headers=HEADERS)
+
     async def api_box(request: Request) -> Response:
         box, jbox_id = _box(request)
         if box is None:
             return JSONResponse({"error": f"no registered box {jbox_id!r}"}, status_code=404, headers=HEADERS)
         return JSONResponse(box, headers=HEADERS)
+
+    async def new_silence(request: Request) -> Response:
+        """The silence form notifications link to, prefilled from ``matcher`` parameters (see silenceform)."""
+        matchers, problems = silenceform.prefill(request.query_params.getlist("matcher"))
+        commands = silenceform.commands(matchers, service.charts.url.removesuffix("/api/v1/chart"))
+        return html("silence_new.html.j2", matchers=matchers, problems=problems, commands=commands,
+                    refresh_s=service.config.refresh)  # fmt: skip
 
     async def static(request: Request) -> Response:
         name = request.path_params["name"]
@@ -107,7 +123,9 @@ def create_app(service: StatusService) -> Starlette:
             Route("/", page),
             Route("/api/v1/status", api_status),
             Route("/box/{jbox_id}", box_page),
+            Route("/box/{jbox_id}/chart.png", box_chart),
             Route("/api/v1/box/{jbox_id}", api_box),
+            Route("/silences/new", new_silence),
             Route("/static/{name}", static),
             Route("/health", health),
             Route("/metrics", metrics),

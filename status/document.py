@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from config.status import StatusConfig
+from status.banner import banner
 from status.model import FleetView, Snapshot, iso
+from status.silenceform import silence_link
 
 
 def build(snapshot: Snapshot, config: StatusConfig, now: float, link: Callable[[str], str]) -> dict:
@@ -21,7 +23,8 @@ def build(snapshot: Snapshot, config: StatusConfig, now: float, link: Callable[[
         "snapshot_age_s": round(age, 1),
         "stale": age > config.stale_after,
         "refresh_s": config.refresh,
-        "overall": snapshot.overall(),
+        "overall": snapshot.overall(),  # the components' worst state
+        "banner": banner(snapshot),  # the worst of components and alerts, in words
         "components": [c.to_api(now, config.stale_after) for c in snapshot.components],
         "fleet": _fleet(snapshot.fleet, config, now, link),
         "alerts": _alerts(snapshot, config.max_listed, now, link),
@@ -92,6 +95,11 @@ def box(snapshot: Snapshot, jbox_id: str, config: StatusConfig, now: float) -> d
         "last_seen_ago_s": None if seen is None else round(max(0.0, now - seen), 1),
         "reporting": seen is not None and now - seen <= config.reporting_window,
         "active_tokens": found.active_tokens,
-        "alerts": [row.to_api(now) for row in snapshot.alerts.rows if row.jbox_id == jbox_id][: config.max_listed],
+        "alerts": [
+            {**row.to_api(now), "silence_link": silence_link({"alertname": row.alertname, "jbox_id": row.jbox_id})}
+            for row in snapshot.alerts.rows
+            if row.jbox_id == jbox_id
+        ][: config.max_listed],
+        "silence_link": silence_link({"jbox_id": found.jbox_id}),
         "alerts_error": snapshot.alerts.error,
     }

@@ -18,6 +18,7 @@ from config import JboxmonConfig
 from config.fields import Listens
 from inventory import Box, Registry
 from status import alerts, components, fleet
+from status.chart import ChartProxy
 from status.components import Target
 from status.metrics import StatusMetrics
 from status.model import FleetView, Snapshot
@@ -90,6 +91,7 @@ class StatusService:
         self._health_http = components.health_client(cfg.timeout)
         self._alerts_http = alerts.alerts_client(cfg.timeout)
         alerting_url = next(t.url for t in self.targets if t.name == "alerting")
+        self.charts = ChartProxy(alerting_url, cfg.timeout, cfg.refresh)
         self.refresher = Refresher(
             {t.name: partial(components.check, t, self._health_http, clock) for t in self.targets},
             partial(alerts.fetch, alerting_url, self._alerts_http, clock),
@@ -122,3 +124,4 @@ class StatusService:
         self.inventory.close()
         self._health_http.close()
         self._alerts_http.close()
+        self.charts.close()

@@ -8,7 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from alerting.alertchart import AlertCharts
 
 
 class NotifyError(Exception):
@@ -31,8 +34,8 @@ class Context:
     """What integrations may need besides their own config."""
 
     templates_dir: Path | None = None
-    chart_window_s: float = 3600.0
-    series: Callable[[dict, float], dict] | None = None  # (labels, window) -> {name: [(t, v)]}
+    charts: AlertCharts | None = None  # charts of alerts (email); None: no InfluxDB to read series from
+    external_url: str = ""  # the status page, where notification links point (alerting.links)
 
 
 def registry() -> dict[str, Callable[[object, Context], Notifier]]:

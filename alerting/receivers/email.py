@@ -1,6 +1,8 @@
 """Email over SMTP (STARTTLS, implicit TLS or plain; optional auth): a text and an HTML body from
 templates (``email.subject.j2``, ``email.txt.j2``, ``email.html.j2``, overridable from
-``alerting.templates_dir``) and, for a box alert, an inline PNG chart of the offending series.
+``alerting.templates_dir``) and, for box alerts, inline PNG charts of the offending series (firing
+and resolved alerts alike: a resolution shows the recovery). Each alert links to the status page's
+box view and to its prefilled silence form (:mod:`alerting.links`).
 
 SMTP answers are classified as the RFC says: 4xx is transient (retry), 5xx permanent; a refused
 connection or a timeout is retryable, a failed login is not.
@@ -8,17 +10,24 @@ connection or a timeout is retryable, a failed login is not.
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import ssl
+import time
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from alerting.chart import colour_hex, line_chart
+from alerting.links import box_url, silence_url
 from alerting.receivers import Context, NotifyError
 from alerting.templates import TemplateError, Templates
 from config.alerting import EmailConfig
 
+log = logging.getLogger(__name__)
 MAX_LISTED = 50  # alerts listed in one email; the rest are counted
+MAX_CHARTS = 3  # charts per email, one per box: the first boxes listed (firing before resolved)
+# drawing time per email: after the first chart, no new one starts past this, so a burst of emails
+# (a fleet-wide outage) is not held up by matplotlib on a busy machine
+CHART_BUDGET_S = 2.0
 
 
 class EmailNotifier:
@@ -34,16 +43,19 @@ class EmailNotifier:
     def build(self, payload: dict, key: str) -> EmailMessage:
         if not self.config.send_resolved:
             payload = {**payload, "alerts": [a for a in payload["alerts"] if a["status"] == "firing"]}
-        chart, title, legend = self._chart(payload)
-        cid = make_msgid(domain="jboxmon")
+        charts = self._charts(payload)
+        external = self.context.external_url or payload.get("externalURL", "")
+        alerts = [self._linked(a, external) for a in payload["alerts"]]
         context = {
             **payload,
-            "firing": [a for a in payload["alerts"] if a["status"] == "firing"],
-            "resolved": [a for a in payload["alerts"] if a["status"] == "resolved"],
+            "alerts": alerts,
+            "firing": [a for a in alerts if a["status"] == "firing"],
+            "resolved": [a for a in alerts if a["status"] == "resolved"],
             "max_listed": MAX_LISTED,
-            "chart_cid": cid[1:-1] if chart else "",
-            "chart_title": title,
-            "chart_legend": legend,
+            "charts": [{"cid": cid[1:-1], "caption": chart.caption} for cid, chart in charts],
+            "status_url": external,
+            "group_silence_url": silence_url(external, payload.get("groupLabels", {}),
+                                             payload.get("groupLabels", {}).keys()) if external else "",
         }
         try:
             subject = " ".join(self.templates.render("email.subject.j2", context).split())[:250]
@@ -61,23 +73,42 @@ class EmailNotifier:
             message[name] = value
         message.set_content(text)
         message.add_alternative(html, subtype="html")
-        if chart:
-            message.get_payload()[1].add_related(chart, "image", "png", cid=cid, filename="chart.png")
+        for index, (cid, chart) in enumerate(charts, start=1):
+            # inline, not attachment: mail clients show it in the HTML where the <img> is, not as a file
+            message.get_payload()[1].add_related(chart.png, "image", "png", cid=cid, disposition="inline",
+                                                 filename=f"chart-{index}.png")  # fmt: skip
         return message
 
-    def _chart(self, payload: dict) -> tuple[bytes | None, str, list[tuple[str, str]]]:
-        if not self.config.chart or self.context.series is None:
-            return None, "", []
-        for alert in payload["alerts"]:
-            if alert["status"] != "firing":
+    @staticmethod
+    def _linked(alert: dict, external: str) -> dict:
+        """The alert with its links for the templates (the payload itself stays Alertmanager's)."""
+        box = alert.get("labels", {}).get("jbox_id", "")
+        if not external:
+            return {**alert, "boxURL": "", "silenceURL": ""}
+        return {**alert, "boxURL": box_url(external, box) if box else external,
+                "silenceURL": silence_url(external, alert.get("labels", {}))}  # fmt: skip
+
+    def _charts(self, payload: dict) -> list[tuple[str, object]]:
+        """Up to MAX_CHARTS (content id, chart) pairs, one per box; drawn in the sender's thread."""
+        charts = self.context.charts
+        if not self.config.chart or charts is None:
+            return []
+        out, boxes = [], set()
+        ordered = sorted(payload["alerts"], key=lambda a: a.get("status") != "firing")
+        deadline = time.monotonic() + CHART_BUDGET_S
+        for alert in ordered:
+            box = alert.get("labels", {}).get("jbox_id")
+            if not box or box in boxes or len(out) >= MAX_CHARTS or (out and time.monotonic() > deadline):
                 continue
-            series = self.context.series(alert, self.context.chart_window_s)
-            if series:
-                box = alert["labels"].get("jbox_id", "")
-                minutes = int(self.context.chart_window_s // 60)
-                legend = [(name, colour_hex(i)) for i, name in enumerate(series)]
-                return line_chart(series), f"{box}, last {minutes} min", legend
-        return None, "", []
+            try:
+                chart = charts.for_alert(alert)
+            except Exception:  # a chart is a bonus: an email without one beats no email
+                log.exception("chart for %s failed", box)
+                continue
+            if chart is not None:
+                boxes.add(box)
+                out.append((make_msgid(domain="jboxmon"), chart))
+        return out
 
     def _send(self, message: EmailMessage) -> None:
         host, port = self.config.smarthost.rsplit(":", 1)

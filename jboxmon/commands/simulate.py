@@ -29,6 +29,11 @@ window starts there. Same seed + same window => byte-identical ground truth and 
 
 Live mode: --duration is wall-clock run time; the simulated span is duration x speed, ending when the run
 ends (with --speed above 1 it starts in the past and catches up, so no timestamp is in the future).
+
+Ground truth: one file per run. Without --truth it is simulator.ground_truth with the mode and the
+window's start in its name (ground_truth.backfill-20261207T040000Z.jsonl, ground_truth.live-...), so a
+live run never replaces the history's truth. A run whose window holds no fault writes no file and
+never replaces a file that has faults.
 """
 
 
@@ -61,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="share of healthy boxes with a short deviation (default: simulator.transient_rate)",
     )
-    parser.add_argument("--truth", type=Path, help="ground-truth JSON-lines file (default: simulator.ground_truth)")
+    parser.add_argument("--truth", type=Path, help="ground-truth JSON-lines file (default: simulator.ground_truth "
+                        "with the mode and the window's start in its name, one file per run)")
     backfill = parser.add_argument_group("backfill")
     backfill.add_argument("--start", help="window start, ISO-8601 (default: the window ends at this hour)")
     backfill.add_argument(
@@ -108,10 +114,27 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"jboxmon simulate: {exc}", file=sys.stderr)
         return 2
-    truth = scenario.plan.write_ground_truth(args.truth or sim.ground_truth)
+    mode = "live" if args.live else "backfill"
+    truth = write_truth(scenario.plan, args.truth or per_run(sim.ground_truth, mode, window.start_ms))
     if args.live:
         return _live(args, scenario, sim.collector_url, truth)
     return _backfill(args, scenario, config, truth)
+
+
+def per_run(path: Path, mode: str, start_ms: int) -> Path:
+    """``var/ground_truth.jsonl`` -> ``var/ground_truth.live-20261207T051500Z.jsonl``."""
+    stamp = datetime.fromtimestamp(start_ms / 1000, UTC).strftime("%Y%m%dT%H%M%SZ")
+    return path.with_name(f"{path.stem}.{mode}-{stamp}{path.suffix}")
+
+
+def write_truth(plan, path: Path) -> Path | None:
+    """The plan's events to ``path``, unless there are none: a window without a fault leaves any
+    existing file alone (an empty file would turn every episode of a backtest into a false alarm)."""
+    if not plan.events:
+        kept = f"; {path} kept as it was" if path.exists() else ""
+        print(f"jboxmon simulate: no fault in this window, no ground truth written{kept}", file=sys.stderr)
+        return None
+    return plan.write_ground_truth(path)
 
 
 def _window(args: argparse.Namespace, default_interval: float, now: datetime):
@@ -141,7 +164,7 @@ def _check_retention(window, retention, now: datetime) -> None:
             )
 
 
-def _backfill(args: argparse.Namespace, scenario, config, truth: Path) -> int:
+def _backfill(args: argparse.Namespace, scenario, config, truth: Path | None) -> int:
     from jboxmon.commands.db import settings_for
     from simulator.backfill import run_backfill
     from simulator.window import rfc3339
@@ -167,7 +190,7 @@ def _backfill(args: argparse.Namespace, scenario, config, truth: Path) -> int:
     return 0
 
 
-def _live(args: argparse.Namespace, scenario, default_url: str, truth: Path) -> int:
+def _live(args: argparse.Namespace, scenario, default_url: str, truth: Path | None) -> int:
     from simulator.live import LiveOptions, run_live
 
     tokens: dict[str, str] = {}
@@ -196,5 +219,6 @@ def _live(args: argparse.Namespace, scenario, default_url: str, truth: Path) -> 
     )
     report = run_live(scenario, options)
     print(report.render())
-    print(f"  ground truth: {truth} ({len(scenario.plan.faulty_ids())} of {len(scenario.fleet)} boxes faulty)")
+    if truth is not None:
+        print(f"  ground truth: {truth} ({len(scenario.plan.faulty_ids())} of {len(scenario.fleet)} boxes faulty)")
     return 0 if not report.failed else 1

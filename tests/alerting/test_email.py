@@ -25,38 +25,69 @@ def _write_series(influx, box: str) -> None:
     influx.write(lines)
 
 
-def test_email_with_html_text_and_chart(smtp, influx, service_factory) -> None:
-    controller, sink = smtp
-    _write_series(influx, "jbox-0042")
-    service = service_factory(
+def _mail_service(service_factory, controller, influx, **extra):
+    return service_factory(
         {
-            "route": {"receiver": "mail", "group_wait": "100ms", "group_interval": "1s"},
+            "route": {"receiver": "mail", "group_wait": "100ms", "group_interval": "1s",
+                      "group_by": ["alertname", "jbox_id"]},
             "receivers": [
                 {
                     "name": "mail",
                     "email_configs": [
-                        {"to": "ops@example.com", "tls": "none", "smarthost": f"127.0.0.1:{controller.port}"}
+                        {"to": "ops@example.com", "tls": "none", "smarthost": f"127.0.0.1:{controller.port}",
+                         "send_resolved": True}
                     ],
                 }
             ],
+            "external_url": "https://status.example/jbox",
+            **extra,
         },  # fmt: skip
         series=InfluxSeries(influx),
     )
-    service.receive([alert("SetpointNotFollowed", "jbox-0042", site="s1")])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not sink.messages:
+
+
+def _wait(sink, count: int) -> list:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(sink.messages) < count:
         time.sleep(0.05)
-    assert len(sink.messages) == 1
-    message = email.message_from_bytes(sink.messages[0])
-    assert "SetpointNotFollowed" in message["Subject"] and message["To"] == "ops@example.com"
+    assert len(sink.messages) >= count
+    return [email.message_from_bytes(m) for m in sink.messages]
+
+
+def test_email_with_html_text_and_chart(smtp, influx, service_factory) -> None:
+    controller, sink = smtp
+    _write_series(influx, "jbox-0042")
+    service = _mail_service(service_factory, controller, influx)
+    firing = {**alert("SetpointNotFollowed", "jbox-0042", site="s1"), "startsAt": _iso(time.time() - 600)}
+    service.receive([firing])
+    (message,) = _wait(sink, 1)
+    # the group is (alertname, jbox_id): the subject names each once
+    assert message["Subject"] == "[FIRING:1] SetpointNotFollowed jbox-0042" and message["To"] == "ops@example.com"
     parts = {part.get_content_type(): part for part in message.walk()}
     assert {"text/plain", "text/html", "image/png"} <= set(parts)
-    assert "SetpointNotFollowed on jbox-0042" in parts["text/plain"].get_payload(decode=True).decode()
+    text = parts["text/plain"].get_payload(decode=True).decode()
+    assert "SetpointNotFollowed on jbox-0042" in text
+    assert "look:    https://status.example/jbox/box/jbox-0042" in text
+    assert "silence: https://status.example/jbox/silences/new?matcher=alertname%3D%22SetpointNotFollowed%22" \
+           "&matcher=jbox_id%3D%22jbox-0042%22" in text  # fmt: skip
     html = parts["text/html"].get_payload(decode=True).decode()
-    cid = parts["image/png"]["Content-ID"].strip("<>")
-    assert f"cid:{cid}" in html and "p_setpoint_kw" in html and "p_meas_kw" in html
-    png = parts["image/png"].get_payload(decode=True)
-    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 500
+    image = parts["image/png"]
+    cid = image["Content-ID"].strip("<>")
+    assert f'src="cid:{cid}"' in html and 'href="https://status.example/jbox/box/jbox-0042"' in html
+    assert image.get_content_disposition() == "inline"  # shown in place, not as an attachment
+    png = image.get_payload(decode=True)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000  # text and lines drawn, not a blank
+    assert "jbox-0042 · SetpointNotFollowed · " in html and "(60 min)" in html  # the caption states the window
+
+    service.receive([{**firing, "endsAt": _iso(time.time() - 1)}])
+    resolved = _wait(sink, 2)[1]
+    assert resolved["Subject"] == "[RESOLVED] SetpointNotFollowed jbox-0042"
+    images = [p for p in resolved.walk() if p.get_content_type() == "image/png"]
+    assert len(images) == 1 and images[0].get_content_disposition() == "inline"  # resolved emails have a chart too
+
+
+def _iso(seconds: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def test_templates_overridden_from_files_and_bounded(tmp_path: Path) -> None:

@@ -278,7 +278,7 @@ def test_annotations_compared_exactly_when_given(make_test_file, influx_server):
         '{summary="jbox-0001 cells at 59.0 °C (critical above 55 °C)"}',
         "      got:",
         '        0: {jbox_id="jbox-0001", severity="critical"} annotations '
-        '{summary="jbox-0001 cells at 60.0 °C (critical above 55 °C)"}',
+        '{chart_threshold="55", summary="jbox-0001 cells at 60.0 °C (critical above 55 °C)"}',
     ]
 
 

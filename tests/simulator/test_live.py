@@ -141,9 +141,12 @@ def test_cli_live_stops_by_itself(collector, tmp_path, capsys):
             str(tmp_path / "truth.jsonl"),
         ]
     )
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert code == 0, out
-    assert "sent" in out and (tmp_path / "truth.jsonl").exists()
+    # five boxes over five simulated minutes: no fault planned, so no (empty) ground truth is written
+    assert "sent" in out and not (tmp_path / "truth.jsonl").exists()
+    assert "no fault in this window, no ground truth written" in captured.err
     assert collector.requests
     assert {auth for _, auth, body in collector.requests if body.get("jbox_id") == "jbox-0001"} <= {"Token secret-1"}
 
@@ -177,3 +180,21 @@ def test_an_overloaded_collector_is_retried_after_a_pause() -> None:
         server.server_close()
     assert report.retries == 2 and not report.failed
     assert pauses == [1.0, 1.0]  # 503 without Retry-After: one second each
+
+
+def test_a_run_without_faults_never_replaces_a_ground_truth(collector, tmp_path, capsys):
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text('{"jbox_id": "jbox-0003", "kind": "stuck"}\n')  # the backfill's truth, say
+    code = main(["simulate", "--live", "--collector-url", collector.url, "--speed", "300", "--duration", "1s",
+                 "--boxes", "5", "--seed", "2", "--truth", str(truth)])  # fmt: skip
+    assert code == 0 and truth.read_text() == '{"jbox_id": "jbox-0003", "kind": "stuck"}\n'
+    assert f"{truth} kept as it was" in capsys.readouterr().err
+
+
+def test_ground_truth_default_is_one_file_per_run(tmp_path):
+    from jboxmon.commands.simulate import per_run
+
+    base = tmp_path / "ground_truth.jsonl"
+    live, backfill = per_run(base, "live", 1796617740000), per_run(base, "backfill", 1796614140000)
+    assert live.name == "ground_truth.live-20261207T042900Z.jsonl" and live.parent == tmp_path
+    assert backfill.name == "ground_truth.backfill-20261207T032900Z.jsonl"
