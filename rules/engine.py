@@ -144,12 +144,12 @@ class RuleEngine:
                 context.firing = self.timeline.firing_at(t, set(context.alert_labels))
                 for loaded in state_rules:
                     try:
-                        results = self._state_results(loaded, t, int(group.interval), context)
+                        found = self._state_results(loaded, t, int(group.interval), context)
                     except Exception as exc:  # as for data rules: this rule failed, the others go on
                         _failed(loaded, exc, result)
                         continue
                     loaded.last_error = None
-                    self._step(loaded, t, results, boxes, result)
+                    self._step(loaded, t, found, boxes, result)
         for (group, times), result in zip(plan, results, strict=True):
             rules = self.rules.get(group.name, [])
             if times:

@@ -133,7 +133,7 @@ def test_a_refresh_round_that_raises_is_counted_named_and_retried(
 ) -> None:
     up = HealthServer()
     health_servers.append(up)
-    config = make_config(tmp_path, _all(up.url), refresh=1)
+    config = make_config(tmp_path, _all(up.url), refresh=2)
     service = StatusService(config)
     record = service.refresher.on_snapshot
     rounds = []
