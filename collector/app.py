@@ -195,11 +195,16 @@ class StatusEndpoints:
         writer = self.service.writer
         loops = self.service.loops.problems()  # a dead, failing or stuck background loop, by name
         problems = ([] if writer.healthy else [f"{writer.problem or 'InfluxDB unreachable'}, spooling"]) + loops
+        try:  # reads the oldest record: with no file descriptor left, /health must still answer
+            age = round(self.service.spool.oldest_age_s(), 1)
+        except OSError as exc:
+            age = None
+            problems.append(f"spool unreadable: {exc}")
         body = {
             "status": f"degraded: {'; '.join(problems)}" if problems else "ok",
             "loops": loops,
             "spool_bytes": self.service.spool.pending_bytes,
-            "spool_oldest_age_s": round(self.service.spool.oldest_age_s(), 1),
+            "spool_oldest_age_s": age,
         }
         return JSONResponse(body, status_code=503 if problems else 200)
 

@@ -6,7 +6,7 @@ scheduler; the status refresher) through one :class:`Supervisor`. A loop that ra
 
 - logged once with its traceback (the same error again in a row is one warning line, not a
   traceback per retry), and counted in ``jboxmon_<service>_loop_errors_total{loop=...}``;
-- restarted after a backoff (0.5 s doubling to 30 s, back to 0.5 s once it made progress again);
+- restarted after a backoff (0.5 s doubling to 10 s, back to 0.5 s once it made progress again);
 - reported by :meth:`Supervisor.problems` (each service's ``/health`` answers 503 with them) from
   the failure until it makes progress again.
 
@@ -35,7 +35,7 @@ from prometheus_client.core import GaugeMetricFamily
 log = logging.getLogger(__name__)
 
 BACKOFF_INITIAL_S = 0.5
-BACKOFF_MAX_S = 30.0
+BACKOFF_MAX_S = 10.0  # a loop is back within 10 s of its cause going away
 
 
 class Loop:

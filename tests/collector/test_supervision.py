@@ -108,3 +108,15 @@ def test_token_refresh_survives_an_unreadable_registry(collector, monkeypatch) -
     assert collector.post("/v1/telemetry", json=V1).status_code == 202  # the last snapshot still serves
     fault.broken.clear()
     wait_for(lambda: health(collector.url)[0] == 200)
+
+
+def test_health_answers_503_when_the_spool_cannot_be_read(collector, monkeypatch) -> None:
+    # with no descriptor left, reading the oldest record's age raised and /health answered a bare 500
+    spool = collector.service.spool
+    fault = RaiseWhile(spool.oldest_age_s, OSError(errno.EMFILE, "Too many open files"))
+    monkeypatch.setattr(spool, "oldest_age_s", fault)
+    status, body = health(collector.url)
+    assert status == 503 and body["spool_oldest_age_s"] is None
+    assert "spool unreadable: [Errno 24] Too many open files" in body["status"]
+    fault.broken.clear()
+    assert health(collector.url)[0] == 200
