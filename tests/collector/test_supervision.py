@@ -120,3 +120,25 @@ def test_health_answers_503_when_the_spool_cannot_be_read(collector, monkeypatch
     assert "spool unreadable: [Errno 24] Too many open files" in body["status"]
     fault.broken.clear()
     assert health(collector.url)[0] == 200
+
+
+def test_the_scraper_survives_a_round_that_raises(collector, monkeypatch) -> None:
+    from collector.scraper import Scraper
+    from config.collector import PullConfig, PullTarget
+    from simulator.status_server import StatusServer
+
+    box = StatusServer(lambda jbox_id, now: {"soc_pct": 48.0}).start()
+    registry = collector.service.registry
+    fault = RaiseWhile(registry.boxes, OSError(errno.EMFILE, "Too many open files"))  # each round reads it
+    monkeypatch.setattr(registry, "boxes", fault)
+    targets = [PullTarget(jbox_id="jbox-0001", url=box.url_for("jbox-0001"))]
+    scraper = Scraper(PullConfig(enabled=True, interval=1, timeout=0.5, targets=targets), collector.service).start()
+    try:
+        wait_for(lambda: loop_errors(collector.url, "scraper") >= 1)
+        assert "loop scraper failing" in health(collector.url)[1]["status"]
+        fault.broken.clear()
+        wait_for(lambda: health(collector.url)[0] == 200)
+        wait_for(lambda: collector.influx.count("scrape", "up") >= 1)
+    finally:
+        scraper.stop()
+        box.stop()
