@@ -37,6 +37,7 @@ def create_app(service: RulesService) -> Starlette:
                             "labels": item.rule.labels,
                             "health": "err" if item.last_error else "ok",
                             "lastError": item.last_error or "",
+                            "failedEvaluations": service.failed_evaluations.get(item.key, 0),
                             "evaluationTime": item.last_duration_s,
                             "alerts": {
                                 state: sum(1 for s in item.states.alerts.values() if s.state == state)

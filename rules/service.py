@@ -64,6 +64,7 @@ class RulesService:
         self.store = StateStore(config.state_db)
         self.engine: RuleEngine | None = None
         self.last_reload_error: str | None = None
+        self.failed_evaluations: dict[str, int] = {}  # rule key -> failed evaluations since start (the API)
         self._fingerprint = ""
         self._last_eval: dict[str, int] = {}
         self._lock = threading.Lock()  # one group evaluation or reload at a time
@@ -134,6 +135,7 @@ class RulesService:
             self.metrics.duration.labels(name).observe(time.perf_counter() - started)
         for rule in evaluation.errors:
             self.metrics.failures.labels(rule).inc()
+            self.failed_evaluations[rule] = self.failed_evaluations.get(rule, 0) + 1
         for loaded, transition in evaluation.transitions:
             if transition.to in ("firing", "resolved"):
                 log.info("alert %s %s %s", loaded.rule.alert, transition.key or "(fleet)", transition.to)

@@ -73,6 +73,7 @@ def test_a_rule_that_raises_fails_alone_is_counted_and_reported(tmp_path, influx
         rules = requests.get(http.url + "/api/v1/rules", timeout=5).json()["data"]["groups"][0]["rules"]
         assert [(r["name"], r["health"]) for r in rules] == [("Hot", "err"), ("Empty", "ok")]
         assert rules[0]["lastError"].startswith("ValueError: Can only compare")
+        assert rules[0]["failedEvaluations"] >= 1 and rules[1]["failedEvaluations"] == 0
         broken.clear()
         service.evaluate_group("box", now + 1)
         assert requests.get(http.url + "/health", timeout=5).status_code == 200
