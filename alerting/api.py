@@ -149,6 +149,9 @@ def create_app(service: AlertingService, reload: Callable[[], str | None] | None
         })  # fmt: skip
 
     async def health(request: Request) -> Response:
+        loops = service.loops.problems()  # the grouper or a sender dead, failing or stuck
+        if loops:
+            return JSONResponse({"status": f"degraded: {'; '.join(loops)}", "loops": loops}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def metrics(request: Request) -> Response:

@@ -8,6 +8,7 @@ one instead of racing it; other integrations are not held up.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -18,20 +19,24 @@ from alerting.metrics import AlertingMetrics
 from alerting.outbox import Outbox, Row
 from alerting.receivers import Notifier, NotifyError
 from config.alerting import RetryConfig
+from storage.supervision import Loop, Supervisor
 
 log = logging.getLogger(__name__)
 IDLE_POLL_S = 0.5
+# a worker is stuck when one delivery (timeouts included) or an outbox read lasts longer than this
+SEND_STALL_S = 300.0
 
 
 class Sender:
     def __init__(self, outbox: Outbox, history: History, metrics: AlertingMetrics, retry: RetryConfig,
-                 clock: Callable[[], float] = time.time) -> None:  # fmt: skip
+                 clock: Callable[[], float] = time.time, loops: Supervisor | None = None) -> None:  # fmt: skip
         self.outbox = outbox
         self.history = history
         self.metrics = metrics
         self.retry = retry
         self.clock = clock
-        self._workers: dict[str, tuple[Notifier, threading.Thread, threading.Event, threading.Event]] = {}
+        self.loops = loops or Supervisor("alerting")
+        self._workers: dict[str, tuple[Notifier, Loop, threading.Event, threading.Event]] = {}
         self._lock = threading.Lock()
 
     def set_integrations(self, notifiers: dict[str, Notifier]) -> None:
@@ -41,16 +46,15 @@ class Sender:
                 self._stop_worker(name)
             for name, notifier in notifiers.items():
                 wake, stop = threading.Event(), threading.Event()
-                thread = threading.Thread(target=self._run, args=(name, notifier, wake, stop), daemon=True,
-                                          name=f"send-{name}")  # fmt: skip
-                self._workers[name] = (notifier, thread, wake, stop)
-                thread.start()
+                work = functools.partial(self._run, name, notifier, wake, stop)
+                loop = self.loops.spawn(f"send-{name}", work, stall_after_s=SEND_STALL_S)
+                self._workers[name] = (notifier, loop, wake, stop)
 
     def _stop_worker(self, name: str) -> None:
-        notifier, thread, wake, stop = self._workers.pop(name)
+        notifier, loop, wake, stop = self._workers.pop(name)
         stop.set()
         wake.set()
-        thread.join(timeout=30)
+        loop.stop(timeout_s=30)
         try:
             notifier.close()
         except Exception:
@@ -65,22 +69,22 @@ class Sender:
             for name in list(self._workers):
                 self._stop_worker(name)
 
-    def _run(self, name: str, notifier: Notifier, wake: threading.Event, stop: threading.Event) -> None:
+    def _run(self, name: str, notifier: Notifier, wake: threading.Event, stop: threading.Event, loop: Loop) -> None:
+        # an outbox that cannot be read (a disk error) raises: counted, and the worker restarted
+        # with backoff by the supervisor; the row stays due in the outbox
         while not stop.is_set():
             wake.clear()  # before looking: a poke while we look is kept for the wait below, not lost
             if self.step(name, notifier):
+                loop.ok()
                 continue
+            loop.ok()
             next_at = self.outbox.next_time(name) if not stop.is_set() else None
             wait = IDLE_POLL_S if next_at is None else min(IDLE_POLL_S, max(0.0, next_at - self.clock()))
             wake.wait(wait)
 
     def step(self, name: str, notifier: Notifier) -> bool:
         """Deliver (or try) the integration's oldest due row; False when none is due."""
-        try:
-            row = self.outbox.next_due(name, self.clock())
-        except Exception:  # the database closed under us at shutdown, or a disk error: retry later
-            log.exception("outbox read failed for %s", name)
-            return False
+        row = self.outbox.next_due(name, self.clock())
         if row is None:
             return False
         self.deliver(name, notifier, row)

@@ -30,10 +30,12 @@ from alerting.silence_log import SilenceLog, silence_event
 from alerting.silences import Silence, SilenceError, SilenceStore, can_update
 from alerting.views import alertmanager_view, jboxmon_view
 from config.alerting import AlertingConfig
+from storage.supervision import Loop, Supervisor
 
 log = logging.getLogger(__name__)
 TICK_S = 0.1
 HOUSEKEEPING_S = 60.0
+TICK_STALL_S = 60.0  # a tick flushes due groups into the outbox: a minute without one is stuck
 KEEP_RESOLVED_S = 3600.0  # resolved alerts stay visible (and deduplicated) this long
 
 
@@ -45,6 +47,9 @@ class AlertingService:
         self.clock = clock
         self.series = series
         self.metrics = metrics or AlertingMetrics()
+        # the grouper (tick) and one sender per integration: counted, restarted with backoff, and
+        # named by /health while they fail or are stuck (storage/supervision.py)
+        self.loops = Supervisor("alerting", self.metrics.registry)
         self.threads = threads
         self.outbox = Outbox(config.outbox)
         self.silences = SilenceStore(config.silences, clock)
@@ -52,10 +57,10 @@ class AlertingService:
         self.alerts: dict[str, StoredAlert] = {}
         self.pipeline = Pipeline(config, self.silences, self.outbox, self.history, self.metrics, self._firing)
         self.dispatcher = Dispatcher(routing.build(config.route), self.pipeline.flush)
-        self.sender = Sender(self.outbox, self.history, self.metrics, config.retry, clock)
+        self.sender = Sender(self.outbox, self.history, self.metrics, config.retry, clock, loops=self.loops)
         self._lock = threading.RLock()
         self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
+        self._ticker = None
         self._started = False
         self._housekept = 0.0
         self._swept = clock()
@@ -73,8 +78,7 @@ class AlertingService:
             self.pipeline.on_queued = self.sender.poke
             self.sender.set_integrations(self._notifiers(self.config))
             self._stop.clear()
-            self._ticker = threading.Thread(target=self._run, name="alerting-tick", daemon=True)
-            self._ticker.start()
+            self._ticker = self.loops.spawn("grouper", self._run, stall_after_s=TICK_STALL_S)
         log.info("alerting: %d receiver(s), %d route(s)", len(self.config.receivers),
                  len(self.dispatcher.root.walk()))  # fmt: skip
         return self
@@ -82,7 +86,7 @@ class AlertingService:
     def stop(self) -> None:
         self._stop.set()
         if self._ticker is not None:
-            self._ticker.join(timeout=10)
+            self._ticker.stop(timeout_s=10)
             self._ticker = None
         self.sender.stop()
         if self._started:
@@ -91,13 +95,13 @@ class AlertingService:
             self.silences.close()
             self.history.close()
 
-    def _run(self) -> None:
+    def _run(self, loop: Loop) -> None:
+        # a tick that raises is counted and the loop restarted by the supervisor (the next tick
+        # tries again); a tick that never returns (a lock held) makes /health name "grouper"
         wait = TICK_S
         while not self._stop.wait(wait):
-            try:
-                self.tick()
-            except Exception:  # one bad round must not end alerting; the next tick tries again
-                log.exception("alerting tick failed")
+            self.tick()
+            loop.ok()
             # wake when the next group is due (not up to a tick late), and at least every tick
             due = self.dispatcher.next_due()
             wait = TICK_S if due is None else min(TICK_S, max(0.002, due - self.clock()))

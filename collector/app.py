@@ -193,13 +193,20 @@ class StatusEndpoints:
 
     async def health(self, request: Request) -> Response:
         writer = self.service.writer
-        status = 200 if writer.healthy else 503
+        loops = self.service.loops.problems()  # a dead, failing or stuck background loop, by name
+        problems = ([] if writer.healthy else [f"{writer.problem or 'InfluxDB unreachable'}, spooling"]) + loops
+        try:  # reads the oldest record: with no file descriptor left, /health must still answer
+            age = round(self.service.spool.oldest_age_s(), 1)
+        except OSError as exc:
+            age = None
+            problems.append(f"spool unreadable: {exc}")
         body = {
-            "status": "ok" if status == 200 else f"degraded: {writer.problem or 'InfluxDB unreachable'}, spooling",
+            "status": f"degraded: {'; '.join(problems)}" if problems else "ok",
+            "loops": loops,
             "spool_bytes": self.service.spool.pending_bytes,
-            "spool_oldest_age_s": round(self.service.spool.oldest_age_s(), 1),
+            "spool_oldest_age_s": age,
         }
-        return JSONResponse(body, status_code=status)
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self.service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -26,16 +26,23 @@ import time
 from collections.abc import Callable
 
 from collector.spool import Spool
+from storage.supervision import Loop, Supervisor
 
 log = logging.getLogger(__name__)
 
 Done = Callable[[Exception | None], None]  # called in the event loop: None once durable, or the disk error
 
 
+# an fsync taking longer than this (a dead disk, a hung NFS mount) makes /health name the thread
+FSYNC_STALL_S = 30.0
+
+
 class GroupCommitter:
-    def __init__(self, spool: Spool, commit_delay_s: float = 0.0) -> None:
+    def __init__(self, spool: Spool, commit_delay_s: float = 0.0, loops: Supervisor | None = None) -> None:
         self.spool = spool
         self.commit_delay_s = commit_delay_s
+        self.loops = loops or Supervisor("collector")
+        self._loop: Loop | None = None
         # per event loop, filled by requests during one loop turn, handed over at its end
         self._turn: dict[asyncio.AbstractEventLoop, list[tuple[tuple[int, int], Done]]] = {}
         # handed over, waiting for the fsync thread: (positions and their callbacks, their loop)
@@ -46,7 +53,6 @@ class GroupCommitter:
         self._signal = threading.Lock()
         self._signal.acquire()
         self._idle = False
-        self._thread: threading.Thread | None = None
         self._stopping = False
         # kept by the event loop: the last request's sender and arrival, and whether requests of
         # different senders came close together since the fsync thread last took a batch (a hint
@@ -58,15 +64,14 @@ class GroupCommitter:
     def start(self) -> GroupCommitter:
         self._stopping = False
         self._idle = False
-        self._thread = threading.Thread(target=self._run, name="spool-fsync", daemon=True)
-        self._thread.start()
+        self._loop = self.loops.spawn("spool-fsync", self._run, stall_after_s=FSYNC_STALL_S)
         return self
 
     def stop(self) -> None:
         self._post(stopping=True)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop(timeout_s=10)
+            self._loop = None
 
     def when_durable(self, position: tuple[int, int], done: Done, sender: object = None) -> None:
         """Call ``done`` in this event loop once the spool is on disk up to ``position``; ``sender``
@@ -102,7 +107,7 @@ class GroupCommitter:
             except Exception:  # one request's answer failing must not leave the others unanswered
                 log.exception("answering a durable request failed")
 
-    def _run(self) -> None:
+    def _run(self, loop: Loop) -> None:
         while True:
             if self.commit_delay_s and self._concurrent:
                 time.sleep(self.commit_delay_s)  # concurrent senders: let the window's others join this fsync
@@ -114,16 +119,20 @@ class GroupCommitter:
                         return
                     self._idle = True
             if not batch:
+                loop.idle()  # waiting for requests: not stuck however long it lasts
                 self._signal.acquire()  # until _post wakes us
                 continue
             try:
                 self.spool.sync(max(position for turn, _ in batch for position, _ in turn))
                 error = None
-            except OSError as exc:  # a disk error: the requests fail (5xx is honest here), nothing is acked
-                log.error("spool fsync failed: %s", exc)
+            except Exception as exc:  # a disk error: the requests fail (5xx is honest here), nothing is acked
                 error = exc
-            for turn, loop in batch:
+            if error is None:
+                loop.ok()
+            else:  # counted, logged and named by /health until an fsync succeeds again (before the 500 goes)
+                loop.failed(error)
+            for turn, event_loop in batch:
                 try:
-                    loop.call_soon_threadsafe(self._call_back, [done for _, done in turn], error)
+                    event_loop.call_soon_threadsafe(self._call_back, [done for _, done in turn], error)
                 except RuntimeError:  # that loop is closed: nobody waits for these any more
                     pass

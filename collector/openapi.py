@@ -98,7 +98,10 @@ def build_openapi(registry: Mapping[str, PayloadVersion]) -> dict:
             "/health": {
                 "get": {
                     "summary": "Liveness and spool state",
-                    "responses": {"200": {"description": "ok"}, "503": {"description": "InfluxDB down"}},
+                    "responses": {
+                        "200": {"description": "ok"},
+                        "503": {"description": "InfluxDB down, or a background loop dead, failing or stuck (in loops)"},
+                    },
                 }
             },
             "/metrics": {

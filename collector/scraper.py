@@ -24,6 +24,7 @@ from collector.service import IngestService
 from config.collector import PullConfig, PullTarget
 from inventory import Box
 from storage.http import HttpClient, HttpError, HttpSettings
+from storage.supervision import Loop
 
 STATUS_PAYLOAD = "v2"  # the payload version status endpoints answer with
 
@@ -36,7 +37,7 @@ class Scraper:
         self.service = service
         self.targets = list(config.targets) + _targets_from_file(config)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = None  # supervised by the collector's loops (storage/supervision.py)
         self._pool: ThreadPoolExecutor | None = None
         self.http = HttpClient(
             settings=HttpSettings(timeout_s=config.timeout, max_response_bytes=service.config.max_body_bytes)
@@ -45,24 +46,26 @@ class Scraper:
 
     def start(self) -> Scraper:
         self._pool = ThreadPoolExecutor(max_workers=self.config.concurrency, thread_name_prefix="scrape")
-        self._thread = threading.Thread(target=self._loop, name="scraper", daemon=True)
-        self._thread.start()
+        # a round takes at most about one timeout: three intervals without one is a stuck scraper
+        stall = 3 * (self.config.interval + self.config.timeout) + 30
+        self._loop = self.service.loops.spawn("scraper", self._run, stall_after_s=stall)
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.config.timeout + 5)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop(timeout_s=self.config.timeout + 5)
+            self._loop = None
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
         self.http.close()
 
-    def _loop(self) -> None:
+    def _run(self, loop: Loop) -> None:
         while not self._stop.is_set():
             started = time.monotonic()
             self.scrape_all()
+            loop.ok()
             self._stop.wait(max(0.0, self.config.interval - (time.monotonic() - started)))
 
     def scrape_all(self) -> dict[str, str]:

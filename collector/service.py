@@ -29,6 +29,7 @@ from collector.writer import SpoolWriter
 from config.collector import CollectorConfig
 from inventory import Principal, Registry, TokenCache
 from storage import InfluxClient
+from storage.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,12 @@ class IngestService:
         self.metrics = metrics or CollectorMetrics()
         self._accepted_points = self.metrics.points.labels("accepted", "")  # labels() costs a lookup per call
         self.registry = registry
+        # every background loop of the collector (writers, fsync, token refresh, scraper, chores):
+        # counted in /metrics, restarted with backoff, named by /health while dead or stuck
+        self.loops = Supervisor("collector", self.metrics.registry)
         # authentication from memory; a token issued, rotated or revoked elsewhere is seen within
         # ``token_refresh`` (see inventory/cache.py)
-        self.tokens = TokenCache(registry, refresh_s=config.token_refresh, clock=clock)
+        self.tokens = TokenCache(registry, refresh_s=config.token_refresh, clock=clock, loops=self.loops)
         self.spool = Spool(config.spool_dir, max_bytes=config.spool_max_bytes, clock=clock)
         # each measurement's age limit is its own retention policy's (0 or absent: kept forever)
         self.validator = Validator(
@@ -85,10 +89,18 @@ class IngestService:
             idle_wait_s=config.flush_interval,
             dead_letter_max_bytes=config.dead_letter_max_bytes,
             clock=clock,
+            loops=self.loops,
         )
         # spools left by another worker layout (collector.workers changed): delivered, never appended to
         self.adopted = [
-            SpoolWriter(Spool(path, max_bytes=config.spool_max_bytes, clock=clock), influx, self.metrics, clock=clock)
+            SpoolWriter(
+                Spool(path, max_bytes=config.spool_max_bytes, clock=clock),
+                influx,
+                self.metrics,
+                clock=clock,
+                loops=self.loops,
+                name=f"spool-writer:{path.name}",
+            )
             for path in adopted_spools
         ]
         self._inventory_seen = -1  # the token cache's reload count the line-key cache was built on

@@ -30,6 +30,7 @@ from collector.deadletter import DeadLetterStore, isolate_refused
 from collector.metrics import CollectorMetrics
 from collector.spool import Record, Spool
 from storage import InfluxClient, InfluxError
+from storage.supervision import Loop, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class SpoolWriter:
         dead_letter_max_bytes: int = 64 << 20,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        loops: Supervisor | None = None,
+        name: str = "spool-writer",
+        stall_after_s: float = 60.0,
     ) -> None:
         self.spool = spool
         self.client = client
@@ -69,14 +73,20 @@ class SpoolWriter:
         self.dead_letters = DeadLetterStore(spool.directory, max_bytes=dead_letter_max_bytes, clock=clock)
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        # supervised (storage/supervision.py): an exception other than InfluxDB's (EMFILE, a disk
+        # error) is counted and the loop restarted; /health names it while it fails or is stuck
+        self.loops = loops or Supervisor("collector")
+        self.name = name
+        self.stall_after_s = stall_after_s
+        self._loop: Loop | None = None
+        self._last_commit = monotonic()
         self.healthy = True
         self.problem = ""  # why delivery is stalled, while it is
 
     def start(self) -> None:
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
-        self._thread.start()
+        self._last_commit = self.monotonic()
+        self._loop = self.loops.spawn(self.name, self._run, stall_after_s=self.stall_after_s, check=self.stalled)
 
     def notify(self) -> None:
         """Called after an append: wakes the writer once a full batch is waiting (else the timer will)."""
@@ -84,20 +94,34 @@ class SpoolWriter:
             self._wake.set()
 
     def stop(self, drain_timeout_s: float = 5.0) -> None:
-        if self._thread is None:
+        if self._loop is None:
             return
         deadline = self.monotonic() + drain_timeout_s
-        while self.spool.pending_bytes and self.healthy and self.monotonic() < deadline:
+        while self.spool.pending_bytes and self.healthy and self._loop.alive and self.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.02)
         self._stopping.set()
         self._wake.set()
-        self._thread.join(timeout=10)
-        self._thread = None
+        self._loop.stop(timeout_s=10)
+        self._loop = None
 
-    def _run(self) -> None:
+    def stalled(self) -> str | None:
+        """Delivery stopped while InfluxDB answers: data waits longer than the bound and nothing
+        was committed for as long (a backlog being drained after an outage is progress)."""
+        if not self.healthy:
+            return None  # InfluxDB refuses or is away: /health already says so
+        age = self.spool.oldest_age_s()
+        quiet = self.monotonic() - self._last_commit
+        if self.spool.pending_bytes and age > self.stall_after_s and quiet > self.stall_after_s:
+            return f"oldest spooled record {age:.0f}s old, nothing delivered for {quiet:.0f}s while InfluxDB answers"
+        return None
+
+    def _run(self, loop: Loop) -> None:
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="influx-write") as pool:
+            self._deliver_until_stopped(pool, loop)
+
+    def _deliver_until_stopped(self, pool: ThreadPoolExecutor, loop: Loop) -> None:
         backoff = 0.1
-        pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="influx-write")
         backlog = False  # the last read was full: more is waiting, read again at once
         while not self._stopping.is_set():
             if not backlog:
@@ -108,6 +132,9 @@ class SpoolWriter:
             lines = sum(record.count for record in records)
             backlog = lines >= self.batch_lines
             if not records:
+                if not self.spool.pending_bytes:
+                    self._last_commit = self.monotonic()  # nothing waits: not stalled
+                loop.ok()
                 continue
             try:
                 # several batches in flight: InfluxDB ingests them in parallel; the cursor only
@@ -125,12 +152,14 @@ class SpoolWriter:
                 log.warning("InfluxDB write failed (retrying in %.1fs): %s", backoff, exc)
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
+                loop.ok()  # the loop works; InfluxDB does not (``healthy`` says so)
                 continue
             self.healthy = True
             self.problem = ""
             backoff = 0.1
             self.spool.commit(records[-1], lines)
-        pool.shutdown(wait=True)
+            self._last_commit = self.monotonic()
+            loop.ok()
 
     def _deliver(self, records: list[Record]) -> None:
         by_policy: dict[str, list[bytes]] = defaultdict(list)

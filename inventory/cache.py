@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from inventory.model import Box, Gateway, Principal
 from inventory.registry import Credentials, Registry, hash_token, plausible_token
+from storage.supervision import Loop, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class TokenCache:
         refresh_s: float = 1.0,
         miss_check_s: float = 0.05,
         clock: Callable[[], float] | None = None,
+        loops: Supervisor | None = None,
     ) -> None:
         self.registry = registry
         self.refresh_s = refresh_s
@@ -46,21 +48,23 @@ class TokenCache:
         self._credentials = Credentials(-1, {}, {})
         self._covered: dict[str, int] = {}  # gateway id -> boxes it covers, for this snapshot
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        # the refresh loop is supervised: a registry that cannot be read is counted and retried
+        # with backoff, and the service's /health names it until a refresh succeeds again
+        self.loops = loops or Supervisor("inventory")
+        self._loop: Loop | None = None
         self.reloads = 0
 
     def start(self) -> TokenCache:
         self.reload()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="token-cache", daemon=True)
-        self._thread.start()
+        self._loop = self.loops.spawn("token-refresh", self._run, stall_after_s=max(60.0, 10 * self.refresh_s))
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop(timeout_s=10)
+            self._loop = None
 
     def reload(self) -> None:
         """Read the registry's credentials now (also what the background thread does on a change)."""
@@ -114,9 +118,8 @@ class TokenCache:
             count = self._covered[gateway.gateway_id] = sum(1 for box in boxes if gateway.covers(box))
         return count
 
-    def _run(self) -> None:
+    def _run(self, loop: Loop) -> None:
+        # a locked or missing file raises: the last snapshot is kept, the supervisor retries
         while not self._stop.wait(self.refresh_s):
-            try:
-                self.refresh()
-            except Exception:  # a locked or missing file: keep the last snapshot, retry next tick
-                log.exception("could not refresh the token cache from %s", self.registry.path)
+            self.refresh()
+            loop.ok()

@@ -24,6 +24,7 @@ COMMANDS = {
     "config": "config_cmd",
     "db": "db",
     "tokens": "tokens",
+    "fleet": "fleet",
     "rules": "rules_cmd",
     "alerting": "alerting_cmd",
     "silences": "silences",

@@ -9,8 +9,11 @@ from collector.app import create_app
 from collector.groupcommit import GroupCommitter
 from collector.service import IngestService
 from collector.serving import BackgroundHttp
+from storage.supervision import Loop
 
 log = logging.getLogger(__name__)
+CHORES_EVERY_S = 5.0  # last-contact times are written to the registry this often
+CHORES_STALL_S = 120.0
 
 
 class CollectorServer:
@@ -27,11 +30,11 @@ class CollectorServer:
         sock=None,
     ) -> None:
         self.service = service
-        self.committer = GroupCommitter(service.spool, service.config.commit_delay)
+        self.committer = GroupCommitter(service.spool, service.config.commit_delay, loops=service.loops)
         scheme = "https" if ssl_certfile else "http"
         app = create_app(service, self.committer, scheme=scheme)
         self.http = BackgroundHttp(app, host, port, ssl_certfile, ssl_keyfile, sock)
-        self._chores: threading.Thread | None = None
+        self._chores = None
         self._stop = threading.Event()
 
     @property
@@ -47,24 +50,22 @@ class CollectorServer:
         self.committer.start()
         self.http.start()
         self._stop.clear()
-        self._chores = threading.Thread(target=self._run_chores, name="collector-chores", daemon=True)
-        self._chores.start()
+        self._chores = self.service.loops.spawn("collector-chores", self._run_chores, stall_after_s=CHORES_STALL_S)
         log.info("collector listening on %s", self.url)
         return self
 
-    def _run_chores(self) -> None:
-        while not self._stop.wait(5):
-            try:
-                self.service.flush_seen()
-            except Exception:  # a chore failing must not kill ingestion; it is retried next round
-                log.exception("collector chore failed")
+    def _run_chores(self, loop: Loop) -> None:
+        # a failing chore (the registry locked) is counted and retried by the supervisor
+        while not self._stop.wait(CHORES_EVERY_S):
+            self.service.flush_seen()
+            loop.ok()
 
     def stop(self) -> None:
         if self._chores is None:
             return
         self._stop.set()
         self.http.stop()
-        self._chores.join(timeout=10)
+        self._chores.stop(timeout_s=10)
         self._chores = None
         self.committer.stop()
         self.service.stop()

@@ -23,6 +23,7 @@ from jboxmon.httpserver import BackgroundServer
 from retention.api import create_app
 from retention.metrics import RetentionMetrics
 from storage import InfluxClient
+from storage.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 NICENESS = 10
@@ -56,6 +57,10 @@ class RetentionComponent:
     def __init__(self, config: JboxmonConfig, influx: InfluxClient, first_delay_s: float = 60.0) -> None:
         self.config = config
         self.metrics = RetentionMetrics()
+        # the scheduled pass is supervised: one that raises here (a process that cannot be spawned:
+        # EMFILE) is counted, and /health names the scheduler while it fails or while no pass has
+        # ended for two intervals past the first one's due time (storage/supervision.py)
+        self.loops = Supervisor("retention", self.metrics.registry)
         self.first_delay_s = first_delay_s
         self.last_pass: dict | None = None
         self.last_error: str | None = None
@@ -66,14 +71,15 @@ class RetentionComponent:
         self._stopping = threading.Event()
 
     def status(self) -> dict:
-        return {"last_pass": self.last_pass, "last_error": self.last_error}
+        return {"last_pass": self.last_pass, "last_error": self.last_error, "loops": self.loops.problems()}
 
     def start(self) -> RetentionComponent:
         self._stopping.clear()
         self.http.start()
         self._scheduler = BackgroundScheduler(timezone="UTC")
+        stall = self.first_delay_s + 2 * self.config.retention.interval
         self._scheduler.add_job(
-            self.run_once,
+            self.loops.job("retention-scheduler", self.run_once, stall_after_s=stall),
             "interval",
             seconds=self.config.retention.interval,
             next_run_time=datetime.now(UTC) + timedelta(seconds=self.first_delay_s),

@@ -16,6 +16,7 @@ from rules.metrics import RulesMetrics
 from rules.service import RulesService
 from rules.sinks import AlertHandover, InfluxHistory, http_deliver
 from storage import InfluxClient
+from storage.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +46,14 @@ class RulesComponent:
         rules = config.rules
         self.registry = Registry(config.inventory.path)
         metrics = RulesMetrics()
+        loops = Supervisor("rules", metrics.registry)  # scheduled jobs and the hand-over worker
         self.handover: AlertHandover | None = None
         if deliver is None and rules.alerting_url:
             deliver = http_deliver(rules.alerting_url)
         if deliver is not None:
             deliver = with_links(deliver, config.alerting.external_url or "")
             name = "alerting (in process)" if rules.alerting_url is None else rules.alerting_url
-            self.handover = AlertHandover(deliver, name=name, registry=metrics.registry)
+            self.handover = AlertHandover(deliver, name=name, registry=metrics.registry, loops=loops)
         self.service = RulesService(
             rules,
             influx.query,
@@ -60,6 +62,8 @@ class RulesComponent:
             sinks=[self.handover] if self.handover else [],
             metrics=metrics,
             box_energy_kwh=config.fleet.box_energy_kwh,
+            loops=loops,
+            payload_versions=config.collector.payload_versions,  # deprecated_payload: one source of dates
         )
         self.http = BackgroundServer(create_app(self.service), rules.host, rules.port)
 

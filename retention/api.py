@@ -18,7 +18,7 @@ def create_app(metrics: RetentionMetrics, status: Callable[[], dict]) -> Starlet
 
     async def health(request: Request) -> Response:
         body = status()
-        return JSONResponse(body, status_code=503 if body.get("last_error") else 200)
+        return JSONResponse(body, status_code=503 if body.get("last_error") or body.get("loops") else 200)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -37,6 +37,7 @@ def create_app(service: RulesService) -> Starlette:
                             "labels": item.rule.labels,
                             "health": "err" if item.last_error else "ok",
                             "lastError": item.last_error or "",
+                            "failedEvaluations": service.failed_evaluations.get(item.key, 0),
                             "evaluationTime": item.last_duration_s,
                             "alerts": {
                                 state: sum(1 for s in item.states.alerts.values() if s.state == state)
@@ -50,11 +51,14 @@ def create_app(service: RulesService) -> Starlette:
         return JSONResponse({"status": "success", "data": {"groups": groups}})
 
     async def health(request: Request) -> Response:
-        body = {
-            "status": "ok" if service.last_reload_error is None else "degraded: last reload failed",
-            "last_reload_error": service.last_reload_error,
-        }
-        return JSONResponse(body)
+        # 503 while a rule's evaluation fails or a scheduled job is dead or stuck; a failed reload
+        # keeps the previous rules running, so it is reported without failing the health check
+        problems = service.problems()
+        status = f"degraded: {'; '.join(problems)}" if problems else "ok"
+        if service.last_reload_error is not None:
+            status = "degraded: last reload failed" + (f"; {'; '.join(problems)}" if problems else "")
+        body = {"status": status, "problems": problems, "last_reload_error": service.last_reload_error}
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     async def reload(request: Request) -> Response:
         ok = await run_in_threadpool(service.reload)

@@ -11,14 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from alerting.model import Alert
+from config.collector import PayloadVersionPolicy
 from inventory import Box
 from rules.conditions.base import EvalContext
+from rules.conditions.payload import lifecycle_for_templates
 from rules.model import Group, Rule
 from rules.state import RuleStates, Transition
 from rules.store import StateStore
@@ -68,10 +70,14 @@ class RuleEngine:
         *,
         data_start: int | None = None,
         box_energy_kwh: float = 1000.0,
+        payload_versions: Mapping[str, PayloadVersionPolicy] | None = None,
     ) -> None:
         self.query = query
         self.data_start = data_start  # ns; see EvalContext.data_start
         self.box_energy_kwh = box_energy_kwh
+        # collector.payload_versions: the deprecated_payload condition and annotation templates read it
+        self.payload_versions = dict(payload_versions or {})
+        self._lifecycle = lifecycle_for_templates(self.payload_versions)
         self.inventory = inventory
         self.store = store
         self.groups = groups
@@ -123,6 +129,7 @@ class RuleEngine:
             registered={b.jbox_id: int(b.registered_at * NS) for b in boxes.values() if b.registered_at is not None},
             data_start=self.data_start,
             box_energy_kwh=self.box_energy_kwh,
+            payload_versions=self.payload_versions,
         )
         all_times = [t for _, times in plan for t in times]
         if all_times:
@@ -136,7 +143,13 @@ class RuleEngine:
             for t in times if state_rules else ():
                 context.firing = self.timeline.firing_at(t, set(context.alert_labels))
                 for loaded in state_rules:
-                    self._step(loaded, t, self._state_results(loaded, t, int(group.interval), context), boxes, result)
+                    try:
+                        found = self._state_results(loaded, t, int(group.interval), context)
+                    except Exception as exc:  # as for data rules: this rule failed, the others go on
+                        _failed(loaded, exc, result)
+                        continue
+                    loaded.last_error = None
+                    self._step(loaded, t, found, boxes, result)
         for (group, times), result in zip(plan, results, strict=True):
             rules = self.rules.get(group.name, [])
             if times:
@@ -153,10 +166,8 @@ class RuleEngine:
         for loaded in rules:
             try:
                 per_rule[loaded.key] = self._results(loaded, times, step, context)
-            except InfluxError as exc:
-                loaded.last_error = str(exc)
-                out.errors[loaded.key] = str(exc)
-                log.warning("rule %s: evaluation failed, states kept: %s", loaded.key, exc)
+            except Exception as exc:  # a failed evaluation of this rule only: the others go on
+                _failed(loaded, exc, out)
         for t in times:
             for loaded in rules:
                 if loaded.key in per_rule:
@@ -219,6 +230,7 @@ class RuleEngine:
             "value": state.value,
             "alert": loaded.rule.alert,
             "box": {"site": box.site, "region": box.region, "service": box.service} if box else {},
+            "payload_versions": self._lifecycle,
         }
         annotations = {name: render(template, context) for name, template in loaded.templates.items()}
         return Alert(
@@ -242,6 +254,19 @@ class RuleEngine:
 
     def rule_labels(self) -> dict[str, dict[str, str]]:
         return {loaded.rule.alert: loaded.rule.labels for rules in self.rules.values() for loaded in rules}
+
+
+def _failed(loaded: LoadedRule, exc: Exception, out: Evaluation) -> None:
+    """A rule whose evaluation raised: its states are kept, the failure is counted (``out.errors``,
+    the service's per-rule metric), shown by the rules API and /health until it evaluates again."""
+    text = str(exc) if isinstance(exc, InfluxError) else f"{type(exc).__name__}: {exc}"
+    repeated = loaded.last_error == text
+    loaded.last_error = text
+    out.errors[loaded.key] = text
+    if isinstance(exc, InfluxError) or repeated:  # an outage, or the same bug again: one line
+        log.warning("rule %s: evaluation failed, states kept: %s", loaded.key, text)
+    else:  # a new error in a condition: its traceback, once
+        log.error("rule %s: evaluation failed, states kept: %s", loaded.key, text, exc_info=exc)
 
 
 def _by_time(frame: pd.DataFrame) -> dict[int, dict[str, tuple[float, bool, bool]]]:

@@ -10,13 +10,14 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from alerting.model import AlertSink
+from config.collector import PayloadVersionPolicy
 from config.rules import RulesConfig
 from inventory import Box
 from rules.engine import RuleEngine
@@ -26,6 +27,7 @@ from rules.metrics import RulesMetrics
 from rules.model import Group
 from rules.sinks import CurrentAlerts, InfluxHistory
 from rules.store import StateStore
+from storage.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ class RulesService:
         clock: Callable[[], float] = time.time,
         metrics: RulesMetrics | None = None,
         box_energy_kwh: float = 1000.0,
+        loops: Supervisor | None = None,
+        payload_versions: Mapping[str, PayloadVersionPolicy] | None = None,
     ) -> None:
         self.config = config
         self.query = query
@@ -50,11 +54,17 @@ class RulesService:
         self.sinks = list(sinks)
         self.clock = clock
         self.box_energy_kwh = box_energy_kwh  # fleet.box_energy_kwh, for energy_balance
+        self.payload_versions = payload_versions  # collector.payload_versions, for deprecated_payload
         self.metrics = metrics or RulesMetrics()
+        # the scheduled jobs (one per group, the reload poll) are supervised: a job that raises is
+        # counted in jboxmon_rules_loop_errors_total and named by /health until it runs again, and
+        # a group not evaluated for a few intervals is reported stuck (storage/supervision.py)
+        self.loops = loops or Supervisor("rules", self.metrics.registry)
         self.current = CurrentAlerts()
         self.store = StateStore(config.state_db)
         self.engine: RuleEngine | None = None
         self.last_reload_error: str | None = None
+        self.failed_evaluations: dict[str, int] = {}  # rule key -> failed evaluations since start (the API)
         self._fingerprint = ""
         self._last_eval: dict[str, int] = {}
         self._lock = threading.Lock()  # one group evaluation or reload at a time
@@ -66,11 +76,11 @@ class RulesService:
         self.store.open()
         groups = load_rules(resolve_rule_files(self.config.files))  # a broken file at start is fatal: nothing to keep
         self._fingerprint = self._files_fingerprint()
-        self.engine = RuleEngine(groups, self.query, self.inventory, self.store, box_energy_kwh=self.box_energy_kwh)
+        self.engine = self._engine(groups, self.store)
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._schedule(groups)
         self._scheduler.add_job(
-            self.reload_if_changed,
+            self.loops.job("reload", self.reload_if_changed),
             IntervalTrigger(seconds=self.config.reload_every),
             id="reload",
             coalesce=True,
@@ -91,9 +101,12 @@ class RulesService:
         for job in self._scheduler.get_jobs():
             if job.id.startswith("group:"):
                 job.remove()
+                self.loops.forget(job.id)
         for group in groups:
+            # stuck: no evaluation of the group completed within three intervals (and a minute)
+            stall = 3 * group.interval + 60
             self._scheduler.add_job(
-                self.evaluate_group,
+                self.loops.job(f"group:{group.name}", self.evaluate_group, stall_after_s=stall),
                 IntervalTrigger(seconds=group.interval),
                 args=[group.name],
                 id=f"group:{group.name}",
@@ -122,6 +135,7 @@ class RulesService:
             self.metrics.duration.labels(name).observe(time.perf_counter() - started)
         for rule in evaluation.errors:
             self.metrics.failures.labels(rule).inc()
+            self.failed_evaluations[rule] = self.failed_evaluations.get(rule, 0) + 1
         for loaded, transition in evaluation.transitions:
             if transition.to in ("firing", "resolved"):
                 log.info("alert %s %s %s", loaded.rule.alert, transition.key or "(fleet)", transition.to)
@@ -160,7 +174,7 @@ class RulesService:
             log.error("rule reload failed, previous rules keep running:\n%s", exc)
             return False
         with self._lock:
-            engine = RuleEngine(groups, self.query, self.inventory, None, box_energy_kwh=self.box_energy_kwh)
+            engine = self._engine(groups, None)
             engine.adopt_states(self.engine)
             engine.store = self.store
             self.engine = engine
@@ -172,6 +186,26 @@ class RulesService:
         self.metrics.last_reload_ok.set(1)
         log.info("rules reloaded: %d group(s) from %d file(s)", len(groups), len(files))
         return True
+
+    def _engine(self, groups: list[Group], store: StateStore | None) -> RuleEngine:
+        return RuleEngine(
+            groups,
+            self.query,
+            self.inventory,
+            store,
+            box_energy_kwh=self.box_energy_kwh,
+            payload_versions=self.payload_versions,
+        )
+
+    def problems(self) -> list[str]:
+        """What /health reports: scheduled jobs dead, failing or stuck, and rules whose last
+        evaluation failed (one line each; the other rules keep being evaluated)."""
+        failing = []
+        engine = self.engine
+        for loaded in [item for rules in engine.rules.values() for item in rules] if engine else []:
+            if loaded.last_error:
+                failing.append(f"rule {loaded.key}: last evaluation failed: {loaded.last_error}")
+        return self.loops.problems() + failing
 
     def _files_fingerprint(self) -> str:
         digest = hashlib.sha256()

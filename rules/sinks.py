@@ -16,6 +16,7 @@ from rules.engine import Evaluation
 from storage import InfluxClient, InfluxError
 from storage.http import HttpClient, HttpSettings
 from storage.lineprotocol import encode_point
+from storage.supervision import Loop, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class AlertHandover:
         resend_resolved_s: float = 900.0,
         clock: Callable[[], float] = time.time,
         registry: CollectorRegistry | None = None,
+        loops: Supervisor | None = None,
     ) -> None:
         self.deliver = deliver
         self.name = name
@@ -88,7 +90,8 @@ class AlertHandover:
         self._pending: dict[tuple, dict] = {}
         self._cond = threading.Condition()
         self._stop = False
-        self._thread: threading.Thread | None = None
+        self.loops = loops or Supervisor("rules")  # the worker is supervised (storage/supervision.py)
+        self._loop: Loop | None = None
         self._busy = False
         self._failed_counter = None
         if registry is not None:
@@ -116,14 +119,15 @@ class AlertHandover:
             for alert in batch:
                 self._pending[_key(alert)] = alert.to_alertmanager()
             self._cond.notify()
-        if self._thread is None:
+        if self._loop is None:
             self.start()
 
     def start(self) -> AlertHandover:
-        if self._thread is None:
+        with self._cond:
+            if self._loop is not None:
+                return self
             self._stop = False
-            self._thread = threading.Thread(target=self._run, name=f"handover-{self.name}", daemon=True)
-            self._thread.start()
+            self._loop = self.loops.spawn("handover", self._run)
         return self
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -131,9 +135,9 @@ class AlertHandover:
         with self._cond:
             self._stop = True
             self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop(timeout_s)
+            self._loop = None
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Wait until nothing is queued (tests, shutdown); False on time-out."""
@@ -145,16 +149,18 @@ class AlertHandover:
             time.sleep(0.02)
         return False
 
-    def _run(self) -> None:
+    def _run(self, loop: Loop) -> None:
         backoff = 0.0
         while True:
             with self._cond:
+                loop.idle()  # waiting for alerts: not stuck however long it lasts
                 self._cond.wait_for(lambda: self._pending or self._stop)
                 if not self._pending:
                     return
                 batch, self._pending = self._pending, {}
                 self._busy, stopping = True, self._stop
             ok = self._attempt(batch)
+            loop.ok()  # a failed delivery is the receiver's problem, counted on its own metric
             with self._cond:
                 self._busy = False
                 if ok:

@@ -33,11 +33,22 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 MAX_SECONDS = 0.5
 MAX_CHARS = 16_384
 MAX_ITEMS = 10_000
+
+
+class _SampleVersions(dict):
+    """``payload_versions`` at check time: any version number has sample dates (the real ones come
+    from collector.payload_versions when the rules run)."""
+
+    def __missing__(self, number: object) -> dict[str, str]:
+        return {"name": f"v{number}", "deprecated_since": "2026-01-01", "sunset": "2026-07-01"}
+
+
 SAMPLE_CONTEXT = {
     "labels": {"jbox_id": "jbox-0001", "severity": "critical", "alertname": "Sample"},
     "value": 123.4,
     "alert": "Sample",
     "box": {"site": "site-001", "region": "IDF", "service": "fcr"},
+    "payload_versions": _SampleVersions(),
 }
 
 

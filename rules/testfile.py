@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, PlainValidator, field_validator
 
+from config.collector import PayloadVersionName, PayloadVersionPolicy
 from config.durations import format_duration
 from config.errors import ConfigError, location, named_path
 from config.fields import Duration, Strict
@@ -98,6 +99,8 @@ class TestFile(Strict):
 
     rule_files: list[str] = Field(min_length=1)
     evaluation_interval: Duration | None = None
+    # as collector.payload_versions in the config: the dates the deprecated_payload condition reads
+    payload_versions: dict[PayloadVersionName, PayloadVersionPolicy] = {}
     tests: list[UnitTest] = []
 
     @field_validator("evaluation_interval")

@@ -184,7 +184,12 @@ def _check(
     checkpoints = sorted({start + round(check.eval_time * NS) for check in test.alert_rule_test})
     if not checkpoints:
         return []
-    engine = RuleEngine(file.groups, query=client.query, inventory=lambda: test.boxes(start))
+    engine = RuleEngine(
+        file.groups,
+        query=client.query,
+        inventory=lambda: test.boxes(start),
+        payload_versions=file.spec.payload_versions,
+    )
     alertnames = {check.alertname for check in test.alert_rule_test}
     firing, errors = evaluate_until(engine, file.groups, start, checkpoints, alertnames, batched=batched)
     failures = []

@@ -110,9 +110,12 @@ def create_app(service: StatusService) -> Starlette:
     async def health(request: Request) -> Response:
         """Its own health: degraded (503) while its data is stale, whatever the fleet looks like."""
         snapshot, now = current()
+        loops = service.refresher.loops.problems()  # the refresher dead, failing or stuck
+        problems = list(loops)
         if service.stale(snapshot):
-            why = NOT_READY if snapshot is None else f"last refresh {now - snapshot.taken_at:.0f}s ago"
-            return JSONResponse({"status": f"degraded: {why}"}, status_code=503)
+            problems.insert(0, NOT_READY if snapshot is None else f"last refresh {now - snapshot.taken_at:.0f}s ago")
+        if problems:
+            return JSONResponse({"status": f"degraded: {'; '.join(problems)}", "loops": loops}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def metrics(request: Request) -> Response:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from status.model import DOWN, AlertsView, ComponentStatus, FleetView, Snapshot
+from storage.supervision import Loop, Supervisor
 
 log = logging.getLogger(__name__)
 GRACE_S = 0.5  # on top of the HTTP timeout: a check that just made it is not reported as timed out
@@ -41,6 +42,7 @@ class Refresher:
         clock: Callable[[], float] = time.time,
         on_snapshot: Callable[[Snapshot, float], None] | None = None,
         urls: dict[str, str] | None = None,
+        loops: Supervisor | None = None,
     ) -> None:
         self.checks = checks
         self.urls = urls or {}
@@ -56,7 +58,10 @@ class Refresher:
         self._round = threading.Lock()  # one round at a time, whoever calls refresh_once
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
-        self._thread: threading.Thread | None = None
+        # supervised: a round that raises is counted and the loop restarted with backoff; a round
+        # that never ends makes /health name it (storage/supervision.py)
+        self.loops = loops or Supervisor("status")
+        self._loop: Loop | None = None
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -66,25 +71,24 @@ class Refresher:
     def start(self) -> Refresher:
         self._stop.clear()
         self._pool = ThreadPoolExecutor(max_workers=len(self.checks) + 2, thread_name_prefix="status-check")
-        self._thread = threading.Thread(target=self._run, name="status-refresher", daemon=True)
-        self._thread.start()
+        stall = 3 * (self.interval_s + self.timeout_s + GRACE_S)  # a round lasts at most timeout + grace
+        self._loop = self.loops.spawn("status-refresher", self._run, stall_after_s=stall)
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=self.timeout_s + 5)
-            self._thread = None
+        if self._loop is not None:
+            self._loop.stop(timeout_s=self.timeout_s + 5)
+            self._loop = None
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)  # a hung check is abandoned, not awaited
             self._pool = None
 
-    def _run(self) -> None:
+    def _run(self, loop: Loop) -> None:
+        # a round that raises: the page shows the old snapshot going stale, the supervisor retries
         while not self._stop.is_set():
-            try:
-                self.refresh_once()
-            except Exception:  # the page shows the old snapshot going stale; the next round tries again
-                log.exception("status refresh round failed")
+            self.refresh_once()
+            loop.ok()
             self._stop.wait(self.interval_s)
 
     def refresh_once(self) -> Snapshot:

@@ -23,6 +23,7 @@ from status.components import Target
 from status.metrics import StatusMetrics
 from status.model import FleetView, Snapshot
 from status.refresher import Refresher
+from storage.supervision import Supervisor
 
 log = logging.getLogger(__name__)
 COMPONENTS = ("collector", "rules", "alerting", "retention")
@@ -101,6 +102,7 @@ class StatusService:
             clock=clock,
             on_snapshot=self.metrics.record,
             urls={t.name: t.url for t in self.targets},
+            loops=Supervisor("status", self.metrics.registry),
         )
 
     @property

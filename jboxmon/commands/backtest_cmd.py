@@ -65,6 +65,7 @@ def run_backtest_command(args: argparse.Namespace, config: JboxmonConfig) -> int
                 inventory=inventory,
                 inventory_source=source,
                 box_energy_kwh=config.fleet.box_energy_kwh,
+                payload_versions=config.collector.payload_versions,
             )
     except InfluxError as exc:
         print(f"{PROG}: InfluxDB: {exc}", file=sys.stderr)

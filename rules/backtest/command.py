@@ -70,6 +70,7 @@ def run_backtest(
     inventory: list[Box] | None = None,
     inventory_source: str = "given",
     box_energy_kwh: float = 1000.0,
+    payload_versions: dict | None = None,
 ) -> dict:
     """Replay ``groups`` over ``[start, end]`` (ns) and return the report as a JSON-able dict.
 
@@ -83,7 +84,16 @@ def run_backtest(
     lookback = max((c.window_s(int(g.interval)) for g in groups for r in g.rules for c in _conditions(r)), default=0)
     first = first_point(client, groups, start - lookback * NS, end)
     in_window = first_point(client, groups, start, end) is not None
-    result = replay(groups, client.query, inventory, start, end, data_start=first, box_energy_kwh=box_energy_kwh)
+    result = replay(
+        groups,
+        client.query,
+        inventory,
+        start,
+        end,
+        data_start=first,
+        box_energy_kwh=box_energy_kwh,
+        payload_versions=payload_versions,
+    )
     timing = timings(result.rules.values())
     rules, episodes = [], []
     for key, one in result.rules.items():

@@ -95,6 +95,7 @@ def replay(
     *,
     data_start: int | None = None,
     box_energy_kwh: float = 1000.0,
+    payload_versions: dict | None = None,
 ) -> Replay:
     """Evaluate every group at its interval over ``[start, end]``, chunk by chunk, recording episodes.
 
@@ -109,7 +110,14 @@ def replay(
         calls[0] += 1
         return query(statement)
 
-    engine = RuleEngine(groups, counted, lambda: inventory, data_start=data_start, box_energy_kwh=box_energy_kwh)
+    engine = RuleEngine(
+        groups,
+        counted,
+        lambda: inventory,
+        data_start=data_start,
+        box_energy_kwh=box_energy_kwh,
+        payload_versions=payload_versions,
+    )
     rules = {
         loaded.key: RuleReplay(loaded.key, loaded.group, loaded.rule, loaded.reads_alert_states)
         for loaded_rules in engine.rules.values()

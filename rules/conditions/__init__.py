@@ -16,11 +16,18 @@ from rules.conditions.absence import AbsenceSpec
 from rules.conditions.deviation import DeviationSpec
 from rules.conditions.energy import EnergyBalanceSpec
 from rules.conditions.fleet import FleetRatioSpec
+from rules.conditions.payload import DeprecatedPayloadSpec
 from rules.conditions.rate import RateSpec
 from rules.conditions.threshold import ThresholdSpec
 
 ConditionSpec = Annotated[
-    ThresholdSpec | DeviationSpec | AbsenceSpec | FleetRatioSpec | RateSpec | EnergyBalanceSpec,
+    ThresholdSpec
+    | DeviationSpec
+    | AbsenceSpec
+    | FleetRatioSpec
+    | RateSpec
+    | EnergyBalanceSpec
+    | DeprecatedPayloadSpec,
     Field(discriminator="kind"),
 ]
 
@@ -31,4 +38,5 @@ CONDITIONS = {
     "fleet_ratio": FleetRatioSpec,
     "rate": RateSpec,
     "energy_balance": EnergyBalanceSpec,
+    "deprecated_payload": DeprecatedPayloadSpec,
 }

@@ -27,6 +27,8 @@ class EvalContext:
     registered: dict[str, int] = field(default_factory=dict)  # jbox_id -> registration time (ns), when known
     data_start: int | None = None  # ns: no data can exist before this (a backtest's history); None = unknown
     box_energy_kwh: float = 1000.0  # fleet.box_energy_kwh: what energy_balance divides by
+    # collector.payload_versions (name -> deprecation and sunset dates): what deprecated_payload reads
+    payload_versions: dict = field(default_factory=dict)
 
 
 class ConditionBase(Strict):

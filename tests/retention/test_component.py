@@ -74,3 +74,51 @@ def test_a_failed_pass_shows_on_health(influx_config, tmp_path: Path) -> None:
         component.stop()
     assert health.status_code == 503 and "InfluxError" in health.json()["last_error"]
     assert component.metrics.registry.get_sample_value("jboxmon_retention_pass_failures_total") == 1
+
+
+def test_a_scheduled_pass_that_cannot_start_is_counted_named_and_retried(tmp_path: Path, monkeypatch) -> None:
+    import errno
+    import multiprocessing
+
+    port = free_port()
+    config = JboxmonConfig.model_validate(
+        {
+            "influxdb": {"url": "http://127.0.0.1:1", "database": "nowhere", "timeout": "1s"},
+            "inventory": {"path": str(tmp_path / "registry.sqlite")},
+            "retention": {
+                "listen": f"127.0.0.1:{port}",
+                "interval": "1s",
+                "archive": {"url": f"file://{tmp_path}/a"},
+                "state_dir": str(tmp_path / "state"),
+            },
+        }
+    )
+    real = multiprocessing.get_context
+    calls = []
+
+    def emfile_once(method=None):  # the seam: no file descriptor left to spawn the pass's process
+        calls.append(method)
+        if len(calls) == 1:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return real(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", emfile_once)
+    component = RetentionComponent(config, None, first_delay_s=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while not component.loops.problems() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        health = requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
+        assert health.status_code == 503
+        assert health.json()["loops"] == [
+            "loop retention-scheduler failing (1 error(s) in a row, restarting): "
+            "OSError: [Errno 24] Too many open files"
+        ]
+        deadline = time.monotonic() + 60
+        while (component.last_error is None or component.loops.problems()) and time.monotonic() < deadline:
+            time.sleep(0.1)  # the next turn spawns the pass (which then fails on the missing InfluxDB)
+        assert component.loops.problems() == []
+    finally:
+        component.stop()
+    registry = component.metrics.registry
+    assert registry.get_sample_value("jboxmon_retention_loop_errors_total", {"loop": "retention-scheduler"}) == 1

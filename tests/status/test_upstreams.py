@@ -126,3 +126,45 @@ def test_targets_default_to_listen_addresses(tmp_path: Path) -> None:
     finally:
         service.stop()
     assert retention.state == "disabled"
+
+
+def test_a_refresh_round_that_raises_is_counted_named_and_retried(
+    tmp_path: Path, health_servers: list[HealthServer]
+) -> None:
+    up = HealthServer()
+    health_servers.append(up)
+    config = make_config(tmp_path, _all(up.url), refresh=2)
+    service = StatusService(config)
+    record = service.refresher.on_snapshot
+    rounds = []
+
+    def fails_first(snapshot, seconds) -> None:  # the seam: publishing a round's metrics raises once
+        rounds.append(snapshot)
+        if len(rounds) == 1:
+            raise KeyError("component")
+        record(snapshot, seconds)
+
+    service.refresher.on_snapshot = fails_first
+    service.refresher.loops.backoff_initial_s = 1.0  # long enough to look at the failing state
+    server = BackgroundServer(create_app(service), "127.0.0.1", 0).start()
+    client = HttpClient(server.url)
+    try:
+        service.start()
+        deadline = time.monotonic() + 10
+        while not service.refresher.loops.problems() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        health = client.request("GET", "/health", check=False)
+        assert health.status_code == 503
+        assert health.json()["loops"] == [
+            "loop status-refresher failing (1 error(s) in a row, restarting): KeyError: 'component'"
+        ]
+        while (len(rounds) < 2 or service.refresher.loops.problems()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert client.request("GET", "/health", check=False).status_code == 200
+        metrics = client.request("GET", "/metrics").text
+        assert 'jboxmon_status_loop_errors_total{loop="status-refresher"} 1.0' in metrics
+        assert 'jboxmon_status_loop_healthy{loop="status-refresher"} 1.0' in metrics
+    finally:
+        client.close()
+        server.stop()
+        service.stop()
