@@ -47,7 +47,7 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _PLAIN = [(b"content-type", b"text/plain")]
 _BUSY = [(b"content-type", b"text/plain"), (b"retry-after", RETRY_AFTER_S)]
 _BUDGET_SPENT = (503, _BUSY, b"too many request bodies in flight: retry later")
-_ONCE = ("host", "transfer-encoding")  # llhttp takes these repeated; RFC 9112 (and h11) refuse it
+_ONCE = frozenset(("host", "transfer-encoding"))  # llhttp takes these repeated; RFC 9112 (and h11) refuse it
 _VERSIONS = ("1.1", "1.0")
 
 
@@ -122,28 +122,37 @@ class Connection(asyncio.Protocol):
         if self.dead:  # a refused request's unread rest, or a lingering close: discarded, never kept
             return
         self.last_active = time.monotonic()
-        while data and not self.dead:
-            data = self._feed(data)
-
-    def _feed(self, data: bytes) -> bytes:
-        """Parse ``data``; returns what is left to parse with a new parser (after an upgrade request)."""
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
-            # llhttp stops reading at an upgrade request's headers and leaves its body unread:
-            # a new parser reads it, and what follows, given the request's own framing as a head
+            self._read_on_after_upgrade(data, exc.args[0])
+        except httptools.HttpParserError as exc:
+            self._parse_error(exc)
+
+    def _read_on_after_upgrade(self, data: bytes, offset: int) -> None:
+        """llhttp stops at an upgrade request's headers and leaves its body unread: a new parser reads
+        it, and what follows, given the request's own framing as a stand-in head."""
+        while not self.dead:
             self.parser = httptools.HttpRequestParser(self)
             self._reframing = True
             framing, self._reframe = self._reframe, None
-            return framing + data[exc.args[0] :]
-        except httptools.HttpParserError as exc:
-            if not self.dead:  # a callback's own refusal (oversize headers) already answered
-                text = str(exc)
-                if "HTTP version" in text or "PRI" in text:  # HTTP/2's preface, HTTP/1.2...
-                    self._fatal(505, b"only HTTP/1.1 and HTTP/1.0 are served")
-                else:
-                    self._fatal(400, b"malformed HTTP request: " + text.encode(errors="replace")[:200])
-        return b""
+            data = framing + data[offset:]
+            try:
+                self.parser.feed_data(data)
+                return
+            except httptools.HttpParserUpgrade as exc:  # the next pipelined request asks too
+                offset = exc.args[0]
+            except httptools.HttpParserError as exc:
+                self._parse_error(exc)
+
+    def _parse_error(self, exc: httptools.HttpParserError) -> None:
+        if self.dead:  # a callback's own refusal (oversize headers, a refused token) already answered
+            return
+        text = str(exc)
+        if "HTTP version" in text or "PRI" in text:  # HTTP/2's preface, HTTP/1.2...
+            self._fatal(505, b"only HTTP/1.1 and HTTP/1.0 are served")
+        else:
+            self._fatal(400, b"malformed HTTP request: " + text.encode(errors="replace")[:200])
 
     # -- httptools callbacks
     def on_message_begin(self) -> None:
@@ -151,7 +160,7 @@ class Connection(asyncio.Protocol):
             return
         self._reset()
         self.in_message = True
-        self.started = time.monotonic()
+        self.started = self.last_active  # the head deadline counts from here (set by data_received)
 
     def on_url(self, url: bytes) -> None:
         if self._reframing:
@@ -162,15 +171,18 @@ class Connection(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._reframing:
             return
-        self._count_header_bytes(len(name) + len(value))
-        if len(self.headers) >= MAX_HEADERS:
+        self.header_bytes += len(name) + len(value)
+        headers = self.headers
+        if self.header_bytes > MAX_HEADER_BYTES or len(headers) >= MAX_HEADERS:
+            self._count_header_bytes(0)  # raises when the bytes are too many
             self._fatal(431, b"too many headers")
             raise httptools.HttpParserError("too many headers")
         key = name.decode("latin-1").lower()
-        if key in self.headers and key in _ONCE:
+        if key not in headers:
+            headers[key] = value.decode("latin-1")
+        elif key in _ONCE:
             self._fatal(400, b"more than one %s header" % name)
             raise httptools.HttpParserError("repeated header")
-        self.headers.setdefault(key, value.decode("latin-1"))
 
     def _count_header_bytes(self, size: int) -> None:
         self.header_bytes += size
@@ -181,22 +193,38 @@ class Connection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         if self._reframing:
             return
-        parser = self.parser
-        self._check_head(parser.get_http_version())
+        parser, headers, server = self.parser, self.headers, self.server
+        method, version, upgrade = parser.get_method(), parser.get_http_version(), parser.should_upgrade()
+        if upgrade or version != "1.1" or "host" not in headers or "transfer-encoding" in headers:
+            self._check_head(method, version)  # the rare cases, in full: raises when refused
+        if not self.target.isascii():
+            self._fatal(400, b"the request target must be ASCII")
+            raise httptools.HttpParserError("target")
         request = self.request = HttpRequest(
-            parser.get_method().decode("latin-1"),
-            self.target,
-            self.headers,
-            b"",
-            parser.should_keep_alive(),
-            parser.get_http_version() == "1.0",
+            method.decode("latin-1"), self.target, headers, b"", parser.should_keep_alive(), version == "1.0"
         )
-        if parser.should_upgrade():
+        if upgrade:
             self._reframe = self._framing(request)
-        self.started = time.monotonic()
-        gate = self.server.gates.get(request.path) if request.method == "POST" else None
+        self.started = self.last_active  # the body's deadline counts from here
+        gate = server.gates.get(request.path) if method == b"POST" else None
+        if gate is not None:
+            self._pass_gate(gate, request)
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit():
+            size = int(declared)
+            if size > server.limits.max_body_bytes:
+                request.oversize = True
+                self._refuse_before_body(request)
+            if size and not server.reserve(request, size):
+                request.answer = _BUDGET_SPENT
+                self._refuse_before_body(request)
+        if "expect" in headers and headers["expect"].lower() == "100-continue" and self.current is None:
+            if not self.queue:  # a pipelined request gets no 100: the client sends its body anyway
+                self.transport.write(_CONTINUE)
+
+    def _pass_gate(self, gate: Gate, request: HttpRequest) -> None:
         try:
-            refusal = gate(request) if gate is not None else None
+            refusal = gate(request)
         except Exception:  # a gate's bug: one 500, the connection closed, the server lives on
             log.exception("the gate of %s failed", request.path)
             self._fatal(500, b"internal server error")
@@ -204,22 +232,13 @@ class Connection(asyncio.Protocol):
         if refusal is not None:
             request.refusal = refusal
             self._refuse_before_body(request)
-        declared = self.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.server.limits.max_body_bytes:
-            request.oversize = True
-            self._refuse_before_body(request)
-        if declared.isdigit() and not self.server.reserve(request, int(declared)):
-            request.answer = _BUDGET_SPENT
-            self._refuse_before_body(request)
-        if self.headers.get("expect", "").lower() == "100-continue" and self.current is None and not self.queue:
-            self.transport.write(_CONTINUE)
 
-    def _check_head(self, version: str) -> None:
+    def _check_head(self, method: bytes, version: str) -> None:
         """What llhttp reads but h11 (and RFC 9112) refuse: answered and the input closed."""
         if version not in _VERSIONS:  # HTTP/0.9 (no version), HTTP/2.0 in a request line
             self._fatal(505, b"only HTTP/1.1 and HTTP/1.0 are served")
             raise httptools.HttpParserError("HTTP version not served")
-        if self.parser.get_method() == b"CONNECT":  # a tunnel: llhttp stops reading at its headers
+        if method == b"CONNECT":  # a tunnel: llhttp stops reading at its headers
             self._fatal(405, b"CONNECT is not supported")
             raise httptools.HttpParserError("CONNECT")
         coding = self.headers.get("transfer-encoding")
@@ -229,9 +248,6 @@ class Connection(asyncio.Protocol):
         if version == "1.1" and "host" not in self.headers:
             self._fatal(400, b"an HTTP/1.1 request needs a Host header")
             raise httptools.HttpParserError("no host")
-        if not self.target.isascii():
-            self._fatal(400, b"the request target must be ASCII")
-            raise httptools.HttpParserError("target")
 
     def _framing(self, request: HttpRequest) -> bytes:
         """A stand-in head with the request's framing, for the parser that reads an upgrade request's body."""
@@ -317,7 +333,8 @@ class Connection(asyncio.Protocol):
         if request is None or self.transport is None:
             return
         self.current = None
-        self.server.release(request)
+        if request.reserved:
+            self.server.release(request)
         # closing (a fatal input error, or the server stopping) waits until the queued answers are written
         keep_alive = request.keep_alive and not (self.close_after and not self.queue)
         connection = (b"keep-alive" if request.http10 else b"") if keep_alive else b"close"

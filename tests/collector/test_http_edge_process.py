@@ -119,3 +119,36 @@ def test_tokenless_bodies_leave_the_collector_s_memory_as_it_was(starved) -> Non
     print(f"RSS {baseline:.0f} MB before, grown by {grown:.1f} MB after 30 tokenless 9.5 MB bodies")
     assert statuses.count(401) >= 25, statuses
     assert grown < 100
+
+
+def test_100_header_dribblers_are_closed_in_bounded_time_while_a_box_is_served(starved) -> None:
+    process, port, token, _ = starved
+    dribblers = []
+    for _ in range(100):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(b"POST /write HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        sock.setblocking(False)
+        dribblers.append(sock)
+    started, open_ = time.monotonic(), set(range(100))
+    slowest = 0.0
+    while open_ and time.monotonic() - started < 30:
+        for i in list(open_):
+            try:
+                dribblers[i].send(b"a")  # one byte a second: each resets no deadline
+                if dribblers[i].recv(65536) == b"":
+                    open_.discard(i)
+            except BlockingIOError:
+                pass
+            except OSError:  # answered 408 and closed
+                open_.discard(i)
+        began = time.monotonic()
+        assert post(port, write_request(token, f"telemetry soc_pct=1 {int(time.time())}".encode())) == 204
+        slowest = max(slowest, time.monotonic() - began)
+        time.sleep(1)
+    closed_after = time.monotonic() - started
+    for sock in dribblers:
+        sock.close()
+    print(f"100 dribblers closed after {closed_after:.1f} s; slowest normal request {slowest * 1000:.0f} ms")
+    assert not open_, f"{len(open_)} dribblers still open after {closed_after:.0f} s"
+    assert closed_after < 20  # head_timeout (10 s) and the one-second sweep
+    assert slowest < 0.5
