@@ -8,6 +8,7 @@ import socket
 import time
 
 import pytest
+import requests
 
 from tests.collector.test_http11 import closed, connect, read_response, write_request
 
@@ -178,6 +179,8 @@ def test_connections_beyond_the_per_client_cap_are_503(collector_factory) -> Non
         assert read_response(sock, bytearray())[0] == 204
     for sock in held:
         sock.close()
+    metrics = requests.get(collector.url + "/metrics", timeout=10).text
+    assert 'jboxmon_collector_http_refused_total{limit="client_connections"} 1.0' in metrics
 
 
 def test_bodies_beyond_the_in_flight_budget_are_503_with_retry_after(collector_factory) -> None:
