@@ -284,6 +284,7 @@ class Connection(asyncio.Protocol):
         """Serve ``request`` without (the rest of) its body, read nothing more, close after its answer."""
         self.server.release(request)
         request.body = b""
+        self.body_parts = []  # what was read of it is dropped now, not when the connection goes
         request.keep_alive = False
         self.dead = True
         self.in_message = False
