@@ -16,6 +16,7 @@ connection there. JBOXMON_DIFFERENTIAL_EXAMPLES raises the example count for a l
 from __future__ import annotations
 
 import os
+import re
 
 import h11
 from hypothesis import HealthCheck, example, given, settings
@@ -71,8 +72,10 @@ class Recorder:
 def collector_reading(stream: bytes, cuts: list[int]) -> list[Seen]:
     """The requests the collector's server routes with their bodies, ``stream`` fed in pieces."""
     routed: list[Seen] = []
+    calls = []
 
     def route(request, reply) -> None:
+        calls.append(request)
         if request.refusal is None and not request.oversize:
             routed.append((request.method.encode(), request.target, request.body))
         reply(200 if request.refusal is None else 401, [], b"")
@@ -92,6 +95,11 @@ def collector_reading(stream: bytes, cuts: list[int]) -> list[Seen]:
         if position >= len(stream):
             break
     assert server.inflight >= 0
+    answers = [
+        status for status in re.findall(rb"(?:^|\r\n\r\n)HTTP/1\.1 (\d{3}) ", transport.written) if status != b"100"
+    ]
+    # one answer per request served, and at most one more for input that could not be read on
+    assert len(calls) <= len(answers) <= len(calls) + 1, (answers, calls)
     return routed
 
 
