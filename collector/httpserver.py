@@ -4,12 +4,15 @@ connection caps, the in-flight body budget, the deadlines swept every second).""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from email.utils import formatdate
 
 from collector.http11 import Connection
 from collector.httplimits import HttpLimits, descriptor_budget
 from collector.httpmessage import Gate, HttpRequest, Route
+
+log = logging.getLogger(__name__)
 
 
 class HttpServer:
@@ -47,6 +50,12 @@ class HttpServer:
     def start_serving(self) -> None:
         """Called by the thread that serves, before it listens: the connection cap within the open-file limit."""
         self.max_connections, self.max_lingering = descriptor_budget(self.limits)
+        if self.max_connections < self.limits.max_connections:
+            log.warning(
+                "at most %d connections (collector.http.max_connections is %d): the open-file limit is lower",
+                self.max_connections,
+                self.limits.max_connections,
+            )
 
     def admit_connection(self, connection: Connection) -> bool:
         per_client = self.per_client.get(connection.client, 0)
