@@ -280,6 +280,7 @@ def create_app(
         AsgiFallback(Starlette(routes=routes), scheme),
         http_limits(service.config),
         gates={e.path: e.admit for e in endpoints},
+        routeless_bodies_unread=True,  # health, metrics, OpenAPI, /ping: no body
     )
     EdgeMetrics(server).register(service.metrics.registry)
     return server

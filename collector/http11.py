@@ -209,6 +209,10 @@ class Connection(asyncio.Protocol):
         gate = server.gates.get(request.path) if method == b"POST" else None
         if gate is not None:
             self._pass_gate(gate, request)
+        elif server.routeless_bodies_unread and (method != b"POST" or request.path not in server.routes):
+            if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+                request.refusal = "a body is not read here"  # the fallback answers (404, 405) without it
+                self._refuse_before_body(request)
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit():
             size = int(declared)

@@ -25,9 +25,13 @@ class HttpServer:
         fallback: Route,
         limits: HttpLimits | None = None,
         gates: Mapping[str, Gate] | None = None,
+        routeless_bodies_unread: bool = False,
     ) -> None:
         self.routes = dict(routes)
         self.gates = dict(gates or {})
+        # the fallback needs no body (the collector's other paths take none): it is not read, and
+        # the connection closes after the answer, so a client without a token fills no memory there
+        self.routeless_bodies_unread = routeless_bodies_unread
         self.fallback = fallback
         self.limits = limits = limits or HttpLimits()
         # bounded by the open-file limit in start_serving()

@@ -115,6 +115,17 @@ def test_a_request_without_a_valid_token_is_refused_before_its_body(collector) -
         assert read_response(sock, buffer)[0] == 204
 
 
+def test_a_body_sent_to_any_other_path_is_not_read(collector) -> None:
+    with connect(collector) as sock:  # 10 MB declared, none sent: answered at once, closed
+        sock.sendall(b"POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\nabc")
+        assert answers(sock) == [404]
+        assert closed(sock)
+    with connect(collector) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        assert answers(sock) in ([200], [503])
+    assert collector.server.http.server.inflight == 0
+
+
 def test_a_gateway_token_on_a_json_route_is_403_before_the_body(collector) -> None:
     from inventory import Registry
 
