@@ -395,13 +395,14 @@ def server_section(requests: int) -> None:
 
 def serve_protocol(port: int) -> None:
     """The collector's server (collector/http11.py) with one route answering 204 at once, until killed."""
-    from collector.http11 import HttpServer
+    from collector.httplimits import HttpLimits
+    from collector.httpserver import HttpServer
     from collector.serving import BackgroundHttp
 
     def no_content(request, reply) -> None:
         reply(204, [], b"")
 
-    server = HttpServer({"/v2/telemetry": no_content}, no_content, max_body_bytes=1 << 20, keep_alive_s=30)
+    server = HttpServer({"/v2/telemetry": no_content}, no_content, HttpLimits(max_body_bytes=1 << 20))
     BackgroundHttp(server, port=port).start()
     while True:
         time.sleep(3600)

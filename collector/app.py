@@ -30,13 +30,17 @@ from collector.asgi import AsgiFallback
 from collector.auth import authenticate
 from collector.body import request_body
 from collector.decode import decode_json, json_media_type, line_protocol_text
+from collector.edgemetrics import EdgeMetrics
 from collector.groupcommit import GroupCommitter
-from collector.http11 import HttpRequest, HttpServer, Reply
+from collector.http11 import HttpRequest, Reply
+from collector.httplimits import HttpLimits
+from collector.httpserver import HttpServer
 from collector.openapi import build_openapi, openapi
 from collector.payloads import Decoder, PayloadVersion
 from collector.problems import HANDLED, problem_response
 from collector.service import IngestResult, IngestService
 from collector.versions import check_version
+from config.collector import CollectorConfig
 from inventory import Box
 
 log = logging.getLogger(__name__)
@@ -48,6 +52,7 @@ class JsonBody:
     """Decode a JSON body with one payload decoder, then validate, rate-limit and spool it."""
 
     no_content = False  # answered 202 with the accepted count
+    boxes_only = True  # a box's own payload: a site gateway's token is refused (403) before the body
 
     def __init__(self, decoder: Decoder, version: str = "") -> None:
         self.decoder = decoder
@@ -67,6 +72,7 @@ class LineProtocolBody:
     """A line-protocol body (InfluxDB's /write and /api/v2/write), on the fast validation path."""
 
     no_content = True  # answered 204, as InfluxDB does
+    boxes_only = False
 
     def __call__(self, service: IngestService, request: HttpRequest, body: bytes, box: Box) -> IngestResult:
         precision = request.query_params.get("precision", "ns")
@@ -76,8 +82,10 @@ class LineProtocolBody:
 class IngestEndpoint:
     """One POST route of the pipeline; ``version`` names a JSON payload version ('' for the others).
 
-    A route of collector/http11.py's server: ``serve(request, reply)`` runs the synchronous stages
-    at once (a large body in a worker thread) and calls ``reply`` when the spool is durable."""
+    A route of collector/http11.py's server: ``admit(request)`` is its gate, run on the headers
+    alone (payload version, token, scope), so a request without a valid token is refused before its
+    body is read; ``serve(request, reply)`` runs the synchronous stages at once (a large body in a
+    worker thread) and calls ``reply`` when the spool is durable."""
 
     def __init__(
         self,
@@ -104,6 +112,20 @@ class IngestEndpoint:
             )
         return counter
 
+    def admit(self, request: HttpRequest) -> Exception | None:
+        """The gate: None to read the body (the principal kept in ``request.admitted``), or the refusal."""
+        service = self.service
+        try:
+            if self.version:
+                check_version(service.config.payload_versions.get(self.version), self.version, service.clock())
+            principal = authenticate(service.authenticate, request.headers, request.query_params)
+            if self.handler.boxes_only:
+                service.json_scope(principal)
+        except HANDLED as exc:
+            return exc
+        request.admitted = principal
+        return None
+
     def serve(self, request: HttpRequest, reply: Reply) -> None:
         started = time.perf_counter()
         service = self.service
@@ -112,7 +134,11 @@ class IngestEndpoint:
             if self.version:
                 policy = service.config.payload_versions.get(self.version)
                 headers = check_version(policy, self.version, service.clock())
-            box = authenticate(service.authenticate, request.headers, request.query_params)
+            if request.refusal is not None:  # refused by the gate: its body was never read
+                raise request.refusal
+            box = request.admitted
+            if box is None:  # a server without gates (tests of the stages)
+                box = authenticate(service.authenticate, request.headers, request.query_params)
             body = request_body(request, service.config.max_body_bytes)
             if len(body) > INLINE_BODY_BYTES:
                 pending = asyncio.get_running_loop().run_in_executor(None, self.handler, service, request, body, box)
@@ -236,9 +262,6 @@ def ingest_endpoints(
     ]
 
 
-KEEP_ALIVE_S = 30.0  # an idle keep-alive connection is closed after this long
-
-
 def create_app(
     service: IngestService,
     committer: GroupCommitter,
@@ -259,11 +282,28 @@ def create_app(
         Route("/metrics", status.metrics, methods=["GET"]),
         Route("/openapi.json", status.openapi, methods=["GET"]),
     ]
-    return HttpServer(
+    server = HttpServer(
         {e.path: e.serve for e in endpoints},
         AsgiFallback(Starlette(routes=routes), scheme),
-        max_body_bytes=service.config.max_body_bytes,
-        keep_alive_s=KEEP_ALIVE_S,
+        http_limits(service.config),
+        gates={e.path: e.admit for e in endpoints},
+        routeless_bodies_unread=True,  # health, metrics, OpenAPI, /ping: no body
+    )
+    EdgeMetrics(server).register(service.metrics.registry)
+    return server
+
+
+def http_limits(config: CollectorConfig) -> HttpLimits:
+    edge = config.http
+    return HttpLimits(
+        max_body_bytes=config.max_body_bytes,
+        keep_alive_s=edge.keep_alive,
+        head_timeout_s=edge.head_timeout,
+        body_timeout_s=edge.body_timeout,
+        body_min_rate=edge.body_min_rate,
+        max_connections=edge.max_connections,
+        max_connections_per_client=edge.max_connections_per_client,
+        inflight_body_bytes=edge.inflight_body_bytes,
     )
 
 

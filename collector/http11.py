@@ -8,88 +8,47 @@ route replies when the spool is durable. The other paths (health, metrics, OpenA
 methods) are rare and go to an ASGI application (collector/asgi.py), with Starlette's behaviour.
 
 HTTP semantics kept: keep-alive (HTTP/1.1 by default, HTTP/1.0 when asked), pipelined requests
-answered in order, ``Expect: 100-continue``, chunked bodies, HEAD without a body, the body limit
-enforced while reading (a declared or streamed body over it is answered 413 and the connection
-closed), bounded headers, idle connections closed after ``keep_alive_s``, TLS from an SSL context.
+answered in order, ``Expect: 100-continue``, chunked bodies, HEAD without a body, absolute-form
+targets, bounded headers, TLS from an SSL context. A route's ``gate`` sees each request once its
+headers are complete (the token is checked there): a refused request is answered without reading
+its body. The limits and deadlines, and what a client sees at each, are in collector/httplimits.py.
+llhttp is held to h11's reading of the same bytes by tests/collector/test_http_differential.py;
+where llhttp is laxer than h11 (transfer codings, a missing or repeated Host, other HTTP versions),
+the request is refused here. A protocol upgrade (``Upgrade: h2c``, ``websocket``) is ignored, as
+RFC 9110 allows: the request is served as plain HTTP/1.1 with its whole body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
-from email.utils import formatdate
-from http import HTTPStatus
-from urllib.parse import parse_qsl, unquote
+from typing import TYPE_CHECKING
 
 import httptools
 
-log = logging.getLogger(__name__)
+from collector.httpmessage import Gate, Headers, HttpRequest, Reply, Route, encode_response
 
-Headers = list[tuple[bytes, bytes]]
-Reply = Callable[[int, Headers, bytes], None]
+if TYPE_CHECKING:
+    from collector.httpserver import HttpServer
+
+__all__ = ["Connection", "Gate", "Headers", "HttpRequest", "Reply", "Route", "encode_response"]
+
+log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_HEADERS = 100
 MAX_QUEUED = 16  # pipelined requests parsed ahead of their turn; reading pauses beyond
+RETRY_AFTER_S = b"1"
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_STATUS_LINES = {status.value: b"HTTP/1.1 %d %s\r\n" % (status.value, status.phrase.encode()) for status in HTTPStatus}
-
-
-class HttpRequest:
-    """One request, whole: lower-case header names (the first of a repeated name wins, as Starlette's
-    ``Headers.get``), the body read (or ``oversize`` when it passed the limit and was not kept)."""
-
-    __slots__ = ("_query", "body", "headers", "http10", "keep_alive", "method", "oversize", "path", "query_string")
-
-    def __init__(
-        self, method: str, target: bytes, headers: dict[str, str], body: bytes, keep_alive: bool, http10: bool = False
-    ) -> None:
-        self.method = method
-        self.http10 = http10
-        raw_path, _, query = target.partition(b"?")
-        path = raw_path.decode("latin-1")
-        self.path = unquote(path) if "%" in path else path
-        self.query_string = query
-        self.headers = headers
-        self.body = body
-        self.keep_alive = keep_alive
-        self.oversize = False
-        self._query: dict[str, str] | None = None
-
-    @property
-    def query_params(self) -> dict[str, str]:
-        """Query parameters; the last of a repeated name wins, as with Starlette's ``QueryParams``."""
-        if self._query is None:
-            text = self.query_string.decode("latin-1")
-            self._query = dict(parse_qsl(text, keep_blank_values=True)) if text else {}
-        return self._query
-
-
-Route = Callable[[HttpRequest, Reply], None]  # calls ``reply`` once, now or later
-
-
-def encode_response(
-    status: int, headers: Headers, body: bytes, connection: bytes = b"", head: bool = False, date: bytes = b""
-) -> bytes:
-    """The bytes of a response; ``content-length`` is written here, so any given one is dropped.
-    ``connection`` is the Connection header's value when one is needed ("close", or "keep-alive"
-    for an HTTP/1.0 client that asked for it); ``date`` a whole ``date:`` header line."""
-    parts = [_STATUS_LINES.get(status) or b"HTTP/1.1 %d Unknown\r\n" % status, date]
-    for name, value in headers:
-        if name.lower() != b"content-length":
-            parts.append(b"%s: %s\r\n" % (name, value))
-    if status >= 200 and status not in (204, 304):
-        parts.append(b"content-length: %d\r\n" % len(body))
-    if connection:
-        parts.append(b"connection: %s\r\n" % connection)
-    parts.append(b"\r\n")
-    if not head:
-        parts.append(body)
-    return b"".join(parts)
+_PLAIN = [(b"content-type", b"text/plain")]
+_BUSY = [(b"content-type", b"text/plain"), (b"retry-after", RETRY_AFTER_S)]
+_BUDGET_SPENT = (503, _BUSY, b"too many request bodies in flight: retry later")
+_ONCE = frozenset(("host", "transfer-encoding"))  # llhttp takes these repeated; RFC 9112 (and h11) refuse it
+_VERSIONS = ("1.1", "1.0")
 
 
 class Connection(asyncio.Protocol):
@@ -99,31 +58,46 @@ class Connection(asyncio.Protocol):
         self.server = server
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
+        self.client = ""
         self.queue: deque[HttpRequest] = deque()
         self.current: HttpRequest | None = None
         self.last_active = time.monotonic()
         self.paused = False
         self.write_paused = False
-        self.dead = False  # input is no longer read: a fatal error or an oversize body
-        self.close_after = False  # the server stops: close once the current answer is written
+        self.dead = False  # input is no longer parsed: a fatal error or a request refused before its body
+        self.close_after = False  # close once the answers owed are written
+        self.lingering = False
         self._serving = False
+        self._reframe: bytes | None = None  # an upgrade request's framing, for the parser that reads its body
+        self._reframing = False
         self._reset()
 
     def _reset(self) -> None:
+        self.request: HttpRequest | None = None  # the one being read, from its headers on
         self.target = b""
         self.headers: dict[str, str] = {}
         self.header_bytes = 0
         self.body_parts: list[bytes] = []
         self.body_size = 0
         self.in_message = False
+        self.started = 0.0  # when the request's first byte came (head deadline), then its body's
 
     # -- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
-        self.server.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.client = peer[0] if isinstance(peer, tuple) and peer else ""
+        if not self.server.admit_connection(self):  # answered at once and closed: it holds no descriptor
+            self.dead = True
+            _drain(transport)
+            transport.write(encode_response(503, _BUSY, b"too many connections", b"close", date=self.server.date))
+            transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server.connections.discard(self)
+        self.server.forget(self)
+        for request in (self.request, self.current, *self.queue):
+            if request is not None:
+                self.server.release(request)
         self.transport = None  # a late reply (fsync finishing) is dropped: nobody is listening
 
     def pause_writing(self) -> None:
@@ -136,7 +110,7 @@ class Connection(asyncio.Protocol):
         self._update_reading()
 
     def _update_reading(self) -> None:
-        want_paused = self.write_paused or len(self.queue) > MAX_QUEUED
+        want_paused = (self.write_paused or len(self.queue) > MAX_QUEUED) and not self.lingering
         if want_paused != self.paused and self.transport is not None:
             self.paused = want_paused
             if want_paused:
@@ -145,32 +119,70 @@ class Connection(asyncio.Protocol):
                 self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        if self.dead:
+        if self.dead:  # a refused request's unread rest, or a lingering close: discarded, never kept
             return
         self.last_active = time.monotonic()
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._fatal(400, b"protocol upgrades are not supported")
+        except httptools.HttpParserUpgrade as exc:
+            self._read_on_after_upgrade(data, exc.args[0])
         except httptools.HttpParserError as exc:
-            if not self.dead:  # a callback's own refusal (oversize headers) already answered
-                self._fatal(400, b"malformed HTTP request: " + str(exc).encode(errors="replace")[:200])
+            self._parse_error(exc)
+
+    def _read_on_after_upgrade(self, data: bytes, offset: int) -> None:
+        """llhttp stops at an upgrade request's headers and leaves its body unread: a new parser reads
+        it, and what follows, given the request's own framing as a stand-in head."""
+        while not self.dead:
+            self.parser = httptools.HttpRequestParser(self)
+            self._reframing = True
+            framing, self._reframe = self._reframe, None
+            data = framing + data[offset:]
+            try:
+                self.parser.feed_data(data)
+                return
+            except httptools.HttpParserUpgrade as exc:  # the next pipelined request asks too
+                offset = exc.args[0]
+            except httptools.HttpParserError as exc:
+                self._parse_error(exc)
+
+    def _parse_error(self, exc: httptools.HttpParserError) -> None:
+        if self.dead:  # a callback's own refusal (oversize headers, a refused token) already answered
+            return
+        text = str(exc)
+        if "HTTP version" in text or "PRI" in text:  # HTTP/2's preface, HTTP/1.2...
+            self._fatal(505, b"only HTTP/1.1 and HTTP/1.0 are served")
+        else:
+            self._fatal(400, b"malformed HTTP request: " + text.encode(errors="replace")[:200])
 
     # -- httptools callbacks
     def on_message_begin(self) -> None:
+        if self._reframing:
+            return
         self._reset()
         self.in_message = True
+        self.started = self.last_active  # the head deadline counts from here (set by data_received)
 
     def on_url(self, url: bytes) -> None:
+        if self._reframing:
+            return
         self.target += url
         self._count_header_bytes(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header_bytes(len(name) + len(value))
-        if len(self.headers) >= MAX_HEADERS:
+        if self._reframing:
+            return
+        self.header_bytes += len(name) + len(value)
+        headers = self.headers
+        if self.header_bytes > MAX_HEADER_BYTES or len(headers) >= MAX_HEADERS:
+            self._count_header_bytes(0)  # raises when the bytes are too many
             self._fatal(431, b"too many headers")
             raise httptools.HttpParserError("too many headers")
-        self.headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        key = name.decode("latin-1").lower()
+        if key not in headers:
+            headers[key] = value.decode("latin-1")
+        elif key in _ONCE:
+            self._fatal(400, b"more than one %s header" % name)
+            raise httptools.HttpParserError("repeated header")
 
     def _count_header_bytes(self, size: int) -> None:
         self.header_bytes += size
@@ -179,42 +191,110 @@ class Connection(asyncio.Protocol):
             raise httptools.HttpParserError("headers too large")
 
     def on_headers_complete(self) -> None:
-        declared = self.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self.server.max_body_bytes:
-            self._oversize()
-            raise httptools.HttpParserError("body too large")  # stop parsing: nothing more is read
-        if self.headers.get("expect", "").lower() == "100-continue" and self.current is None and not self.queue:
-            self.transport.write(_CONTINUE)
+        if self._reframing:
+            return
+        parser, headers, server = self.parser, self.headers, self.server
+        method, version, upgrade = parser.get_method(), parser.get_http_version(), parser.should_upgrade()
+        if upgrade or version != "1.1" or "host" not in headers or "transfer-encoding" in headers:
+            self._check_head(method, version)  # the rare cases, in full: raises when refused
+        if not self.target.isascii():
+            self._fatal(400, b"the request target must be ASCII")
+            raise httptools.HttpParserError("target")
+        request = self.request = HttpRequest(
+            method.decode("latin-1"), self.target, headers, b"", parser.should_keep_alive(), version == "1.0"
+        )
+        if upgrade:
+            self._reframe = self._framing(request)
+        self.started = self.last_active  # the body's deadline counts from here
+        gate = server.gates.get(request.path) if method == b"POST" else None
+        if gate is not None:
+            self._pass_gate(gate, request)
+        elif server.routeless_bodies_unread and (method != b"POST" or request.path not in server.routes):
+            if headers.get("content-length", "0") != "0" or "transfer-encoding" in headers:
+                request.refusal = "a body is not read here"  # the fallback answers (404, 405) without it
+                self._refuse_before_body(request)
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit():
+            size = int(declared)
+            if size > server.limits.max_body_bytes:
+                request.oversize = True
+                self._refuse_before_body(request)
+            if size and not server.reserve(request, size):
+                request.answer = _BUDGET_SPENT
+                self._refuse_before_body(request)
+        if "expect" in headers and headers["expect"].lower() == "100-continue" and self.current is None:
+            if not self.queue:  # a pipelined request gets no 100: the client sends its body anyway
+                self.transport.write(_CONTINUE)
+
+    def _pass_gate(self, gate: Gate, request: HttpRequest) -> None:
+        try:
+            refusal = gate(request)
+        except Exception:  # a gate's bug: one 500, the connection closed, the server lives on
+            log.exception("the gate of %s failed", request.path)
+            self._fatal(500, b"internal server error")
+            raise httptools.HttpParserError("gate failed") from None
+        if refusal is not None:
+            request.refusal = refusal
+            self._refuse_before_body(request)
+
+    def _check_head(self, method: bytes, version: str) -> None:
+        """What llhttp reads but h11 (and RFC 9112) refuse: answered and the input closed."""
+        if version not in _VERSIONS:  # HTTP/0.9 (no version), HTTP/2.0 in a request line
+            self._fatal(505, b"only HTTP/1.1 and HTTP/1.0 are served")
+            raise httptools.HttpParserError("HTTP version not served")
+        if method == b"CONNECT":  # a tunnel: llhttp stops reading at its headers
+            self._fatal(405, b"CONNECT is not supported")
+            raise httptools.HttpParserError("CONNECT")
+        coding = self.headers.get("transfer-encoding")
+        if coding is not None and coding.strip().lower() != "chunked":
+            self._fatal(501, b"only Transfer-Encoding: chunked is supported")
+            raise httptools.HttpParserError("transfer coding")
+        if version == "1.1" and "host" not in self.headers:
+            self._fatal(400, b"an HTTP/1.1 request needs a Host header")
+            raise httptools.HttpParserError("no host")
+
+    def _framing(self, request: HttpRequest) -> bytes:
+        """A stand-in head with the request's framing, for the parser that reads an upgrade request's body."""
+        if "transfer-encoding" in self.headers:
+            framing = b"transfer-encoding: chunked\r\n"
+        else:
+            framing = b"content-length: %s\r\n" % self.headers.get("content-length", "0").encode()
+        connection = b"" if request.keep_alive else b"connection: close\r\n"
+        return b"POST / HTTP/1.1\r\nhost: x\r\n" + framing + connection + b"\r\n"
 
     def on_body(self, chunk: bytes) -> None:
         self.body_size += len(chunk)
-        if self.body_size > self.server.max_body_bytes:
-            self._oversize()
-            raise httptools.HttpParserError("body too large")
+        request = self.request
+        if self.body_size > self.server.limits.max_body_bytes:
+            request.oversize = True
+            self._refuse_before_body(request)
+        if self.body_size > request.reserved and not self.server.reserve(request, self.body_size):
+            request.answer = _BUDGET_SPENT  # a chunked body past the in-flight budget
+            self._refuse_before_body(request)
         self.body_parts.append(chunk)
 
     def on_message_complete(self) -> None:
-        body = b"".join(self.body_parts) if len(self.body_parts) != 1 else self.body_parts[0]
-        parser = self.parser
-        request = HttpRequest(
-            parser.get_method().decode("latin-1"),
-            self.target,
-            self.headers,
-            body,
-            parser.should_keep_alive(),
-            parser.get_http_version() == "1.0",
-        )
+        if self._reframe is not None:  # an upgrade request: its body is read by the next parser
+            return
+        self._reframing = False
+        request = self.request
+        request.body = b"".join(self.body_parts) if len(self.body_parts) != 1 else self.body_parts[0]
         self.in_message = False
+        self.request = None
         self._enqueue(request)
 
     # -- serving
-    def _oversize(self) -> None:
-        """Answer the request in progress as too large (its route says how) and read nothing more."""
-        request = HttpRequest(self.parser.get_method().decode("latin-1"), self.target, self.headers, b"", False)
-        request.oversize = True
+    def _refuse_before_body(self, request: HttpRequest) -> None:
+        """Serve ``request`` without (the rest of) its body, read nothing more, close after its answer."""
+        self.server.release(request)
+        request.body = b""
+        self.body_parts = []  # what was read of it is dropped now, not when the connection goes
+        request.keep_alive = False
         self.dead = True
         self.in_message = False
+        self.request = None
         self._enqueue(request)
+        raise httptools.HttpParserError("refused before the body")  # stop parsing: nothing more is read
 
     def _enqueue(self, request: HttpRequest) -> None:
         self.queue.append(request)
@@ -239,16 +319,18 @@ class Connection(asyncio.Protocol):
     def _dispatch(self, request: HttpRequest) -> None:
         route = self.server.routes.get(request.path) if request.method == "POST" else None
         try:
-            if route is not None:
+            if request.answer is not None:
+                self.reply(*request.answer)
+            elif route is not None:
                 route(request, self.reply)
             elif request.oversize:
-                self.reply(413, [(b"content-type", b"text/plain")], b"request body too large")
+                self.reply(413, _PLAIN, b"request body too large")
             else:
                 self.server.fallback(request, self.reply)
         except Exception:  # a route's bug: the client gets a 500, the connection and the server live on
             log.exception("unhandled error serving %s %s", request.method, request.path)
             if self.current is request:
-                self.reply(500, [(b"content-type", b"text/plain")], b"internal server error")
+                self.reply(500, _PLAIN, b"internal server error")
 
     def reply(self, status: int, headers: Headers, body: bytes) -> None:
         """Write the answer to the current request, then serve the next one queued."""
@@ -256,70 +338,79 @@ class Connection(asyncio.Protocol):
         if request is None or self.transport is None:
             return
         self.current = None
+        if request.reserved:
+            self.server.release(request)
         # closing (a fatal input error, or the server stopping) waits until the queued answers are written
-        keep_alive = request.keep_alive and not request.oversize and not (self.close_after and not self.queue)
+        keep_alive = request.keep_alive and not (self.close_after and not self.queue)
         connection = (b"keep-alive" if request.http10 else b"") if keep_alive else b"close"
         response = encode_response(status, headers, body, connection, request.method == "HEAD", self.server.date)
         self.transport.write(response)
         self.last_active = time.monotonic()
         if not keep_alive:
-            self.transport.close()
+            self._linger() if self.dead else self.transport.close()
+            self.dead = True  # what the client sent after this request is not read
             return
         if self.queue:
             self._serve_next()
 
-    def _fatal(self, status: int, message: bytes) -> None:
+    def _fatal(self, status: int, message: bytes, linger: bool = True) -> None:
         """The input cannot be read on: answer (in turn) and close."""
         self.dead = True
+        self.in_message = False
         if self.transport is None:
             return
         if self.current is None and not self.queue:
-            plain = [(b"content-type", b"text/plain")]
-            self.transport.write(encode_response(status, plain, message, b"close", date=self.server.date))
-            self.transport.close()
+            self.transport.write(encode_response(status, _PLAIN, message, b"close", date=self.server.date))
+            self._linger() if linger else self.transport.close()
         else:  # answers still owed: they go first, then the connection closes without one for the bad input
             self.close_after = True
+
+    def _linger(self) -> None:
+        """Close after a refusal: stop sending, discard what the client still sends for up to
+        ``linger_s``, then close; the client reads its answer rather than a connection reset."""
+        transport = self.transport
+        if self.lingering or transport is None:
+            return
+        if not transport.can_write_eof() or not self.server.start_lingering(self):
+            transport.close()
+            return
+        self.lingering = True
+        self.last_active = time.monotonic()
+        transport.write_eof()
+        self._update_reading()
+
+    def check_deadlines(self, now: float) -> None:
+        """Called every second: close what overstayed (collector/httplimits.py says what)."""
+        limits = self.server.limits
+        if self.transport is None:
+            return
+        if self.lingering:
+            if now - self.last_active > limits.linger_s:
+                self.transport.close()
+        elif self.in_message and not self.dead:
+            if self.request is None and now - self.started > limits.head_timeout_s:
+                self.server.count_refusal("head_timeout")
+                self._fatal(408, b"request head not complete within %gs" % limits.head_timeout_s, linger=False)
+            elif self.request is not None and limits.body_overdue(now - self.started, self.body_size):
+                self.server.count_refusal("body_rate")
+                self._fatal(408, b"request body arriving too slowly", linger=False)
+        elif self.idle and now - self.last_active > limits.keep_alive_s:
+            self.transport.close()
 
     @property
     def idle(self) -> bool:
         return self.current is None and not self.queue and not self.in_message
 
 
-class HttpServer:
-    """The listening side: routes by exact path for POST, an ASGI ``fallback`` for everything else."""
-
-    def __init__(self, routes: Mapping[str, Route], fallback: Route, max_body_bytes: int, keep_alive_s: float):
-        self.routes = dict(routes)
-        self.fallback = fallback
-        self.max_body_bytes = max_body_bytes
-        self.keep_alive_s = keep_alive_s
-        self.connections: set[Connection] = set()
-        self.date = b""
-        self.tick()
-
-    def tick(self) -> None:
-        """Refresh the ``date:`` header line (called every second): formatting it per answer would cost more."""
-        self.date = b"date: %s\r\n" % formatdate(usegmt=True).encode()
-
-    def protocol(self) -> Connection:
-        return Connection(self)
-
-    def close_idle(self, now: float) -> None:
-        """Close connections with nothing owed that have been quiet for ``keep_alive_s`` (or half a
-        request for as long: a slow client cannot hold a connection forever)."""
-        for connection in list(self.connections):
-            if connection.current is None and not connection.queue and now - connection.last_active > self.keep_alive_s:
-                if connection.transport is not None:
-                    connection.transport.close()
-
-    def begin_shutdown(self) -> None:
-        """Close what is idle now; a connection owing an answer closes once it has written it."""
-        for connection in list(self.connections):
-            connection.close_after = True
-            if connection.idle and connection.transport is not None:
-                connection.transport.close()
-
-    def abort_all(self) -> None:
-        for connection in list(self.connections):
-            if connection.transport is not None:
-                connection.transport.abort()
+def _drain(transport: asyncio.BaseTransport) -> None:
+    """Read and drop what a client already sent on a connection about to be refused: closing a socket
+    with unread input sends a reset, which would drop the answer too."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        for _ in range(16):  # at most 1 MiB: a client still sending after that reads a reset
+            if not os.read(sock.fileno(), 65536):
+                return
+    except OSError:  # nothing more to read (EAGAIN), or the client is gone already
+        return

@@ -158,7 +158,7 @@ class IngestService:
     def accept(self, box: Principal | Scope, decoded: Decoded, source: str = "push") -> IngestResult:
         """Validate and write to the spool; the caller must ``spool.sync(result.position)`` before
         acknowledging (the HTTP layer does so through the group committer, without a thread hop)."""
-        scope = self._json_scope(box)
+        scope = self.json_scope(box)
         now = self.clock()
         return self._spool(scope, self.validator.check(scope, decoded, int(now * 1e9), source), now)
 
@@ -168,7 +168,7 @@ class IngestService:
         fast = self.fast_json.get(version)
         if fast is None:
             return None
-        scope = self._json_scope(box)
+        scope = self.json_scope(box)
         now = self.clock()
         accepted = fast.accept(scope.box, body, int(now * 1e9))
         return None if accepted is None else self._spool(scope, accepted, now)
@@ -181,7 +181,8 @@ class IngestService:
         now = self.clock()
         return self._spool(scope, validate_body(self.validator, scope, body, precision, int(now * 1e9)), now)
 
-    def _json_scope(self, principal: Principal | Scope) -> Scope:
+    def json_scope(self, principal: Principal | Scope) -> Scope:
+        """The scope of a JSON payload's writer: a box (a site gateway's token is refused, 403)."""
         scope = self.scope(principal)
         if not scope.json_allowed:
             raise ForbiddenError("a gateway token writes line protocol (/write, /api/v2/write), not JSON payloads")

@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 
-from collector.http11 import HttpServer
+from collector.httpserver import HttpServer
 
 try:
     import uvloop
@@ -73,6 +73,7 @@ class BackgroundHttp:
     def _run(self) -> None:
         loop = self._loop = uvloop.new_event_loop() if uvloop is not None else asyncio.new_event_loop()
         try:
+            self.server.start_serving()
             if self._sock is not None:
                 listen = loop.create_server(self.server.protocol, sock=self._sock, ssl=self._ssl, backlog=4096)
             else:
@@ -92,7 +93,7 @@ class BackgroundHttp:
 
     def _sweep(self) -> None:
         self.server.tick()
-        self.server.close_idle(time.monotonic())
+        self.server.sweep(time.monotonic())
         self._loop.call_later(SWEEP_S, self._sweep)
 
     async def _shutdown(self) -> None:

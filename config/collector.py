@@ -129,6 +129,18 @@ class RateLimit(Strict):
     burst_points: int = Field(50_000, gt=0)
 
 
+class HttpEdge(Strict):
+    """The HTTP server's deadlines and caps (what a client sees at each: collector/httplimits.py)."""
+
+    keep_alive: Duration = Field(30, gt=0)  # an idle connection between requests is closed after this
+    head_timeout: Duration = Field(10, gt=0)  # request line and headers, from their first byte: else 408
+    body_timeout: Duration = Field(10, gt=0)  # the grace a body has before body_min_rate applies
+    body_min_rate: int = Field(16384, gt=0)  # bytes/s averaged over the body after the grace: else 408
+    max_connections: int = Field(4096, ge=1)  # also bounded by the open-file limit: beyond, 503
+    max_connections_per_client: int = Field(1024, ge=0)  # per client address (0: no cap): beyond, 503
+    inflight_body_bytes: int = Field(128 << 20, gt=0)  # bodies read and not yet answered: beyond, 503
+
+
 class PullTarget(Strict):
     jbox_id: str
     url: str
@@ -163,6 +175,7 @@ class CollectorConfig(Listens, Strict):
     flush_interval: Duration = 0.2
     commit_delay: Duration = Field(0.002, ge=0, le=0.1)
     rate_limit: RateLimit = RateLimit()
+    http: HttpEdge = HttpEdge()
     payload_versions: dict[PayloadVersionName, PayloadVersionPolicy] = {
         name: PayloadVersionPolicy() for name in PAYLOAD_VERSIONS
     }
@@ -171,6 +184,15 @@ class CollectorConfig(Listens, Strict):
 
     model_config = Strict.model_config | {"populate_by_name": True}
 
+
+    @model_validator(mode="after")
+    def _body_within_budget(self) -> CollectorConfig:
+        if self.http.inflight_body_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"http.inflight_body_bytes ({self.http.inflight_body_bytes}) must be at least max_body_bytes "
+                f"({self.max_body_bytes}): a body of the largest size could never be read"
+            )
+        return self
 
     @model_validator(mode="after")
     def _tls_pair(self) -> CollectorConfig:

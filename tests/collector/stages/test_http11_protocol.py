@@ -7,7 +7,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.http11 import Connection, HttpServer
+from collector.http11 import Connection
+from collector.httplimits import HttpLimits
+from collector.httpserver import HttpServer
 
 
 class Transport:
@@ -21,6 +23,9 @@ class Transport:
 
     def close(self) -> None:
         self.closed = True
+
+    def get_extra_info(self, name: str, default=None):
+        return ("127.0.0.1", 4242) if name == "peername" else default
 
     def pause_reading(self) -> None:
         pass
@@ -75,7 +80,7 @@ def test_any_stream_cut_anywhere_is_answered_in_order(requests, cuts) -> None:
     def elsewhere(request, reply) -> None:
         reply(404, [], b"404:" + request.body)
 
-    server = HttpServer({"/now": now, "/later": deferred}, elsewhere, max_body_bytes=1 << 20, keep_alive_s=30)
+    server = HttpServer({"/now": now, "/later": deferred}, elsewhere, HttpLimits(max_body_bytes=1 << 20))
     connection, transport = Connection(server), Transport()
     connection.connection_made(transport)
     stream = b"".join(encode(*request) for request in requests)
