@@ -66,7 +66,7 @@ class RulesService:
         self.store.open()
         groups = load_rules(resolve_rule_files(self.config.files))  # a broken file at start is fatal: nothing to keep
         self._fingerprint = self._files_fingerprint()
-        self.engine = RuleEngine(groups, self.query, self.inventory, self.store, box_energy_kwh=self.box_energy_kwh)
+        self.engine = self._engine(groups, self.store)
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._schedule(groups)
         self._scheduler.add_job(
@@ -80,6 +80,16 @@ class RulesService:
         self.metrics.last_reload_ok.set(1)
         log.info("rules: %d group(s) scheduled", len(groups))
         return self
+
+    def _engine(self, groups: list[Group], store: StateStore | None) -> RuleEngine:
+        return RuleEngine(
+            groups,
+            self.query,
+            self.inventory,
+            store,
+            box_energy_kwh=self.box_energy_kwh,
+            late_data_s=self.config.late_data,
+        )
 
     def stop(self) -> None:
         if self._scheduler is not None:
@@ -160,7 +170,7 @@ class RulesService:
             log.error("rule reload failed, previous rules keep running:\n%s", exc)
             return False
         with self._lock:
-            engine = RuleEngine(groups, self.query, self.inventory, None, box_energy_kwh=self.box_energy_kwh)
+            engine = self._engine(groups, None)
             engine.adopt_states(self.engine)
             engine.store = self.store
             self.engine = engine

@@ -10,8 +10,11 @@ measurement always carries some noise, so an exact repeat is a frozen sensor or 
 that follows; only exactly 0 under a setpoint that does not move is let be (an inverter that is
 off). Without it, a moving setpoint that crosses the frozen value brings the window mean inside
 the tolerance for an evaluation or two, and ``for`` starts again each time: a stuck box fired
-minutes late. With it, the condition stays true through the crossings, so the alert fires ``for``
-after the first evaluation that sees the fault.
+minutes late. With it, the condition stays true through the crossings. A frozen reading is dated
+from the first sample of its run of equal values (to the step: the bucket where the run began,
+told by its last sample), and the ``for`` timer starts there, not at the evaluation that first
+saw two equal samples: a stuck box fires within ``for`` + one interval of the freeze, wherever
+the freeze falls on the evaluation grid.
 
 ::
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import Field
 
@@ -64,7 +68,7 @@ class DeviationSpec(ConditionBase):
             f"SELECT {gap} AS dev, {gap} - ({self.absolute!r} + {self.relative!r} * abs({reference})) AS excess"
             f'{raw} {time_range(self, start_ns, end_ns)} GROUP BY "jbox_id"'
         )
-        spreads = ", max(f) AS fmax, min(f) AS fmin, max(r) AS rmax, min(r) AS rmin" if self.frozen else ""
+        spreads = ", max(f) AS fmax, min(f) AS fmin, last(f) AS flast, max(r) AS rmax, min(r) AS rmin" if self.frozen else ""
         return (
             f"SELECT sum(excess) AS excess, sum(dev) AS dev, count(dev) AS n{spreads} FROM ({inner}) "
             f"WHERE time >= {start_ns} AND time < {end_ns} {grouped(step_s)}"
@@ -84,12 +88,14 @@ class DeviationSpec(ConditionBase):
         excess = windowed("excess") / count
         deviation = windowed("dev") / count
         active = (excess > 0) & deviation.notna()
-        if self.frozen:
-            repeated = self._repeated(windowed, step_s)
-            # at exactly 0 under a setpoint that does not move, the inverter may simply be off
-            suspect = (windowed("rmax", "max") > windowed("rmin", "min")) | (windowed("fmax", "max") != 0)
-            active = active | (repeated & suspect & deviation.notna()).reindex_like(active).fillna(False)
-        return to_results(deviation, active)
+        if not self.frozen:
+            return to_results(deviation, active)
+        repeated = self._repeated(windowed, step_s)
+        # at exactly 0 under a setpoint that does not move, the inverter may simply be off
+        suspect = (windowed("rmax", "max") > windowed("rmin", "min")) | (windowed("fmax", "max") != 0)
+        frozen = (repeated & suspect & deviation.notna()).reindex_like(active).fillna(False).astype(bool)
+        since = _frozen_since(tables, eval_times, step_s, window_s).reindex_like(active)
+        return to_results(deviation, active | frozen, since.where(frozen))
 
     def _repeated(self, windowed, step_s: int) -> pd.DataFrame:
         """The field held one exact value over ``frozen``, and over at least its last two samples.
@@ -117,3 +123,31 @@ class DeviationSpec(ConditionBase):
 def _steps(seconds: float, step_s: int) -> int:
     """A duration rounded up to whole steps, at least one (buckets are aligned on steps)."""
     return int(max(step_s, -(-seconds // step_s) * step_s))
+
+
+def _frozen_since(tables: Pivot, eval_times: list[int], step_s: int, window_s: int) -> pd.DataFrame:
+    """Per evaluation time and box: the start (ns) of the bucket where the current run of one
+    repeated value began, looking back at most ``window_s``; NaN when the last bucket is not one
+    value throughout.
+
+    Walking back from the evaluation's last bucket: buckets holding only that value continue the
+    run; the first bucket that does not, but whose last sample is that value, is where the run
+    began (its first samples still moved).
+    """
+    step_ns = step_s * 1_000_000_000
+    fmax, fmin, flast = (tables[c].to_numpy(dtype="float64", na_value=np.nan) for c in ("fmax", "fmin", "flast"))
+    starts = tables.index.to_numpy()
+    rows = tables.index.get_indexer([t - step_ns for t in eval_times])
+    full = fmax == fmin  # NaN compares False: an empty bucket ends a run
+    value = fmax[rows]
+    since = np.broadcast_to(starts[rows][:, None], value.shape).astype("float64")
+    running = full[rows]
+    for back in range(1, max(1, window_s // step_s)):
+        previous = np.clip(rows - back, 0, None)
+        inside = (rows - back >= 0)[:, None]
+        more = running & inside & full[previous] & (fmax[previous] == value)
+        began = running & inside & ~more & (flast[previous] == value)
+        since = np.where(more | began, starts[previous][:, None], since)
+        running = more
+    since = np.where(full[rows], since, np.nan)
+    return pd.DataFrame(since, index=pd.Index(eval_times, name="time"), columns=tables.columns)
