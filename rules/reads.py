@@ -57,7 +57,7 @@ class BucketReader:
             read_from = max(start, held.end - late)
         new = _with_ns(self.query(statement(read_from, end)) if read_from < end else pd.DataFrame())
         self.rows_read += len(new)
-        if read_from > start:
+        if read_from > start and not held.frame.empty:
             kept = held.frame[(held.frame["t_ns"] >= start) & (held.frame["t_ns"] < read_from)]
             frame = pd.concat([kept, new], ignore_index=True) if not new.empty else kept
         else:

@@ -61,22 +61,53 @@ class DeviationSpec(ConditionBase):
         return max(_steps(self.window, step_s), frozen)
 
     def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
+        # The raw samples of the two fields, per box; the buckets are made in pandas (raw_buckets).
+        # The per-sample arithmetic in an InfluxQL subquery cost 3-4x the raw read (1.6.7, 2,000
+        # boxes of 1-s data), and the raw rows of a short window are few.
         field, reference = quote_ident(self.field), quote_ident(self.reference)
-        gap = f"abs({field} - {reference})"
-        raw = f", {field} AS f, {reference} AS r" if self.frozen else ""
-        inner = (
-            f"SELECT {gap} AS dev, {gap} - ({self.absolute!r} + {self.relative!r} * abs({reference})) AS excess"
-            f'{raw} {time_range(self, start_ns, end_ns)} GROUP BY "jbox_id"'
-        )
-        spreads = ", max(f) AS fmax, min(f) AS fmin, last(f) AS flast, max(r) AS rmax, min(r) AS rmin" if self.frozen else ""
-        return (
-            f"SELECT sum(excess) AS excess, sum(dev) AS dev, count(dev) AS n{spreads} FROM ({inner}) "
-            f"WHERE time >= {start_ns} AND time < {end_ns} {grouped(step_s)}"
-        )
+        return f'SELECT {field} AS f, {reference} AS r {time_range(self, start_ns, end_ns)} GROUP BY "jbox_id"'
+
+    def raw_buckets(self, frame: pd.DataFrame, step_s: int) -> pd.DataFrame:
+        """Raw rows (time, jbox_id, f, r) -> one row per step and box: the sums and spreads evaluate reads.
+
+        Per sample ``dev = |f - r|`` and ``excess = dev - (absolute + relative * |r|)``, counted
+        where both fields are present; the spreads and the last value of ``f`` over its own samples.
+        """
+        frame = with_ns(frame)
+        if frame.empty:
+            return frame
+        f = pd.to_numeric(frame.get("f"), errors="coerce") if "f" in frame else pd.Series(np.nan, index=frame.index)
+        r = pd.to_numeric(frame.get("r"), errors="coerce") if "r" in frame else pd.Series(np.nan, index=frame.index)
+        dev = (f - r).abs()
+        step_ns = step_s * 1_000_000_000
+        samples = pd.DataFrame(
+            {
+                "t_ns": frame["t_ns"].to_numpy() // step_ns * step_ns,
+                "jbox_id": frame["jbox_id"].to_numpy(),
+                "dev": dev.to_numpy(),
+                "excess": (dev - (self.absolute + self.relative * r.abs())).to_numpy(),
+                "f": f.to_numpy(),
+                "r": r.to_numpy(),
+                "order": frame["t_ns"].to_numpy(),
+            }
+        ).sort_values("order", kind="stable")  # "last" is the latest sample
+        grouped_ = samples.groupby(["t_ns", "jbox_id"], sort=False)
+        buckets = grouped_.agg(
+            excess=("excess", "sum"),
+            dev=("dev", "sum"),
+            n=("dev", "count"),
+            fmax=("f", "max"),
+            fmin=("f", "min"),
+            flast=("f", "last"),
+            rmax=("r", "max"),
+            rmin=("r", "min"),
+        ).reset_index()
+        buckets["time"] = pd.to_datetime(buckets["t_ns"], unit="ns", utc=True)
+        return buckets
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         window_s = self.window_s(step_s)
-        frame = with_ns(frame)
+        frame = self.raw_buckets(frame, step_s) if "f" in frame or "r" in frame else with_ns(frame)
 
         tables = Pivot(frame, eval_times, step_s, window_s)
 
