@@ -268,6 +268,5 @@ class AlertingConfig(Listens, Strict):
         return self.time_intervals + self.mute_time_intervals
 
 
-
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

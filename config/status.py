@@ -42,7 +42,6 @@ class StatusConfig(Listens, Strict):
     box_url: str = "/box/{jbox_id}"
     urls: ComponentUrls = ComponentUrls()
 
-
     @field_validator("box_url")
     @classmethod
     def _box_url(cls, value: str) -> str:
@@ -66,4 +65,3 @@ class StatusConfig(Listens, Strict):
                 "or every snapshot would look stale"
             )
         return self
-

@@ -36,7 +36,6 @@ from rules.conditions.base import (
     EvalContext,
     Pivot,
     at_eval_times,
-    grouped,
     rolling,
     time_range,
     to_results,

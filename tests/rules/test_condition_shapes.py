@@ -16,11 +16,11 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from inventory import Box
 from rules.conditions import CONDITIONS
 from rules.conditions.base import RESULT_COLUMNS, EvalContext
 from rules.engine import RuleEngine
 from rules.model import RuleFile
-from inventory import Box
 from storage.lineprotocol import encode_point
 
 S = 1_000_000_000
@@ -29,10 +29,18 @@ T0 = (int(time.time()) - 3600) // 60 * 60 * S
 
 SPECS = [
     {"kind": "deviation", "field": "p_meas_kw", "reference": "p_setpoint_kw", "absolute": 50, "window": "20s"},
-    {"kind": "deviation", "field": "p_meas_kw", "reference": "p_setpoint_kw", "absolute": 50, "window": "20s",
-     "frozen": "10s"},
-    *({"kind": "threshold", "field": "temp_max_c", "aggregate": a, "window": "30s", "op": ">", "value": 40}
-      for a in ("mean", "max", "min", "last", "count", "sum")),
+    {
+        "kind": "deviation",
+        "field": "p_meas_kw",
+        "reference": "p_setpoint_kw",
+        "absolute": 50,
+        "window": "20s",
+        "frozen": "10s",
+    },
+    *(
+        {"kind": "threshold", "field": "temp_max_c", "aggregate": a, "window": "30s", "op": ">", "value": 40}
+        for a in ("mean", "max", "min", "last", "count", "sum")
+    ),
     {"kind": "absence", "measurement": "telemetry", "field": "p_meas_kw", "duration": "30s"},
     {"kind": "rate", "field": "soc_pct", "window": "40s", "op": ">", "value": 1, "absolute": True},
     {"kind": "energy_balance", "window": "30s", "value": 1},
@@ -51,8 +59,15 @@ def test_frozen_with_measured_power_but_no_setpoint_does_not_crash(influx) -> No
         lines.append(encode_point("telemetry", {"jbox_id": "misaligned"}, {"p_meas_kw": 300.0}, t))
     influx.write(lines)
     rules = RuleFile.model_validate(
-        {"groups": [{"name": "power", "interval": "10s", "rules": [
-            {"alert": "Stuck", "condition": {"deviation": SPECS[1]}}]}]}
+        {
+            "groups": [
+                {
+                    "name": "power",
+                    "interval": "10s",
+                    "rules": [{"alert": "Stuck", "condition": {"deviation": SPECS[1]}}],
+                }
+            ]
+        }
     ).groups
     engine = RuleEngine(rules, influx.query, lambda: [Box("both"), Box("only-measured"), Box("misaligned")])
     evaluation = engine.evaluate(rules[0], [T0 + s * S for s in range(20, 60, 10)])

@@ -152,9 +152,28 @@ def test_each_evaluation_reads_only_what_is_new_plus_late_data(influx) -> None:
     write_history(influx)
     query = CountingQuery(influx)
     thermal = RuleFile.model_validate(
-        {"groups": [{"name": "thermal", "interval": "10s", "rules": [
-            {"alert": "Hot", "condition": {"threshold": {
-                "field": "temp_max_c", "aggregate": "max", "window": "1m", "op": ">", "value": 55}}}]}]}
+        {
+            "groups": [
+                {
+                    "name": "thermal",
+                    "interval": "10s",
+                    "rules": [
+                        {
+                            "alert": "Hot",
+                            "condition": {
+                                "threshold": {
+                                    "field": "temp_max_c",
+                                    "aggregate": "max",
+                                    "window": "1m",
+                                    "op": ">",
+                                    "value": 55,
+                                }
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
     ).groups
 
     def ranges() -> list[tuple[int, int]]:

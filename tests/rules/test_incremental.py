@@ -52,10 +52,24 @@ RULES = RuleFile.model_validate(
                     },
                     {
                         "alert": "Hot",
-                        "condition": {"threshold": {"field": "temp_max_c", "aggregate": "max", "window": "20s",
-                                                    "op": ">", "value": 55}},
-                        "clear": {"threshold": {"field": "temp_max_c", "aggregate": "max", "window": "20s",
-                                                "op": "<", "value": 50}},
+                        "condition": {
+                            "threshold": {
+                                "field": "temp_max_c",
+                                "aggregate": "max",
+                                "window": "20s",
+                                "op": ">",
+                                "value": 55,
+                            }
+                        },
+                        "clear": {
+                            "threshold": {
+                                "field": "temp_max_c",
+                                "aggregate": "max",
+                                "window": "20s",
+                                "op": "<",
+                                "value": 50,
+                            }
+                        },
                         "for": "10s",
                     },
                 ],
@@ -66,13 +80,28 @@ RULES = RuleFile.model_validate(
                 "rules": [
                     {
                         "alert": "SoCFast",
-                        "condition": {"rate": {"field": "soc_pct", "window": "2m", "per": "1h", "op": ">",
-                                               "value": 30, "absolute": True}},
+                        "condition": {
+                            "rate": {
+                                "field": "soc_pct",
+                                "window": "2m",
+                                "per": "1h",
+                                "op": ">",
+                                "value": 30,
+                                "absolute": True,
+                            }
+                        },
                     },
                     {
                         "alert": "SoCLow",
-                        "condition": {"threshold": {"field": "soc_pct", "aggregate": "mean", "window": "1m",
-                                                    "op": "<", "value": 45}},
+                        "condition": {
+                            "threshold": {
+                                "field": "soc_pct",
+                                "aggregate": "mean",
+                                "window": "1m",
+                                "op": "<",
+                                "value": 45,
+                            }
+                        },
                         "for": "30s",
                     },
                     {
@@ -82,8 +111,7 @@ RULES = RuleFile.model_validate(
                     },
                     {
                         "alert": "Silent",
-                        "condition": {"absence": {"measurement": "telemetry", "field": "p_meas_kw",
-                                                  "duration": "1m"}},
+                        "condition": {"absence": {"measurement": "telemetry", "field": "p_meas_kw", "duration": "1m"}},
                     },
                 ],
             },
