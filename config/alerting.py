@@ -268,5 +268,6 @@ class AlertingConfig(Listens, Strict):
         return self.time_intervals + self.mute_time_intervals
 
 
+
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

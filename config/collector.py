@@ -171,8 +171,10 @@ class CollectorConfig(Listens, Strict):
 
     model_config = Strict.model_config | {"populate_by_name": True}
 
+
     @model_validator(mode="after")
     def _tls_pair(self) -> CollectorConfig:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give both or neither")
         return self
+

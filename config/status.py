@@ -42,6 +42,7 @@ class StatusConfig(Listens, Strict):
     box_url: str = "/box/{jbox_id}"
     urls: ComponentUrls = ComponentUrls()
 
+
     @field_validator("box_url")
     @classmethod
     def _box_url(cls, value: str) -> str:
@@ -65,3 +66,4 @@ class StatusConfig(Listens, Strict):
                 "or every snapshot would look stale"
             )
         return self
+
