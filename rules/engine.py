@@ -186,7 +186,7 @@ class RuleEngine:
             for condition in (loaded.rule.condition, loaded.rule.clear):
                 key = _statement(condition, step) if condition is not None else None
                 if key:
-                    longest = max(windows.get(key, (None, 0))[1], condition.window_s(step))
+                    longest = max(windows.get(key, (None, 0))[1], condition.lookback_s(step))
                     windows[key] = (condition, longest)
         frames, failed, seconds = {}, {}, {}
         for key, (condition, window_s) in windows.items():

@@ -53,6 +53,10 @@ class ConditionBase(Strict):
         window = getattr(self, "window", step_s) or step_s
         return int(max(step_s, -(-window // step_s) * step_s))
 
+    def lookback_s(self, step_s: int) -> int:
+        """How far back one evaluation reads: the window, unless the kind also looks before it."""
+        return self.window_s(step_s)
+
     def query(self, start_ns: int, end_ns: int, step_s: int) -> str | None:
         """One InfluxQL statement for all boxes over [start, end), grouped per step; None if no data needed."""
         raise NotImplementedError

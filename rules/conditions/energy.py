@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from config.fields import Duration
+from config.fields import Duration, Strict
 from rules.conditions.base import (
     ConditionBase,
     EvalContext,
@@ -51,6 +51,20 @@ from rules.conditions.base import (
 from storage.influxql import quote_ident
 
 
+class Baseline(Strict):
+    """Each box's usual unexplained SoC change, fitted on the ``window`` before the rule's window.
+
+    Unexplained change that depends on the SoC itself (SoC management outside the metered power
+    pulls toward 50 %, faster the further away) is fitted per box as ``a + b x SoC`` over the
+    baseline window, by least squares, and subtracted; the rule then compares what is left with
+    ``value``, far below the plain bound. Until the box has half a baseline window of full steps
+    (after a restart, a new box) the plain bound of the condition applies.
+    """
+
+    window: Duration = 3600
+    value: float = Field(gt=0, description="points per rule window left unexplained by the baseline")
+
+
 class EnergyBalanceSpec(ConditionBase):
     kind: Literal["energy_balance"] = "energy_balance"
     measurement: str = "telemetry"
@@ -60,6 +74,12 @@ class EnergyBalanceSpec(ConditionBase):
     energy_kwh: float | None = Field(None, gt=0)
     window: Duration = 300
     value: float = Field(gt=0, description="percentage points of SoC change that no energy explains")
+    baseline: Baseline | None = None
+    limits: tuple[float, float] = (1.0, 99.0)  # a step with its SoC at or beyond one has no rate
+
+    def lookback_s(self, step_s: int) -> int:
+        """What one evaluation reads: the window, and before it the baseline's fit."""
+        return self.window_s(step_s) + (_whole(self.baseline.window, step_s) if self.baseline else 0)
 
     @property
     def field(self) -> str:
@@ -76,21 +96,28 @@ class EnergyBalanceSpec(ConditionBase):
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         window_s = self.window_s(step_s)
-        frame = with_ns(frame)
-        tables = Pivot(frame, eval_times, step_s, window_s)
+        tables = Pivot(with_ns(frame), eval_times, step_s, self.lookback_s(step_s))
         n = tables["n"]
-
-        def table(column: str) -> pd.DataFrame:
-            return tables[column].reindex(columns=n.columns)
-
+        first, last = tables["soc_first"], tables["soc_last"]
         span_s = step_s * (n - 1) / n  # uniform samples: first to last covers (n - 1) / n of the step
-        expected = -table("p_mean") * span_s / 3600.0 / (self.energy_kwh or ctx.box_energy_kwh) * 100.0
+        expected = -tables["p_mean"] * span_s / 3600.0 / (self.energy_kwh or ctx.box_energy_kwh) * 100.0
         # a power reading frozen at a non-zero value says nothing of the energy (that is a stuck
-        # meter, SetpointNotFollowed's fault): such a step has no rate, and its window no result
-        frozen = (table("p_max") == table("p_min")) & (table("p_max") != 0) & (n >= 2)
-        rate = ((table("soc_last") - table("soc_first")) - expected) / span_s.where((n >= 2) & ~frozen)
-        values = at_eval_times(_rolling_median(rate, window_s // step_s), eval_times, step_s).abs() * window_s
-        return to_results(values, (values > self.value) & values.notna())
+        # meter, SetpointNotFollowed's fault), and a SoC held at a limit cannot follow the energy
+        # (SoCLimitHeld's condition): such a step has no rate, and its window no result
+        frozen = (tables["p_max"] == tables["p_min"]) & (tables["p_max"] != 0) & (n >= 2)
+        low, high = self.limits
+        at_limit = (first.where(first > last, last) >= high) | (first.where(first < last, last) <= low)
+        rate = ((last - first) - expected) / span_s.where((n >= 2) & ~frozen & ~at_limit)
+        k = window_s // step_s
+        plain = at_eval_times(_rolling_median(rate, k), eval_times, step_s).abs() * window_s
+        if self.baseline is None:
+            return to_results(plain, (plain > self.value) & plain.notna())
+        residual, fitted = _residual(rate, (first + last) / 2, k, _whole(self.baseline.window, step_s) // step_s)
+        values = at_eval_times(_rolling_median(residual, k), eval_times, step_s).abs() * window_s
+        fitted = at_eval_times(fitted, eval_times, step_s).fillna(False).astype(bool)
+        values = values.where(fitted, plain)
+        bound = pd.DataFrame(self.value, index=values.index, columns=values.columns).where(~fitted, self.baseline.value)
+        return to_results(values, (values > bound) & values.notna())
 
     def describe(self) -> str:
         energy = f"{self.energy_kwh:g} kWh" if self.energy_kwh else "fleet.box_energy_kwh"
@@ -111,3 +138,38 @@ def _rolling_median(table: pd.DataFrame, k: int) -> pd.DataFrame:
     with np.errstate(all="ignore"):
         median = np.median(np.where(full[..., None], windows, 0.0), axis=-1)
     return pd.DataFrame(np.where(full, median, np.nan), index=table.index, columns=table.columns)
+
+
+def _residual(rate: pd.DataFrame, soc: pd.DataFrame, k: int, fit_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``rate`` less each box's least-squares line ``a + b x soc``, fitted on the ``fit_rows`` rows
+    that end where the ``k``-row window of each row begins; and where such a fit exists (at least
+    half the rows with a rate)."""
+    y = rate.to_numpy(dtype="float64", na_value=np.nan)
+    x = soc.reindex_like(rate).to_numpy(dtype="float64", na_value=np.nan)
+    ok = ~np.isnan(y) & ~np.isnan(x)
+    x0, y0 = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
+
+    def sums(values: np.ndarray) -> np.ndarray:
+        # sum over rows (i - k - fit_rows, i - k]: the fit ends where row i's window begins
+        total = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+        end = np.arange(values.shape[0]) - k + 1
+        start = end - fit_rows
+        end, start = np.clip(end, 0, None), np.clip(start, 0, None)
+        return total[end] - total[start]
+
+    n, sx, sy = sums(ok.astype("float64")), sums(x0), sums(y0)
+    sxx, sxy = sums(x0 * x0), sums(x0 * y0)
+    with np.errstate(all="ignore"):
+        var = sxx - sx * sx / n
+        b = np.where(var > 1e-6 * np.maximum(n, 1), (sxy - sx * sy / n) / var, 0.0)
+        a = (sy - b * sx) / n
+    fitted = n >= fit_rows / 2
+    residual = np.where(fitted, y - (a + b * x), np.nan)
+    return (
+        pd.DataFrame(residual, index=rate.index, columns=rate.columns),
+        pd.DataFrame(fitted, index=rate.index, columns=rate.columns),
+    )
+
+
+def _whole(seconds: float, step_s: int) -> int:
+    return int(max(step_s, -(-seconds // step_s) * step_s))
