@@ -17,10 +17,11 @@ from rules.conditions.deviation import DeviationSpec
 from rules.conditions.energy import EnergyBalanceSpec
 from rules.conditions.fleet import FleetRatioSpec
 from rules.conditions.rate import RateSpec
+from rules.conditions.soc_limit import SoCLimitSpec
 from rules.conditions.threshold import ThresholdSpec
 
 ConditionSpec = Annotated[
-    ThresholdSpec | DeviationSpec | AbsenceSpec | FleetRatioSpec | RateSpec | EnergyBalanceSpec,
+    ThresholdSpec | DeviationSpec | AbsenceSpec | FleetRatioSpec | RateSpec | EnergyBalanceSpec | SoCLimitSpec,
     Field(discriminator="kind"),
 ]
 
@@ -31,4 +32,5 @@ CONDITIONS = {
     "fleet_ratio": FleetRatioSpec,
     "rate": RateSpec,
     "energy_balance": EnergyBalanceSpec,
+    "soc_limit": SoCLimitSpec,
 }
