@@ -43,9 +43,8 @@ class SoCLimitSpec(ConditionBase):
 
     def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
         # energy_balance's statement, so that both kinds share one read
-        twin = EnergyBalanceSpec(
-            measurement=self.measurement, retention_policy=self.retention_policy, soc=self.soc, power=self.power, value=1
-        )
+        fields = {"measurement": self.measurement, "retention_policy": self.retention_policy}
+        twin = EnergyBalanceSpec(**fields, soc=self.soc, power=self.power, value=1)
         return twin.query(start_ns, end_ns, step_s)
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
