@@ -71,7 +71,7 @@ def run(server: InfluxServer, variant: str, seed: int, args, tmp: Path, rule_fil
         for label, path in rule_files.items():
             groups = [g for g in load_rules([path]) if g.name == "energy"]
             report = run_backtest(groups, client, start, window.end_ms * 1_000_000, faults=truth, inventory=inventory)
-            rule = next(r for r in report["rules"] if r["rule"] == "SoCEstimateDrift")
+            rule = next(r for r in report["rules"] if r["alert"] == "SoCEstimateDrift")
             delays = [x["delay_s"] for x in rule["detectable_faults"] if x["kind"] == "soc_drift"]
             out[label] = {"precision": rule["precision"], "delays": delays, "alerts": rule["alerts"]}
         client.execute(f'DROP DATABASE "{name}"', database="")

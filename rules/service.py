@@ -130,6 +130,7 @@ class RulesService:
             evaluation = engine.evaluate(group, [at])
             self._last_eval[name] = at
             self.metrics.duration.labels(name).observe(time.perf_counter() - started)
+            self.metrics.lag.labels(name).observe(max(0.0, self.clock() - at / 1e9))
         for rule in evaluation.errors:
             self.metrics.failures.labels(rule).inc()
         for loaded, transition in evaluation.transitions:

@@ -44,6 +44,8 @@ SPECS = [
     {"kind": "absence", "measurement": "telemetry", "field": "p_meas_kw", "duration": "30s"},
     {"kind": "rate", "field": "soc_pct", "window": "40s", "op": ">", "value": 1, "absolute": True},
     {"kind": "energy_balance", "window": "30s", "value": 1},
+    {"kind": "energy_balance", "window": "30s", "value": 1, "baseline": {"window": "40s", "value": 0.5}},
+    {"kind": "soc_limit", "window": "30s"},
 ]
 
 
