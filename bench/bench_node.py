@@ -17,7 +17,7 @@ The first ``--warm-up`` seconds (the rules' cold reads of their whole windows, t
 pushes) are left out of the group figures. ``--search`` bisects for the largest fleet that holds.
 The machine is shared and small: figures are noisy; run it on an idle node for capacity numbers.
 
-    .venv/bin/python bench/bench_node.py [--boxes 10000] [--seconds 180] [--warm-up 60]
+    .venv/bin/python bench/bench_node.py [--boxes 10000 30000] [--seconds 180] [--warm-up 60] [--compare TREE]
     .venv/bin/python bench/bench_node.py --search [--low 2000] [--high 30000] [--seconds 120]
 """
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench_fleet_load import P99_TARGET_MS, issue_fleet
-from common import jboxmon_cli, start_collector
+from common import jboxmon_cli, start_collector, tree_options
 from loadgen import FleetRun, run_fleet
 
 from rules.loader import load_rules
@@ -45,7 +45,7 @@ RULES = Path(__file__).resolve().parents[1] / "rules" / "default" / "jbox.yaml"
 _SAMPLE = re.compile(r'^(jboxmon_rules_\w+?)(_count|_sum|_bucket)?\{group="([^"]+)"(?:,le="([^"]+)")?\} (\S+)$')
 
 
-def config_text(tmp: str, influx_url: str, rules_port: int, alerting_port: int) -> str:
+def config_text(tmp: str, influx_url: str, rules_port: int, alerting_port: int, rules_file: Path = RULES) -> str:
     return f"""influxdb:
   url: {influx_url}
   database: fleet
@@ -55,7 +55,7 @@ inventory:
 collector:
   spool_dir: {tmp}/spool
 rules:
-  files: [{RULES}]
+  files: [{rules_file}]
   state_db: {tmp}/rules-state.sqlite
   listen: 127.0.0.1:{rules_port}
   alerting_url: http://127.0.0.1:{alerting_port}/api/v2/alerts
@@ -71,8 +71,12 @@ retention: {{enabled: false}}
 """
 
 
-def start_service(config: Path, verb: list[str], port: int, timeout_s: float = 30.0) -> subprocess.Popen:
-    process = subprocess.Popen([*jboxmon_cli(config), *verb], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+def start_service(
+    config: Path, verb: list[str], port: int, timeout_s: float = 30.0, tree: Path | None = None
+) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [*jboxmon_cli(config), *verb], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, **tree_options(tree)
+    )
     deadline = time.monotonic() + timeout_s
     with HttpClient(f"http://127.0.0.1:{port}", HttpSettings(timeout_s=1)) as http:
         while time.monotonic() < deadline:
@@ -189,17 +193,21 @@ class NodeOutcome:
         )
 
 
-def one_node(boxes: int, seconds: int, warm_up: int, processes: int, connections: int) -> NodeOutcome:
+def one_node(
+    boxes: int, seconds: int, warm_up: int, processes: int, connections: int, tree: Path | None = None
+) -> NodeOutcome:
+    """A fresh InfluxDB, collector, rules engine and alerting (of ``tree``, else this one) under the fleet."""
     with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp) / "influx") as influxd:
         rules_port, alerting_port, collector_port = free_port(), free_port(), free_port()
         config = Path(tmp) / "jboxmon.yaml"
-        config.write_text(config_text(tmp, influxd.url, rules_port, alerting_port))
+        rules_file = RULES if tree is None else tree / "rules" / "default" / "jbox.yaml"
+        config.write_text(config_text(tmp, influxd.url, rules_port, alerting_port, rules_file))
         InfluxClient(InfluxSettings(url=influxd.url, database="fleet")).create_database()
-        tokens = issue_fleet(f"{tmp}/registry.sqlite", boxes, None)
-        processes_ = [start_service(config, ["alerting"], alerting_port)]
+        tokens = issue_fleet(f"{tmp}/registry.sqlite", boxes, tree)
+        processes_ = [start_service(config, ["alerting"], alerting_port, tree=tree)]
         try:
-            processes_.append(start_collector(config, collector_port))
-            processes_.append(start_service(config, ["rules", "run"], rules_port))
+            processes_.append(start_collector(config, collector_port, tree=tree))
+            processes_.append(start_service(config, ["rules", "run"], rules_port, tree=tree))
             interval = 10.0
             rounds = int(seconds // interval)
             began = time.time() + 1.0 + boxes * rounds / 200_000  # as run_fleet places round 0
@@ -276,6 +284,7 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--search", action="store_true")
+    parser.add_argument("--compare", type=Path, help="first run the node of this source tree (a same-run baseline)")
     parser.add_argument("--low", type=int, default=2000)
     parser.add_argument("--high", type=int, default=30000)
     args = parser.parse_args()
@@ -283,7 +292,18 @@ def main() -> None:
         search(args.low, args.high, args.seconds, args.warm_up, args.processes, args.connections)
         return
     for boxes in args.boxes:
-        report(one_node(boxes, args.seconds, args.warm_up, args.processes, args.connections))
+        fleet = (boxes, args.seconds, args.warm_up, args.processes, args.connections)
+        if args.compare:
+            print(f"-- baseline: the node of {args.compare}")
+            base = one_node(*fleet, tree=args.compare)
+            report(base)
+            print("-- this tree")
+        outcome = one_node(*fleet)
+        report(outcome)
+        if args.compare:
+            print(
+                f"same run: engine busy {base.busy:.2f} -> {outcome.busy:.2f} ({base.busy / max(outcome.busy, 1e-9):.2f}x less)"
+            )
 
 
 if __name__ == "__main__":

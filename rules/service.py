@@ -101,16 +101,21 @@ class RulesService:
         for job in self._scheduler.get_jobs():
             if job.id.startswith("group:"):
                 job.remove()
+        now = self.clock()
         for group in groups:
+            # runs on the group's grid (plus its query offset): an evaluation reads up to the last
+            # whole step, so one that ran off the grid would leave the newest seconds to the next one
+            interval = int(group.interval)
+            grid = (int(now - group.query_offset) // interval + 1) * interval + group.query_offset
             self._scheduler.add_job(
                 self.evaluate_group,
-                IntervalTrigger(seconds=group.interval),
+                IntervalTrigger(seconds=interval, start_date=dt.datetime.fromtimestamp(grid, dt.UTC)),
                 args=[group.name],
                 id=f"group:{group.name}",
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=int(self.config.misfire_grace),
-                next_run_time=dt.datetime.fromtimestamp(self.clock(), dt.UTC),
+                next_run_time=dt.datetime.fromtimestamp(now, dt.UTC),  # and once at once
             )
 
     # -- evaluation ----------------------------------------------------------------------------
