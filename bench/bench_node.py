@@ -301,9 +301,8 @@ def main() -> None:
         outcome = one_node(*fleet)
         report(outcome)
         if args.compare:
-            print(
-                f"same run: engine busy {base.busy:.2f} -> {outcome.busy:.2f} ({base.busy / max(outcome.busy, 1e-9):.2f}x less)"
-            )
+            ratio = base.busy / max(outcome.busy, 1e-9)
+            print(f"same run: engine busy {base.busy:.2f} -> {outcome.busy:.2f} ({ratio:.2f}x less)")
 
 
 if __name__ == "__main__":
