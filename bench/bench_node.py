@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench_fleet_load import P99_TARGET_MS, issue_fleet
-from common import jboxmon_cli, start_collector, tree_options
+from common import jboxmon_cli, tree_options
 from loadgen import FleetRun, run_fleet
 
 from rules.loader import load_rules
@@ -72,7 +72,7 @@ retention: {{enabled: false}}
 
 
 def start_service(
-    config: Path, verb: list[str], port: int, timeout_s: float = 30.0, tree: Path | None = None
+    config: Path, verb: list[str], port: int, timeout_s: float = 90.0, tree: Path | None = None
 ) -> subprocess.Popen:
     process = subprocess.Popen(
         [*jboxmon_cli(config), *verb], stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL, **tree_options(tree)
@@ -206,7 +206,11 @@ def one_node(
         tokens = issue_fleet(f"{tmp}/registry.sqlite", boxes, tree)
         processes_ = [start_service(config, ["alerting"], alerting_port, tree=tree)]
         try:
-            processes_.append(start_collector(config, collector_port, tree=tree))
+            processes_.append(
+                start_service(
+                    config, ["collector", "--listen", f"127.0.0.1:{collector_port}"], collector_port, tree=tree
+                )
+            )
             processes_.append(start_service(config, ["rules", "run"], rules_port, tree=tree))
             interval = 10.0
             rounds = int(seconds // interval)

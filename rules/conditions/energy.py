@@ -20,13 +20,21 @@ change within each step counts, so a jump between two samples in different steps
 The box energy is ``energy_kwh`` when given, else ``fleet.box_energy_kwh`` from the configuration.
 Every step of the window needs two samples or more, otherwise no result (the state is kept, as
 for any condition without data); so does a step whose power reading is frozen at a non-zero value
-(a stuck meter measures no energy: SetpointNotFollowed reports it). SoC management that the
-meter does not see (rebalancing outside the metered power) moves SoC too: keep ``value`` above
-what it can do in ``window``.
+(a stuck meter measures no energy: SetpointNotFollowed reports it), and a step whose SoC is at
+one of ``limits`` (a box held at its limit cannot follow its energy: ``soc_limit``'s fault).
+
+SoC management that the meter does not see (rebalancing outside the metered power) moves SoC too,
+more the further the SoC is from its target: without ``baseline``, keep ``value`` above what it
+can do in ``window``. With ``baseline``, each box's own unexplained rate is fitted as
+``a + b x SoC`` over the baseline window before the rule's window (least squares per box) and
+subtracted before the median; the remainder is compared with ``baseline.value``, which can then be
+far lower: a steady drift of a few tenths of a point a minute shows within minutes. A box without
+half a baseline window of full steps (a restart, a new box) is held to ``value``.
 
 ::
 
-    energy_balance: {measurement: telemetry, soc: soc_pct, power: p_meas_kw, window: 5m, value: 4}
+    energy_balance: {measurement: telemetry, soc: soc_pct, power: p_meas_kw, window: 5m, value: 4,
+                     baseline: {window: 1h, value: 1.2}}
 """
 
 from __future__ import annotations
@@ -58,11 +66,13 @@ class Baseline(Strict):
     pulls toward 50 %, faster the further away) is fitted per box as ``a + b x SoC`` over the
     baseline window, by least squares, and subtracted; the rule then compares what is left with
     ``value``, far below the plain bound. Until the box has half a baseline window of full steps
-    (after a restart, a new box) the plain bound of the condition applies.
+    (after a restart, a new box, a recalibration: a jump of ``jump`` points between two steps) the
+    plain bound of the condition applies. Steps already beyond the plain bound are not fitted.
     """
 
     window: Duration = 3600
     value: float = Field(gt=0, description="points per rule window left unexplained by the baseline")
+    jump: float = Field(2.0, gt=0, description="points between two steps that mean a recalibrated estimate")
 
 
 class EnergyBalanceSpec(ConditionBase):
@@ -112,7 +122,11 @@ class EnergyBalanceSpec(ConditionBase):
         plain = at_eval_times(_rolling_median(rate, k), eval_times, step_s).abs() * window_s
         if self.baseline is None:
             return to_results(plain, (plain > self.value) & plain.notna())
-        residual, fitted = _residual(rate, (first + last) / 2, k, _whole(self.baseline.window, step_s) // step_s)
+        # a jump of the estimate between two steps (a recalibration) starts the box's history afresh
+        jumps = (first - last.shift(1)).abs() > self.baseline.jump
+        fit_rows = _whole(self.baseline.window, step_s) // step_s
+        cap = self.value / window_s
+        residual, fitted = _residual(rate, (first + last) / 2, jumps, k, fit_rows, cap)
         values = at_eval_times(_rolling_median(residual, k), eval_times, step_s).abs() * window_s
         fitted = at_eval_times(fitted, eval_times, step_s).fillna(False).astype(bool)
         values = values.where(fitted, plain)
@@ -124,6 +138,11 @@ class EnergyBalanceSpec(ConditionBase):
         return (
             f"{self.measurement}.{self.soc} change over {self.window:g}s differs from the energy of "
             f"{self.power} ({energy}) by more than {self.value:g} points"
+            + (
+                f" ({self.baseline.value:g} beyond the box's usual, fitted over {self.baseline.window:g}s)"
+                if self.baseline
+                else ""
+            )
         )
 
 
@@ -140,22 +159,32 @@ def _rolling_median(table: pd.DataFrame, k: int) -> pd.DataFrame:
     return pd.DataFrame(np.where(full, median, np.nan), index=table.index, columns=table.columns)
 
 
-def _residual(rate: pd.DataFrame, soc: pd.DataFrame, k: int, fit_rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``rate`` less each box's least-squares line ``a + b x soc``, fitted on the ``fit_rows`` rows
-    that end where the ``k``-row window of each row begins; and where such a fit exists (at least
-    half the rows with a rate)."""
+def _residual(
+    rate: pd.DataFrame, soc: pd.DataFrame, jumps: pd.DataFrame, k: int, fit_rows: int, cap: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``rate`` less each box's least-squares line ``a + b x soc``; and where such a fit exists.
+
+    Row ``i`` is fitted on the ``fit_rows`` rows that end where its ``k``-row window begins, less
+    the rows before the box's last jump (a recalibrated estimate: what came before says nothing of
+    the estimator now; a jump inside the window leaves no fit) and the rows whose rate is beyond
+    ``cap`` (already off by the plain bound: a drift must not become the box's usual). A fit needs
+    half ``fit_rows`` rows with a rate.
+    """
     y = rate.to_numpy(dtype="float64", na_value=np.nan)
     x = soc.reindex_like(rate).to_numpy(dtype="float64", na_value=np.nan)
-    ok = ~np.isnan(y) & ~np.isnan(x)
+    ok = ~np.isnan(y) & ~np.isnan(x) & (np.abs(y) <= cap)
     x0, y0 = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
+    rows = np.arange(y.shape[0])[:, None]
+    jumped = jumps.reindex_like(rate).fillna(False).to_numpy(dtype=bool)
+    last_jump = np.maximum.accumulate(np.where(jumped, rows, -1), axis=0)  # latest jump row <= i
+    end = np.broadcast_to(rows - k + 1, y.shape)  # rows < end: up to where the window begins
+    start = np.maximum(end - fit_rows, last_jump)
+    end, start = np.clip(end, 0, None), np.clip(np.minimum(start, end), 0, None)
+    columns = np.arange(y.shape[1])[None, :]
 
     def sums(values: np.ndarray) -> np.ndarray:
-        # sum over rows (i - k - fit_rows, i - k]: the fit ends where row i's window begins
         total = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
-        end = np.arange(values.shape[0]) - k + 1
-        start = end - fit_rows
-        end, start = np.clip(end, 0, None), np.clip(start, 0, None)
-        return total[end] - total[start]
+        return total[end, columns] - total[start, columns]
 
     n, sx, sy = sums(ok.astype("float64")), sums(x0), sums(y0)
     sxx, sxy = sums(x0 * x0), sums(x0 * y0)
