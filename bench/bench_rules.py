@@ -204,10 +204,12 @@ def main() -> None:
     parser.add_argument("--backtest-boxes", type=int, default=1000)
     parser.add_argument("--backtest-hours", type=float, default=6.0)
     parser.add_argument("--skip-backtest", action="store_true")
+    parser.add_argument("--skip-live", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as data_dir, InfluxServer(Path(data_dir) / "influxdb") as server:
         tmp = Path(data_dir)
-        part_live(server, args.sizes, args.rounds, tmp)
+        if not args.skip_live:
+            part_live(server, args.sizes, args.rounds, tmp)
         if not args.skip_backtest:
             part_backtest(server, args.seeds, args.backtest_boxes, args.backtest_hours, tmp)
 

@@ -96,12 +96,13 @@ def main() -> int:
     parser.add_argument("--hours", type=float, default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--slow-rate", type=float, default=0.3, help="points per minute")
+    parser.add_argument("--variants", nargs="+", choices=("fast", "slow"), default=["fast", "slow"])
     args = parser.parse_args()
     assert f.KINDS[f.SOC_DRIFT] == "soc_drift"
     with tempfile.TemporaryDirectory() as tmp_dir, InfluxServer(Path(tmp_dir) / "influxdb") as server:
         tmp = Path(tmp_dir)
         rule_files = {"baseline 1h (shipped)": RULES, "no baseline (before)": rules_without_baseline(tmp)}
-        for variant in ("fast", "slow"):
+        for variant in args.variants:
             results = {label: {"delays": [], "precision": [], "alerts": 0} for label in rule_files}
             for seed in args.seeds:
                 for label, one in run(server, variant, seed, args, tmp, rule_files).items():

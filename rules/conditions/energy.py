@@ -123,7 +123,9 @@ class EnergyBalanceSpec(ConditionBase):
         if self.baseline is None:
             return to_results(plain, (plain > self.value) & plain.notna())
         # a jump of the estimate between two steps (a recalibration) starts the box's history afresh
-        jumps = (first - last.shift(1)).abs() > self.baseline.jump
+        # (between two steps, or within one: more unexplained points in a step than any drift makes)
+        jump = self.baseline.jump
+        jumps = ((first - last.shift(1)).abs() > jump) | (((last - first) - expected).abs() > jump)
         fit_rows = _whole(self.baseline.window, step_s) // step_s
         cap = self.value / window_s
         residual, fitted = _residual(rate, (first + last) / 2, jumps, k, fit_rows, cap)
