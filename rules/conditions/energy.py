@@ -128,8 +128,8 @@ class EnergyBalanceSpec(ConditionBase):
         jumps = ((first - last.shift(1)).abs() > jump) | (((last - first) - expected).abs() > jump)
         fit_rows = _whole(self.baseline.window, step_s) // step_s
         cap = self.value / window_s
-        residual, fitted = _residual(rate, (first + last) / 2, jumps, k, fit_rows, cap)
-        values = at_eval_times(_rolling_median(residual, k), eval_times, step_s).abs() * window_s
+        left, fitted = _unexplained(rate, (first + last) / 2, jumps, k, fit_rows, cap)
+        values = at_eval_times(left, eval_times, step_s).abs() * window_s
         fitted = at_eval_times(fitted, eval_times, step_s).fillna(False).astype(bool)
         values = values.where(fitted, plain)
         bound = pd.DataFrame(self.value, index=values.index, columns=values.columns).where(~fitted, self.baseline.value)
@@ -161,10 +161,11 @@ def _rolling_median(table: pd.DataFrame, k: int) -> pd.DataFrame:
     return pd.DataFrame(np.where(full, median, np.nan), index=table.index, columns=table.columns)
 
 
-def _residual(
+def _unexplained(
     rate: pd.DataFrame, soc: pd.DataFrame, jumps: pd.DataFrame, k: int, fit_rows: int, cap: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``rate`` less each box's least-squares line ``a + b x soc``; and where such a fit exists.
+    """Per row: the median over its ``k``-row window of ``rate`` less the box's least-squares line
+    ``a + b x soc``, the line fitted before that window; and where such a fit exists.
 
     Row ``i`` is fitted on the ``fit_rows`` rows that end where its ``k``-row window begins, less
     the rows before the box's last jump (a recalibrated estimate: what came before says nothing of
@@ -195,9 +196,16 @@ def _residual(
         b = np.where(var > 1e-6 * np.maximum(n, 1), (sxy - sx * sy / n) / var, 0.0)
         a = (sy - b * sx) / n
     fitted = n >= fit_rows / 2
-    residual = np.where(fitted, y - (a + b * x), np.nan)
+    # every row of row i's window less row i's line (the fit made before that window), then the median
+    pad = np.full((k - 1, y.shape[1]), np.nan)
+    y_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([pad, y]), k, axis=0)
+    x_windows = np.lib.stride_tricks.sliding_window_view(np.vstack([pad, x]), k, axis=0)
+    with np.errstate(all="ignore"):
+        left = y_windows - (a[..., None] + b[..., None] * x_windows)
+    full = fitted & ~np.isnan(left).any(axis=-1)
+    median = np.median(np.where(full[..., None], left, 0.0), axis=-1)
     return (
-        pd.DataFrame(residual, index=rate.index, columns=rate.columns),
+        pd.DataFrame(np.where(full, median, np.nan), index=rate.index, columns=rate.columns),
         pd.DataFrame(fitted, index=rate.index, columns=rate.columns),
     )
 
