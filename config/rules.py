@@ -16,6 +16,7 @@ class RulesConfig(Listens, Strict):
     alerting_url: str | None = None  # POST firing/resolved alerts (Alertmanager v2 format) here
     reload_every: Duration = 5
     misfire_grace: Duration = 30
+    late_data: Duration = 30  # an evaluation re-reads this much of what it read before (late points)
     write_alerts_to_influxdb: bool = True
 
     @field_validator("files")

@@ -1,4 +1,5 @@
-"""Evaluate rule groups: one query per rule per evaluation for all boxes, then the state machine.
+"""Evaluate rule groups: one query per distinct statement of a group for all boxes, reading only
+the buckets not read before (:mod:`rules.reads`), then the state machine.
 
 ``evaluate_many(plan)`` is the single entry point, and its order the only one, for live evaluation
 (one group, one time), ``rules test`` (every group up to a checkpoint) and backtests (every group,
@@ -22,6 +23,7 @@ from inventory import Box
 from rules.conditions.base import EvalContext
 from rules.conditions.payload import lifecycle_for_templates
 from rules.model import Group, Rule
+from rules.reads import BucketReader
 from rules.state import RuleStates, Transition
 from rules.store import StateStore
 from rules.templates import compile_template, render
@@ -30,6 +32,7 @@ from storage import InfluxError
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
+LATE_DATA_S = 30.0  # rules.late_data's default: see rules.reads
 Query = Callable[[str], pd.DataFrame]
 
 
@@ -71,8 +74,12 @@ class RuleEngine:
         data_start: int | None = None,
         box_energy_kwh: float = 1000.0,
         payload_versions: Mapping[str, PayloadVersionPolicy] | None = None,
+        late_data_s: float | None = LATE_DATA_S,
+        reader: BucketReader | None = None,
     ) -> None:
         self.query = query
+        # what each statement has read, carried between evaluations (and over a reload: see reader)
+        self.reader = reader if reader is not None else BucketReader(query, late_data_s)
         self.data_start = data_start  # ns; see EvalContext.data_start
         self.box_energy_kwh = box_energy_kwh
         # collector.payload_versions: the deprecated_payload condition and annotation templates read it
@@ -100,6 +107,8 @@ class RuleEngine:
 
     def adopt_states(self, previous: RuleEngine) -> None:
         """Carry alert states over a reload: rules that kept their name keep their alerts."""
+        self.reader = previous.reader  # what unchanged statements have read stays good
+        self.reader.forget(keep=self.statements())
         old = {loaded.key: loaded for rules in previous.rules.values() for loaded in rules}
         for rules in self.rules.values():
             for loaded in rules:
@@ -162,16 +171,54 @@ class RuleEngine:
         self, rules: list[LoadedRule], group: Group, times: list[int], boxes: dict, context: EvalContext, out
     ) -> None:
         step = int(group.interval)
+        frames, failed, read_s = self._read(rules, times, step)
         per_rule = {}
         for loaded in rules:
+            statements = [_statement(c, step) for c in (loaded.rule.condition, loaded.rule.clear) if c is not None]
+            error = next((failed[s] for s in statements if s in failed), None)
+            if error is not None:
+                loaded.last_error = error
+                out.errors[loaded.key] = error
+                log.warning("rule %s: evaluation failed, states kept: %s", loaded.key, error)
+                continue
+            started = time.perf_counter()
             try:
-                per_rule[loaded.key] = self._results(loaded, times, step, context)
+                per_rule[loaded.key] = self._results(loaded, times, step, context, frames)
             except Exception as exc:  # a failed evaluation of this rule only: the others go on
                 _failed(loaded, exc, out)
+                continue
+            loaded.last_duration_s = time.perf_counter() - started + sum(read_s.get(s, 0.0) for s in set(statements))
         for t in times:
             for loaded in rules:
                 if loaded.key in per_rule:
                     self._step(loaded, t, per_rule[loaded.key].get(t, {}), boxes, out)
+
+    def _read(self, rules: list[LoadedRule], times: list[int], step: int):
+        """One read per distinct statement of ``rules``, over the longest window that needs it.
+
+        Returns (statement -> frame, statement -> error, statement -> seconds).
+        """
+        windows: dict[str, tuple[object, int]] = {}
+        for loaded in rules:
+            for condition in (loaded.rule.condition, loaded.rule.clear):
+                key = _statement(condition, step) if condition is not None else None
+                if key:
+                    longest = max(windows.get(key, (None, 0))[1], condition.lookback_s(step))
+                    windows[key] = (condition, longest)
+        frames, failed, seconds = {}, {}, {}
+        for key, (condition, window_s) in windows.items():
+            started = time.perf_counter()
+            try:
+                frames[key] = self.reader.read(
+                    lambda a, b, c=condition: c.query(a, b, step), min(times) - window_s * NS, max(times), step
+                )
+            except InfluxError as exc:
+                failed[key] = str(exc)
+            except Exception as exc:  # a bug in reading one statement fails its rules only, with its traceback
+                log.error("rules reading %s failed", key, exc_info=exc)
+                failed[key] = f"{type(exc).__name__}: {exc}"
+            seconds[key] = time.perf_counter() - started
+        return frames, failed, seconds
 
     @staticmethod
     def _state_results(loaded: LoadedRule, t: int, step: int, context: EvalContext) -> dict:
@@ -181,26 +228,19 @@ class RuleEngine:
             results = _merge_clear(results, _by_time(clear.evaluate(pd.DataFrame(), [t], step, context)))
         return results.get(t, {})
 
-    def _results(self, loaded: LoadedRule, eval_times: list[int], step: int, context: EvalContext) -> dict:
-        started = time.perf_counter()
+    @staticmethod
+    def _results(loaded: LoadedRule, eval_times: list[int], step: int, context: EvalContext, frames: dict) -> dict:
         condition, clear = loaded.rule.condition, loaded.rule.clear
-        frames: dict[str, pd.DataFrame] = {}  # a clear condition on the same signal reuses the query
-        results = _by_time(self._condition(condition, eval_times, step, context, frames))
-        if clear is not None:
-            results = _merge_clear(results, _by_time(self._condition(clear, eval_times, step, context, frames)))
-        loaded.last_error = None
-        loaded.last_duration_s = time.perf_counter() - started
-        return results
 
-    def _condition(
-        self, condition, eval_times: list[int], step: int, context: EvalContext, frames: dict[str, pd.DataFrame]
-    ) -> pd.DataFrame:
-        window_ns = condition.window_s(step) * 1_000_000_000
-        statement = condition.query(min(eval_times) - window_ns, max(eval_times), step)
-        if statement and statement not in frames:
-            frames[statement] = self.query(statement)
-        frame = frames[statement] if statement else pd.DataFrame()
-        return condition.evaluate(frame, eval_times, step, context)
+        def evaluate(condition) -> pd.DataFrame:
+            frame = frames.get(_statement(condition, step), pd.DataFrame())
+            return condition.evaluate(frame, eval_times, step, context)
+
+        results = _by_time(evaluate(condition))
+        if clear is not None:
+            results = _merge_clear(results, _by_time(evaluate(clear)))
+        loaded.last_error = None
+        return results
 
     def _step(self, loaded: LoadedRule, t: int, results: dict, boxes: dict, out: Evaluation) -> None:
         for transition in loaded.states.step(t, results):
@@ -252,6 +292,16 @@ class RuleEngine:
                 firing.setdefault(loaded.rule.alert, set()).update(loaded.states.firing())
         return firing
 
+    def statements(self) -> set[str]:
+        """The statements (without time range) the data rules read."""
+        return {
+            key
+            for group in self.groups
+            for loaded in self.rules.get(group.name, [])
+            for condition in (loaded.rule.condition, loaded.rule.clear)
+            if condition is not None and (key := _statement(condition, int(group.interval)))
+        }
+
     def rule_labels(self) -> dict[str, dict[str, str]]:
         return {loaded.rule.alert: loaded.rule.labels for rules in self.rules.values() for loaded in rules}
 
@@ -269,13 +319,20 @@ def _failed(loaded: LoadedRule, exc: Exception, out: Evaluation) -> None:
         log.error("rule %s: evaluation failed, states kept: %s", loaded.key, text, exc_info=exc)
 
 
-def _by_time(frame: pd.DataFrame) -> dict[int, dict[str, tuple[float, bool, bool]]]:
-    """DataFrame (time, jbox_id, value, active) -> {time: {box: (value, active, False)}}."""
-    out: dict[int, dict[str, tuple[float, bool, bool]]] = {}
+def _statement(condition, step: int) -> str | None:
+    """The condition's statement without its time range: what names its read (None: it reads no data)."""
+    return condition.query(0, 0, step)
+
+
+def _by_time(frame: pd.DataFrame) -> dict[int, dict[str, tuple]]:
+    """DataFrame (time, jbox_id, value, active[, since]) -> {time: {box: (value, active, False, since)}}."""
+    out: dict[int, dict[str, tuple]] = {}
     if frame.empty:
         return out
-    for t, box, value, active in frame[["time", "jbox_id", "value", "active"]].itertuples(index=False):
-        out.setdefault(int(t), {})[box] = (float(value), bool(active), False)
+    since = frame["since"] if "since" in frame else pd.Series(float("nan"), index=frame.index)
+    rows = zip(frame["time"], frame["jbox_id"], frame["value"], frame["active"], since, strict=True)
+    for t, box, value, active, began in rows:
+        out.setdefault(int(t), {})[box] = (float(value), bool(active), False, None if pd.isna(began) else int(began))
     return out
 
 
@@ -283,8 +340,8 @@ def _merge_clear(results: dict, cleared: dict) -> dict:
     """Set the third element (the clear condition holds) from the clear condition's results."""
     for t, boxes in results.items():
         clear_at = cleared.get(t, {})
-        for box, (value, active, _) in boxes.items():
-            boxes[box] = (value, active, clear_at.get(box, (0.0, False, False))[1])
+        for box, (value, active, _, since) in boxes.items():
+            boxes[box] = (value, active, clear_at.get(box, (0.0, False, False, None))[1], since)
     return results
 
 

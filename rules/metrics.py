@@ -16,6 +16,14 @@ class RulesMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
         )
+        self.lag = Histogram(
+            "jboxmon_rules_evaluation_lag_seconds",
+            "From an evaluation's time (the end of the data it reads) to the end of the evaluation: a sample "
+            "is seen at most one interval plus this after it arrived",
+            ["group"],
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120),
+            registry=r,
+        )
         self.failures = Counter(
             "jboxmon_rules_evaluation_failures", "Rule evaluations that failed (states kept)", ["rule"], registry=r
         )

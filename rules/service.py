@@ -91,6 +91,16 @@ class RulesService:
         log.info("rules: %d group(s) scheduled", len(groups))
         return self
 
+    def _engine(self, groups: list[Group], store: StateStore | None) -> RuleEngine:
+        return RuleEngine(
+            groups,
+            self.query,
+            self.inventory,
+            store,
+            box_energy_kwh=self.box_energy_kwh,
+            late_data_s=self.config.late_data,
+        )
+
     def stop(self) -> None:
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=True)
@@ -102,18 +112,23 @@ class RulesService:
             if job.id.startswith("group:"):
                 job.remove()
                 self.loops.forget(job.id)
+        now = self.clock()
         for group in groups:
+            # runs on the group's grid (plus its query offset): an evaluation reads up to the last
+            # whole step, so one that ran off the grid would leave the newest seconds to the next one
+            interval = int(group.interval)
+            grid = (int(now - group.query_offset) // interval + 1) * interval + group.query_offset
             # stuck: no evaluation of the group completed within three intervals (and a minute)
             stall = 3 * group.interval + 60
             self._scheduler.add_job(
                 self.loops.job(f"group:{group.name}", self.evaluate_group, stall_after_s=stall),
-                IntervalTrigger(seconds=group.interval),
+                IntervalTrigger(seconds=interval, start_date=dt.datetime.fromtimestamp(grid, dt.UTC)),
                 args=[group.name],
                 id=f"group:{group.name}",
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=int(self.config.misfire_grace),
-                next_run_time=dt.datetime.fromtimestamp(self.clock(), dt.UTC),
+                next_run_time=dt.datetime.fromtimestamp(now, dt.UTC),  # and once at once
             )
 
     # -- evaluation ----------------------------------------------------------------------------
@@ -133,6 +148,7 @@ class RulesService:
             evaluation = engine.evaluate(group, [at])
             self._last_eval[name] = at
             self.metrics.duration.labels(name).observe(time.perf_counter() - started)
+            self.metrics.lag.labels(name).observe(max(0.0, self.clock() - at / 1e9))
         for rule in evaluation.errors:
             self.metrics.failures.labels(rule).inc()
             self.failed_evaluations[rule] = self.failed_evaluations.get(rule, 0) + 1

@@ -43,17 +43,22 @@ class RuleStates:
         self.has_clear = has_clear
         self.alerts: dict[str, AlertState] = {}
 
-    def step(self, t: int, results: dict[str, tuple[float, bool, bool]]) -> list[Transition]:
-        """Advance to evaluation time ``t``; ``results``: key -> (value, active, clear holds).
+    def step(self, t: int, results: dict[str, tuple]) -> list[Transition]:
+        """Advance to evaluation time ``t``; ``results``: key -> (value, active, clear holds[, since]).
 
-        Keys absent from ``results`` had no data: their state is left as it is.
+        Keys absent from ``results`` had no data: their state is left as it is. ``since`` (ns, or
+        None) dates a condition the data shows began before ``t`` (a frozen reading): a new
+        pending alert's ``for`` timer starts there.
         """
         transitions = []
-        for key, (value, active, clear) in results.items():
+        for key, (value, active, clear, *rest) in results.items():
             current = self.alerts.get(key)
             if current is None:
                 if active:
-                    current = self.alerts[key] = AlertState(key, "pending", t, last_active=t, value=value)
+                    since = rest[0] if rest and rest[0] is not None else t
+                    current = self.alerts[key] = AlertState(
+                        key, "pending", min(t, int(since)), last_active=t, value=value
+                    )
                     transitions.append(Transition(key, "pending", t, current))
                     transitions += self._maybe_fire(current, t)
                 continue

@@ -18,6 +18,7 @@ from rules.conditions.energy import EnergyBalanceSpec
 from rules.conditions.fleet import FleetRatioSpec
 from rules.conditions.payload import DeprecatedPayloadSpec
 from rules.conditions.rate import RateSpec
+from rules.conditions.soc_limit import SoCLimitSpec
 from rules.conditions.threshold import ThresholdSpec
 
 ConditionSpec = Annotated[
@@ -27,6 +28,7 @@ ConditionSpec = Annotated[
     | FleetRatioSpec
     | RateSpec
     | EnergyBalanceSpec
+    | SoCLimitSpec
     | DeprecatedPayloadSpec,
     Field(discriminator="kind"),
 ]
@@ -39,4 +41,5 @@ CONDITIONS = {
     "rate": RateSpec,
     "energy_balance": EnergyBalanceSpec,
     "deprecated_payload": DeprecatedPayloadSpec,
+    "soc_limit": SoCLimitSpec,
 }

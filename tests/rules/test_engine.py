@@ -3,6 +3,7 @@ absence against the inventory, fleet ratios."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -126,9 +127,11 @@ def test_one_query_per_rule_for_all_boxes_and_the_right_alerts(influx) -> None:
     engine = RuleEngine(RULES, query, lambda: BOXES)
     power = RULES[0]
     evaluation = engine.evaluate(power, [at(s) for s in range(10, 180, 10)])
-    # deviation, threshold (its clear condition reuses the same statement), absence: 3 statements
+    # deviation (raw samples of its two fields), threshold (its clear condition reuses the same
+    # statement), absence: 3 statements for the whole batch
     assert len(query.statements) == 3
-    assert all('GROUP BY time(10s), "jbox_id"' in q for q in query.statements)
+    assert sum('GROUP BY time(10s), "jbox_id"' in q for q in query.statements) == 2
+    assert any(q.startswith('SELECT "p_meas_kw" AS f, "p_setpoint_kw" AS r FROM') for q in query.statements)
     assert firing(engine, "SetpointNotFollowed") == {"jbox-1"}
     assert firing(engine, "Silent") == {"jbox-3", "jbox-never"}  # the never-seen box too
     fired = {(rule.rule.alert, t.key): t.at for rule, t in evaluation.transitions if t.to == "firing"}
@@ -141,6 +144,54 @@ def test_one_query_per_rule_for_all_boxes_and_the_right_alerts(influx) -> None:
     alert = next(a for a in evaluation.alerts if a.name == "SetpointNotFollowed")
     assert alert.labels == {"severity": "critical", "jbox_id": "jbox-1", "region": "IDF"}
     assert alert.annotations["summary"] == "jbox-1 off by 700 kW in IDF"
+
+
+def test_each_evaluation_reads_only_what_is_new_plus_late_data(influx) -> None:
+    """Live-style: the first evaluation reads the whole window, the next ones from the end of the
+    previous read less ``late_data`` (whole steps); a new engine (a restart) reads the window again."""
+    write_history(influx)
+    query = CountingQuery(influx)
+    thermal = RuleFile.model_validate(
+        {
+            "groups": [
+                {
+                    "name": "thermal",
+                    "interval": "10s",
+                    "rules": [
+                        {
+                            "alert": "Hot",
+                            "condition": {
+                                "threshold": {
+                                    "field": "temp_max_c",
+                                    "aggregate": "max",
+                                    "window": "1m",
+                                    "op": ">",
+                                    "value": 55,
+                                }
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    ).groups
+
+    def ranges() -> list[tuple[int, int]]:
+        spans = [re.search(r"time >= (\d+) AND time < (\d+)", q).groups() for q in query.statements]
+        query.statements.clear()
+        return [((int(a) - T0) // S, (int(b) - T0) // S) for a, b in spans]
+
+    engine = RuleEngine(thermal, query, lambda: BOXES, late_data_s=15)
+    engine.evaluate(thermal[0], [at(120)])
+    assert ranges() == [(60, 120)]  # the 1-minute window
+    engine.evaluate(thermal[0], [at(130)])
+    assert ranges() == [(100, 130)]  # from 120 s, less 15 s of late data rounded up to 20 s
+    again = engine.evaluate(thermal[0], [at(140)])
+    assert ranges() == [(110, 140)]
+    assert firing(engine, "Hot") == {"jbox-2"} and not again.errors
+    restarted = RuleEngine(thermal, query, lambda: BOXES, late_data_s=15)
+    restarted.evaluate(thermal[0], [at(150)])
+    assert ranges() == [(90, 150)]
 
 
 def test_fleet_ratio_reads_the_alert_states(influx) -> None:

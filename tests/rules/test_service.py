@@ -168,3 +168,19 @@ def test_the_scheduler_evaluates_at_the_injected_clock(tmp_path, influx) -> None
         service.stop()
     assert len(sink.batches) == 1
     assert [(a.labels["jbox_id"], a.starts_at.timestamp()) for a in sink.batches[0]] == [("jbox-1", then)]
+
+
+def test_groups_run_on_their_grid(tmp_path, influx) -> None:
+    """Runs at multiples of the interval (after one run at start): an evaluation reads up to its last
+    whole step, so a run off the grid would leave its newest seconds to the next run."""
+    service, rule_file, _ = make_service(tmp_path, influx)
+    rule_file.write_text(rule_file.read_text().replace("interval: 1s", "interval: 7s"))
+    service.start()
+    try:
+        job = service._scheduler.get_job("group:thermal")
+        next_runs = [job.trigger.get_next_fire_time(None, job.trigger.start_date)]
+        next_runs.append(job.trigger.get_next_fire_time(next_runs[0], next_runs[0]))
+    finally:
+        service.stop()
+    interval = job.trigger.interval.total_seconds()
+    assert [run.timestamp() % interval for run in next_runs] == [0.0, 0.0]
