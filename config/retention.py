@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, field_validator, model_validator
 
 from config.durations import format_duration
-from config.fields import Duration, ListenAddress, Listens, Secret, Strict
+from config.fields import Duration, ListenAddress, Listens, Secret, ServesTls, Strict
 
 # jboxmon's InfluxDB retention policies and the ``influxdb.retention`` key that sets each duration
 POLICY_KEYS = {"raw": "raw", "logs": "logs", "ds_1m": "downsampled_1m", "ds_1h": "downsampled_1h"}
@@ -120,7 +120,7 @@ class UsageConfig(Strict):
     default_sample_period: Duration = 10  # for a box-hour with a single sample
 
 
-class DataRetentionConfig(Listens, Strict):
+class DataRetentionConfig(Listens, ServesTls):
     """The ``retention:`` section (InfluxDB's own policies are ``influxdb.retention``)."""
 
     enabled: bool = True  # scheduled inside `jboxmon run`

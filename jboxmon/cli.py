@@ -24,6 +24,8 @@ COMMANDS = {
     "config": "config_cmd",
     "db": "db",
     "tokens": "tokens",
+    "users": "users",
+    "audit": "audit",
     "rules": "rules_cmd",
     "alerting": "alerting_cmd",
     "silences": "silences",

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from config import JboxmonConfig
+from inventory.controlplane import ControlPlane
 from jboxmon.httpserver import BackgroundServer
 from retention.api import create_app
 from retention.metrics import RetentionMetrics
@@ -60,7 +61,10 @@ class RetentionComponent:
         self.last_pass: dict | None = None
         self.last_error: str | None = None
         retention = config.retention
-        self.http = BackgroundServer(create_app(self.metrics, self.status), retention.host, retention.port)
+        self.control = ControlPlane(config)
+        app = create_app(self.metrics, self.status, access=self.control.policy)
+        self.http = BackgroundServer(app, retention.host, retention.port, ssl_certfile=_path(retention.tls_cert),
+                                     ssl_keyfile=_path(retention.tls_key))  # fmt: skip
         self._scheduler: BackgroundScheduler | None = None
         self._child: multiprocessing.process.BaseProcess | None = None
         self._stopping = threading.Event()
@@ -70,6 +74,7 @@ class RetentionComponent:
 
     def start(self) -> RetentionComponent:
         self._stopping.clear()
+        self.control.start()
         self.http.start()
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(
@@ -138,3 +143,8 @@ class RetentionComponent:
             child.terminate()  # every pass is crash-safe: the next one finishes its work
             child.join(timeout=10)
         self.http.stop()
+        self.control.stop()
+
+
+def _path(value) -> str | None:
+    return str(value) if value else None

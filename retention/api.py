@@ -1,4 +1,7 @@
-"""The retention service's HTTP face: ``/metrics`` (its self-metrics) and ``/health`` (the last pass)."""
+"""The retention service's HTTP face: ``/metrics`` (its self-metrics) and ``/health`` (the last pass).
+
+Behind the control-plane access middleware (``inventory.access``): ``/metrics`` needs the viewer role.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from inventory.access import AccessPolicy, ControlPlaneAccess
 from retention.metrics import RetentionMetrics
 
 
-def create_app(metrics: RetentionMetrics, status: Callable[[], dict]) -> Starlette:
+def create_app(metrics: RetentionMetrics, status: Callable[[], dict], *, access: AccessPolicy) -> Starlette:
     """``status()`` gives ``{"last_pass": ..., "last_error": ...}``; a failed last pass answers 503."""
 
     async def health(request: Request) -> Response:
@@ -23,4 +27,6 @@ def create_app(metrics: RetentionMetrics, status: Callable[[], dict]) -> Starlet
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[Route("/health", health), Route("/metrics", metrics_endpoint)])
+    app = Starlette(routes=[Route("/health", health), Route("/metrics", metrics_endpoint)])
+    app.add_middleware(ControlPlaneAccess, policy=access)
+    return app

@@ -1,0 +1,47 @@
+"""What each control-plane service holds for its API: the access policy (with the operator store)
+and the audit log, opened and closed with the service.
+
+``service_token(name, role)`` issues a credential for a program of this installation (the rules
+engine posting alerts to an alerting service in another process, the status page reading alerts):
+the token lives only in this process's memory; restarting issues a new one and revokes the old.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from config import JboxmonConfig
+from inventory.access import AccessPolicy
+from inventory.audit import AuditLog
+from inventory.operators import OperatorStore
+
+log = logging.getLogger(__name__)
+
+
+class ControlPlane:
+    def __init__(self, config: JboxmonConfig) -> None:
+        self.mode = config.auth.mode
+        self.operators = OperatorStore(config.inventory.path)
+        self.policy = AccessPolicy.from_config(config, self.operators)
+        self.audit = AuditLog(config.inventory.path)
+        self._open = False
+
+    def start(self) -> ControlPlane:
+        if not self._open and self.mode != "none":  # auth off: the inventory is not even opened
+            self.operators.open()
+            self._open = True
+        return self
+
+    def stop(self) -> None:
+        self.operators.close()
+        self.audit.close()
+        self._open = False
+
+    def service_token(self, name: str, role: str) -> str | None:
+        """A fresh token for the service credential ``name`` (None when auth is off)."""
+        if self.mode == "none":
+            return None
+        self.start()
+        token = self.operators.ensure_service(name, role)
+        self.audit.record("jboxmon", "local", "token.issue", name, role=role, service=True)
+        return token
