@@ -29,7 +29,9 @@ HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # not no-referrer: with it a browser sends "Origin: null" on the page's own form posts, which the
+    # access middleware refuses; same-origin keeps the origin for them and tells other sites nothing
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 ACCESS_RULES = (
@@ -185,11 +187,11 @@ class Actions:
             return f"the alerting service refused: {exc}"
         return None
 
-    def _html(self, request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
+    def _html(self, request: Request, template: str, status_code: int = 200, **context) -> HTMLResponse:
         who = self._identity(request)
         session = self.sessions.from_headers(_raw(request))
         csrf = self.sessions.csrf_token(session, who) if who else ""
-        body = self.env.get_template(name).render(user=who, csrf=csrf, signed_in=session is not None, **context)
+        body = self.env.get_template(template).render(user=who, csrf=csrf, signed_in=session is not None, **context)
         return HTMLResponse(body, status_code=status_code, headers=HEADERS)
 
 
