@@ -25,8 +25,8 @@ class Page:
 
     def __init__(self, tmp_path: Path) -> None:
         down = closed_port_url()
-        path = write_config(tmp_path, f"status:\n  refresh: 30s\n  timeout: 1s\n  listen: 127.0.0.1:0\n"
-                                      f"  urls: {{collector: '{down}', rules: '{down}', retention: '{down}'}}\n")  # fmt: skip
+        urls = f"  urls: {{collector: '{down}', rules: '{down}', retention: '{down}'}}\n"
+        path = write_config(tmp_path, "status:\n  refresh: 30s\n  timeout: 1s\n  listen: 127.0.0.1:0\n" + urls)
         inventory = tmp_path / "registry.sqlite"
         self.alerting = AlertingComponent(load_config(path), None, path, port=0).start()
         config = load_config(path)
