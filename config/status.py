@@ -7,6 +7,7 @@ reads the inventory, from a background refresher: the page itself never waits on
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
@@ -43,6 +44,7 @@ class StatusConfig(Listens, ServesTls):
     urls: ComponentUrls = ComponentUrls()
     # its viewer token for the alerting API; null = issued by the page itself at start (same inventory)
     alerting_token: Secret | None = None
+    tls_verify: bool | Path = True  # https upstreams: true, false, or the path of a CA bundle
 
 
     @field_validator("box_url")

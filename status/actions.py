@@ -47,12 +47,14 @@ FORMS = ("/login", "/logout", "/silence", "/silences/*")  # these check the CSRF
 class Actions:
     """The routes above, bound to the alerting service at ``alerting_url``."""
 
-    def __init__(self, env, policy: AccessPolicy, sessions: Sessions, alerting_url: str, timeout_s: float) -> None:
+    def __init__(self, env, policy: AccessPolicy, sessions: Sessions, alerting_url: str, timeout_s: float,
+                 verify: bool | str = True) -> None:  # fmt: skip
         self.env = env
         self.policy = policy
         self.sessions = sessions
         self.alerting_url = alerting_url.rstrip("/")
-        self.http = HttpClient(settings=HttpSettings(timeout_s=timeout_s, max_response_bytes=16 * 1024 * 1024))
+        settings = HttpSettings(timeout_s=timeout_s, max_response_bytes=16 * 1024 * 1024, verify=verify)
+        self.http = HttpClient(settings=settings)
 
     def routes(self) -> list[Route]:
         return [

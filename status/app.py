@@ -54,7 +54,7 @@ def create_app(
     """``access``: who may look and act (sign-in, silences: status/actions.py); ``tls``: cookies are Secure."""
     env = templates()
     sessions = Sessions(session_ttl_s, secure=tls)
-    acts = actions.Actions(env, access, sessions, service.alerting_url, service.config.timeout)
+    acts = actions.Actions(env, access, sessions, service.alerting_url, service.config.timeout, service.tls_verify)
     env.globals["silence_link"] = actions.silence_link
 
     def html(name: str, status_code: int = 200, **context) -> HTMLResponse:

@@ -87,10 +87,11 @@ class StatusService:
         self.metrics = StatusMetrics()
         self.targets = targets(config)
         self.inventory = InventoryReader(config.inventory.path, cfg.reporting_window, clock)
-        self._health_http = components.health_client(cfg.timeout)
+        self.tls_verify = str(cfg.tls_verify) if isinstance(cfg.tls_verify, Path) else cfg.tls_verify
+        self._health_http = components.health_client(cfg.timeout, self.tls_verify)
         # the page's own viewer credential for the alerting API, set before start (jboxmon.status_component)
         self.upstream_headers: dict[str, str] = {}
-        self._alerts_http = alerts.alerts_client(cfg.timeout, self.upstream_headers)
+        self._alerts_http = alerts.alerts_client(cfg.timeout, self.upstream_headers, self.tls_verify)
         self.alerting_url = alerting_url = next(t.url for t in self.targets if t.name == "alerting")
         self.refresher = Refresher(
             {t.name: partial(components.check, t, self._health_http, clock) for t in self.targets},
