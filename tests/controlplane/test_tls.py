@@ -65,7 +65,8 @@ def test_every_service_over_https(tmp_path: Path, influx_config) -> None:
             states = {c["name"]: c["state"] for c in doc.get("components", [])}
             if states.get("alerting") == "up" and states.get("rules") == "up" and doc["alerts"]["error"] is None:
                 break
-            assert time.monotonic() < deadline, [(c["name"], c["reason"]) for c in doc["components"]] + [doc["alerts"]["error"]]
+            reasons = [(c["name"], c["reason"]) for c in doc["components"]]
+            assert time.monotonic() < deadline, (reasons, doc["alerts"]["error"])
             time.sleep(0.3)
         assert states["retention"] == "up" and states["collector"] == "down"
     finally:
