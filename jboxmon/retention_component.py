@@ -62,11 +62,13 @@ class RetentionComponent:
         self.last_error: str | None = None
         retention = config.retention
         self.control = ControlPlane(config)
-        app = create_app(self.metrics, self.status, access=self.control.policy)
+        app = create_app(self.metrics, self.status, access=self.control.policy, run=self.trigger,
+                         audit=self.control.audit)  # fmt: skip
         self.http = BackgroundServer(app, retention.host, retention.port, ssl_certfile=_path(retention.tls_cert),
                                      ssl_keyfile=_path(retention.tls_key))  # fmt: skip
         self._scheduler: BackgroundScheduler | None = None
         self._child: multiprocessing.process.BaseProcess | None = None
+        self._busy = threading.Lock()  # one pass at a time, scheduled or asked for (POST /-/run)
         self._stopping = threading.Event()
 
     def status(self) -> dict:
@@ -78,7 +80,7 @@ class RetentionComponent:
         self.http.start()
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(
-            self.run_once,
+            self._scheduled,
             "interval",
             seconds=self.config.retention.interval,
             next_run_time=datetime.now(UTC) + timedelta(seconds=self.first_delay_s),
@@ -88,6 +90,23 @@ class RetentionComponent:
         )
         self._scheduler.start()
         return self
+
+    def trigger(self) -> bool:
+        """Start a pass now in the background (``POST /-/run``); False when one is running."""
+        if not self._busy.acquire(blocking=False):
+            return False
+        threading.Thread(target=self._run_then_release, name="retention-run", daemon=True).start()
+        return True
+
+    def _scheduled(self) -> None:
+        if self._busy.acquire(blocking=False):  # a pass asked for over HTTP is running: this turn is skipped
+            self._run_then_release()
+
+    def _run_then_release(self) -> None:
+        try:
+            self.run_once()
+        finally:
+            self._busy.release()
 
     def run_once(self) -> None:
         context = multiprocessing.get_context("spawn")
