@@ -53,7 +53,10 @@ def create_app(
 ) -> Starlette:
     """``access``: who may look and act (sign-in, silences: status/actions.py); ``tls``: cookies are Secure."""
     env = templates()
-    sessions = Sessions(session_ttl_s, secure=tls)
+    def still_valid(session) -> bool:  # the operator's token still works (not revoked, not rotated away)
+        return access.operators is None or access.operators.authenticate(session.token) is not None
+
+    sessions = Sessions(session_ttl_s, secure=tls, still_valid=still_valid)
     acts = actions.Actions(env, access, sessions, service.alerting_url, service.config.timeout, service.tls_verify)
     env.globals["silence_link"] = actions.silence_link
 

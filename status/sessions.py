@@ -42,8 +42,18 @@ class Session:
 class Sessions:
     """In-memory sessions; thread-safe; time from ``clock``."""
 
-    def __init__(self, ttl_s: float, *, secure: bool = False, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        ttl_s: float,
+        *,
+        secure: bool = False,
+        clock: Callable[[], float] = time.time,
+        still_valid: Callable[[Session], bool] | None = None,
+    ) -> None:
+        """``still_valid(session)`` is asked on every request: a token revoked or rotated away since
+        the sign-in ends the session at once, not at the end of its ``ttl_s``."""
         self.ttl_s = ttl_s
+        self.still_valid = still_valid
         self.secure = secure
         self.clock = clock
         self._sessions: dict[str, Session] = {}
@@ -86,6 +96,9 @@ class Sessions:
         """For the access middleware: the signed-in identity (seen from this request's address)."""
         session = self.from_headers(headers)
         if session is None:
+            return None
+        if self.still_valid is not None and not self.still_valid(session):
+            self.drop(session.sid)
             return None
         who = session.identity
         return Identity(who.name, who.role, address, "session")

@@ -126,3 +126,10 @@ def test_a_viewer_sees_but_cannot_silence(page: Page) -> None:
     assert refused.status_code == 403 and "role viewer" in refused.text
     assert page.alerting.service.silences.list() == []
     assert browser.get(page.url + "/api/v1/status", timeout=5).status_code == 200
+
+
+def test_revoking_the_operator_ends_their_session(page: Page) -> None:
+    browser = sign_in(page, page.viewer)
+    assert browser.get(page.url + "/api/v1/status", timeout=5).status_code == 200
+    page.status.control.operators.revoke(page.viewer[0])
+    assert browser.get(page.url + "/api/v1/status", timeout=5).status_code == 401
