@@ -1,7 +1,11 @@
 """Control-plane access cost: requests/s and latency of the alerting API with credentials (Bearer,
 Basic) against the same server with ``auth: {mode: none}`` (the browser checks only), in the same run.
 
-    python bench/bench_access.py [--requests 2000]
+    python bench/bench_access.py [--requests 1000] [--rounds 5]
+
+The three are measured in turns, ``--rounds`` times, and each keeps its round of lowest median latency
+(on a shared machine the worst rounds measure the neighbours, not the code); the median, not the
+rate, is compared: a few stalls of a busy machine decide the rate.
 
 Each request is ``GET /api/v2/silences`` (an empty list: the handler costs little, so the access
 checks — Host, Origin, content type, SHA-256 of the token and one indexed SQLite read — show).
@@ -50,7 +54,8 @@ def measure(url: str, count: int, **kwargs) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
@@ -58,19 +63,25 @@ def main() -> int:
             token = store.add("bench", "viewer")
         open_server, guarded = serve(tmp, "none"), serve(tmp, "credentials")
         try:
-            runs = {
-                "auth none (baseline)": measure(open_server.url + "/api/v2/silences", args.requests),
-                "Bearer token": measure(guarded.url + "/api/v2/silences", args.requests,
-                                        headers={"Authorization": f"Bearer {token}"}),
-                "Basic auth": measure(guarded.url + "/api/v2/silences", args.requests, auth=("bench", token)),
-            }  # fmt: skip
+            cases = {
+                "auth none (baseline)": (open_server.url, {}),
+                "Bearer token": (guarded.url, {"headers": {"Authorization": f"Bearer {token}"}}),
+                "Basic auth": (guarded.url, {"auth": ("bench", token)}),
+            }
+            runs: dict[str, tuple[float, float]] = {}
+            for _ in range(args.rounds):
+                for name, (url, kwargs) in cases.items():
+                    rate, ms = measure(url + "/api/v2/silences", args.requests, **kwargs)
+                    if ms < runs.get(name, (0.0, float("inf")))[1]:
+                        runs[name] = (rate, ms)
         finally:
             open_server.stop()
             guarded.stop()
-    base_rate, base_ms = runs["auth none (baseline)"]
-    print(f"GET /api/v2/silences, {args.requests} requests on one connection (machine shared: noisy)")
+    _, base_ms = runs["auth none (baseline)"]
+    print(f"GET /api/v2/silences, {args.requests} requests on one connection, best of {args.rounds} rounds "
+          "(machine shared: noisy)")  # fmt: skip
     for name, (rate, ms) in runs.items():
-        print(f"  {name:<22} {rate:8.0f} req/s  median {ms:6.2f} ms  ({rate / base_rate:.2f}x the baseline rate)")
+        print(f"  {name:<22} median {ms:6.2f} ms ({ms / base_ms:.2f}x the baseline)  {rate:8.0f} req/s")
     return 0
 
 
