@@ -3,7 +3,7 @@ and the audit log, opened and closed with the service.
 
 ``service_token(name, role)`` issues a credential for a program of this installation (the rules
 engine posting alerts to an alerting service in another process, the status page reading alerts):
-the token lives only in this process's memory; restarting issues a new one and revokes the old.
+the token lives only in this process's memory and is revoked at ``stop()``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class ControlPlane:
         self.policy = AccessPolicy.from_config(config, self.operators)
         self.audit = AuditLog(config.inventory.path)
         self._open = False
+        self._issued: list[str] = []
 
     def start(self) -> ControlPlane:
         if not self._open and self.mode != "none":  # auth off: the inventory is not even opened
@@ -33,6 +34,12 @@ class ControlPlane:
         return self
 
     def stop(self) -> None:
+        for token in self._issued:  # this process's service credentials die with it
+            try:
+                self.operators.revoke_token(token)
+            except Exception:  # the inventory is away: the token is lost with this process anyway
+                log.warning("could not revoke this process's service credential at stop", exc_info=True)
+        self._issued.clear()
         self.operators.close()
         self.audit.close()
         self._open = False
@@ -42,6 +49,7 @@ class ControlPlane:
         if self.mode == "none":
             return None
         self.start()
-        token = self.operators.ensure_service(name, role)
+        token = self.operators.issue_service(name, role)
+        self._issued.append(token)
         self.audit.record("jboxmon", "local", "token.issue", name, role=role, service=True)
         return token

@@ -11,9 +11,10 @@ Roles, from the issue that asked for them:
 - ``admin``: operator + reload, retention runs
 - ``producer``: post alerts only (a rules evaluator, an external Prometheus)
 
-Service credentials (``ensure_service``) are operators too, issued by ``jboxmon run`` and the
+Service credentials (``issue_service``) are operators too, issued by ``jboxmon run`` and the
 services themselves at start (the rules engine's producer credential, the status page's viewer):
-the token lives only in that process's memory and its previous tokens are revoked.
+the token lives only in that process's memory and is revoked when the process stops. Other
+processes' tokens are left alone: two rules evaluators sharing an inventory each keep their own.
 """
 
 from __future__ import annotations
@@ -122,8 +123,8 @@ class OperatorStore:
             )
             return active
 
-    def ensure_service(self, name: str, role: str) -> str:
-        """A fresh token for a service credential (created when missing); earlier ones are revoked."""
+    def issue_service(self, name: str, role: str) -> str:
+        """A new token for the service credential ``name`` (created when missing), for this process."""
         _check(name, role)
         now = self.clock()
         with self._write():
@@ -132,10 +133,16 @@ class OperatorStore:
                 "ON CONFLICT(name) DO UPDATE SET role = excluded.role",
                 (name, role, now),
             )
-            self._db.execute(
-                "UPDATE operator_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL", (now, name)
-            )
             return self._new_token(name, now)
+
+    def revoke_token(self, token: str) -> bool:
+        """Revoke one token (a service's own, at stop); True when it was active."""
+        with self._write():
+            cursor = self._db.execute(
+                "UPDATE operator_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+                (self.clock(), hash_operator_token(token)),
+            )
+            return cursor.rowcount > 0
 
     # -- reading ---------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from config import load_config
+from inventory.operators import OperatorStore
 from jboxmon.alerting_component import AlertingComponent
 from jboxmon.rules_component import RulesComponent
 from storage.server import free_port
@@ -87,3 +88,6 @@ def test_rules_post_to_alerting_with_their_own_producer_credential(tmp_path: Pat
         rules.stop()
         influx.close()
         alerting.stop()
+    # its credential dies with it
+    with OperatorStore(tmp_path / "registry.sqlite") as store:
+        assert store.authenticate(headers["Authorization"].removeprefix("Bearer ")) is None

@@ -67,12 +67,14 @@ def test_refused_names_and_roles(tmp_path: Path) -> None:
             store.add("jboxmon-rules", "admin")
 
 
-def test_service_credentials_replace_their_previous_token(tmp_path: Path) -> None:
+def test_service_credentials_are_one_per_process(tmp_path: Path) -> None:
+    """Two rules evaluators sharing an inventory each hold their own token; one stopping revokes only its own."""
     with OperatorStore(tmp_path / "r.sqlite") as store:
-        first = store.ensure_service("jboxmon-rules", "producer")
-        second = store.ensure_service("jboxmon-rules", "producer")
-        assert store.authenticate(first) is None
-        assert store.authenticate(second).role == "producer"
+        first = store.issue_service("jboxmon-rules", "producer")
+        second = store.issue_service("jboxmon-rules", "producer")
+        assert store.authenticate(first).role == store.authenticate(second).role == "producer"
+        assert store.revoke_token(first) is True and store.revoke_token(first) is False
+        assert store.authenticate(first) is None and store.authenticate(second).name == "jboxmon-rules"
 
 
 def test_operator_and_box_tokens_never_cross(tmp_path: Path) -> None:
