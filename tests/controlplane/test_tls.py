@@ -17,7 +17,10 @@ from jboxmon.services import Services
 from storage.server import free_port
 from tests.controlplane.helpers import issue_operator
 
-pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+pytestmark = [
+    pytest.mark.slow,  # four services and the status page's rounds over HTTPS: ~10 s
+    pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command"),
+]
 
 
 def self_signed(tmp_path: Path) -> tuple[Path, Path]:
