@@ -10,6 +10,7 @@ With ``threads=False`` nothing runs by itself: tests drive ``tick(now)`` with an
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -163,13 +164,15 @@ class AlertingService:
 
     # -- silences ------------------------------------------------------------------------------
 
-    def put_silence(self, body: object) -> Silence:
+    def put_silence(self, body: object, created_by: str | None = None) -> Silence:
         """Create a silence, or update one by ``id``, as Alertmanager's ``POST /api/v2/silences`` does (an
         update that ``can_update`` refuses expires the old silence and creates a new one, with a new id; a
         new silence starts now at the earliest); recorded in history. Raises SilenceError when the body is
         malformed, SilenceNotFound when the id is unknown."""
         now = self.clock()
         silence = Silence.from_api(body, now)
+        if created_by is not None:  # the authenticated author, not what the client wrote
+            silence = dataclasses.replace(silence, created_by=created_by)
         if silence.ends_at < now:  # Alertmanager's API refuses them too
             raise SilenceError(f"endsAt {iso(silence.ends_at)}: end time can't be in the past")
         events = []

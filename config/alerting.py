@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from config.fields import Duration, ListenAddress, Listens, Secret, Strict
+from config.fields import Duration, ListenAddress, Listens, Secret, ServesTls, Strict
 from config.matchers import parse_matchers
 from config.timeintervals import TimeIntervalConfig
 
@@ -209,7 +209,7 @@ def _default_inhibit() -> list[InhibitRuleConfig]:
     ]
 
 
-class AlertingConfig(Listens, Strict):
+class AlertingConfig(Listens, ServesTls):
     listen: ListenAddress = "127.0.0.1:8183"  # POST /api/v2/alerts, silences, history, /metrics
     # where people follow notification links: the status page (box view /box/<id>, silence form
     # /silences/new?matcher=...); webhook payloads carry it as externalURL. null = http://<status.listen>

@@ -25,6 +25,8 @@ COMMANDS = {
     "db": "db",
     "tokens": "tokens",
     "fleet": "fleet",
+    "users": "users",
+    "audit": "audit",
     "rules": "rules_cmd",
     "alerting": "alerting_cmd",
     "silences": "silences",

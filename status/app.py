@@ -10,18 +10,21 @@ No CDN, no external asset: the page works on an offline operator network.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from status import document, silenceform
+from inventory.access import AccessPolicy, ControlPlaneAccess
+from status import actions, document, silenceform
 from status.format import ago, duration
 from status.service import StatusService
+from status.sessions import Sessions
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"status.css": "text/css", "refresh.js": "text/javascript"}
@@ -47,8 +50,17 @@ def templates() -> Environment:
     return env
 
 
-def create_app(service: StatusService) -> Starlette:
+def create_app(
+    service: StatusService, *, access: AccessPolicy, session_ttl_s: float = 12 * 3600, tls: bool = False
+) -> Starlette:
+    """``access``: who may look and act (sign-in, silences: status/actions.py); ``tls``: cookies are Secure."""
     env = templates()
+    def still_valid(session) -> bool:  # the operator's token still works (not revoked, not rotated away)
+        return access.operators is None or access.operators.authenticate(session.token) is not None
+
+    sessions = Sessions(session_ttl_s, secure=tls, still_valid=still_valid)
+    acts = actions.Actions(env, access, sessions, service.alerting_url, service.config.timeout, service.tls_verify)
+    env.globals["silence_link"] = actions.silence_link
 
     def html(name: str, status_code: int = 200, **context) -> HTMLResponse:
         body = env.get_template(name).render(**context)
@@ -97,6 +109,9 @@ def create_app(service: StatusService) -> Starlette:
     async def new_silence(request: Request) -> Response:
         """The silence form notifications link to, prefilled from ``matcher`` parameters (see silenceform)."""
         matchers, problems = silenceform.prefill(request.query_params.getlist("matcher"))
+        if matchers and not problems and (pairs := silenceform.equalities(matchers)) is not None:
+            # the real form (sign-in first): it takes label=value pairs
+            return RedirectResponse("/silence?" + urlencode(pairs), status_code=303)
         commands = silenceform.commands(matchers, service.charts.url.removesuffix("/api/v1/chart"))
         return html("silence_new.html.j2", matchers=matchers, problems=problems, commands=commands,
                     refresh_s=service.config.refresh)  # fmt: skip
@@ -121,8 +136,9 @@ def create_app(service: StatusService) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
+    app = Starlette(
         routes=[
+            *acts.routes(),
             Route("/", page),
             Route("/api/v1/status", api_status),
             Route("/box/{jbox_id}", box_page),
@@ -134,3 +150,6 @@ def create_app(service: StatusService) -> Starlette:
             Route("/metrics", metrics),
         ]
     )
+    app.add_middleware(ControlPlaneAccess, policy=access, rules=actions.ACCESS_RULES, forms=actions.FORMS,
+                       session=sessions.identify, login_path="/login")  # fmt: skip
+    return app

@@ -39,6 +39,17 @@ def prefill(given: list[str]) -> tuple[list[str], list[str]]:
     return matchers, problems
 
 
+def equalities(matchers: list[str]) -> list[tuple[str, str]] | None:
+    """``[(name, value)]`` when every matcher is an equality (what the sign-in silence form takes), else None."""
+    pairs = []
+    for text in matchers:
+        found = MATCHER.match(text)
+        if found is None or found.group(2) != "=":
+            return None
+        pairs.append((found.group(1), re.sub(r"\\(.)", r"\1", found.group(3))))
+    return pairs
+
+
 def commands(matchers: list[str], alerting_url: str) -> dict[str, str]:
     """How to create this silence today, from a shell."""
     quoted = " ".join(shlex.quote(m) for m in matchers)

@@ -57,3 +57,12 @@ def influx(influx_config: InfluxDBConfig) -> Iterator[InfluxClient]:
 @pytest.fixture
 def influx_settings(influx_config: InfluxDBConfig) -> InfluxSettings:
     return InfluxSettings.from_config(influx_config)
+
+
+@pytest.fixture
+def operator_headers():
+    """``operator_headers(inventory_path, role="admin")`` -> ``{"Authorization": "Bearer ..."}`` of a new
+    operator (see tests/controlplane/helpers.py for auth in tests)."""
+    from tests.controlplane.helpers import operator_headers as issue
+
+    return issue

@@ -8,6 +8,7 @@ import sys
 
 from config.durations import parse_duration
 from inventory import SERVICES, Registry, RegistryError
+from inventory.audit import AuditLog, local_actor
 from jboxmon.cli import load_config_or_exit
 
 HELP = "issue, rotate, revoke and list box and site-gateway tokens (the fleet inventory)"
@@ -42,10 +43,27 @@ def run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
     try:
         with Registry(config.inventory.path) as registry:
-            return _ACTIONS[args.action](registry, args, config)
+            code = _ACTIONS[args.action](registry, args, config)
     except RegistryError as exc:
         print(f"jboxmon tokens {args.action}: {exc}", file=sys.stderr)
         return 2
+    if args.action != "list":
+        _audit(config.inventory.path, args)
+    return code
+
+
+def _audit(path, args) -> None:
+    """Credential changes are recorded with who ran the command (the OS user) from this machine."""
+    action = {"issue": "token.issue", "issue-gateway": "token.issue", "rotate": "token.rotate",
+              "revoke": "token.revoke"}[args.action]  # fmt: skip
+    targets = getattr(args, "jbox_ids", None) or [getattr(args, "gateway_id", None) or args.jbox_id]
+    audit = AuditLog(path)
+    try:
+        for target in targets:
+            audit.record(local_actor(), "local", action, target, kind="gateway" if args.action == "issue-gateway"
+                         else "box-or-gateway")  # fmt: skip
+    finally:
+        audit.close()
 
 
 def _issue(registry: Registry, args, config) -> int:
