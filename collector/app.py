@@ -199,6 +199,11 @@ class StatusEndpoints:
             "spool_bytes": self.service.spool.pending_bytes,
             "spool_oldest_age_s": round(self.service.spool.oldest_age_s(), 1),
         }
+        inventory = self.service.tokens.problem
+        if inventory:  # still 200 when InfluxDB is fine: known tokens keep being served from memory
+            body["inventory"] = inventory
+            if status == 200:
+                body["status"] = "degraded: inventory unreachable, serving known tokens"
         return JSONResponse(body, status_code=status)
 
     async def metrics(self, request: Request) -> Response:

@@ -7,6 +7,7 @@ alerting and dashboards label boxes with it.
 """
 
 from inventory.cache import TokenCache
+from inventory.database import InventoryUnavailable
 from inventory.model import Box, Gateway, Principal
 from inventory.registry import SERVICES, TOKEN_PREFIX, Credentials, Registry, RegistryError, hash_token
 
@@ -16,6 +17,7 @@ __all__ = [
     "Box",
     "Credentials",
     "Gateway",
+    "InventoryUnavailable",
     "Principal",
     "Registry",
     "RegistryError",

@@ -59,6 +59,17 @@ INSERT OR IGNORE INTO meta(key, value) VALUES ('changes', 0);
 # MIGRATIONS[n] brings a registry at version n to n + 1
 MIGRATIONS = {0: _V1, 1: _V2}
 
+# Every table of the inventory with its columns, parents before children: what
+# ``jboxmon inventory migrate`` copies from a SQLite file to PostgreSQL (``meta`` is not copied:
+# the target's ``changes`` counter is bumped instead). A new table goes here and in both schemas.
+TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("boxes", ("jbox_id", "site", "region", "service", "created_at", "last_seen")),
+    ("tokens", ("token_hash", "jbox_id", "created_at", "expires_at", "revoked_at")),
+    ("gateways", ("gateway_id", "site", "created_at", "last_seen")),
+    ("gateway_boxes", ("gateway_id", "jbox_id")),
+    ("gateway_tokens", ("token_hash", "gateway_id", "created_at", "expires_at", "revoked_at")),
+)
+
 
 def migrate(db: sqlite3.Connection, path: Path) -> int:
     """Bring ``db`` to SCHEMA_VERSION in one transaction; returns the version found."""

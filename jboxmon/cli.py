@@ -24,6 +24,7 @@ COMMANDS = {
     "config": "config_cmd",
     "db": "db",
     "tokens": "tokens",
+    "inventory": "inventory_cmd",
     "rules": "rules_cmd",
     "alerting": "alerting_cmd",
     "silences": "silences",

@@ -86,7 +86,7 @@ def issue_tokens(config, boxes: int, seed: int) -> Path:
         for i, box in enumerate(fleet.ids)
         if box not in tokens
     ]
-    with Registry(config.inventory.path) as registry:
+    with Registry.from_config(config.inventory) as registry:
         tokens |= registry.issue_many(new)
     # created 0600 (never readable by others, not even for an instant), then renamed over the old file
     temporary = path.with_name(path.name + ".tmp")

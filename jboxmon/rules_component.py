@@ -26,7 +26,7 @@ class RulesComponent:
         """``deliver`` hands alerts to an alerting service in this process; without it alerts go to
         ``rules.alerting_url`` when set."""
         rules = config.rules
-        self.registry = Registry(config.inventory.path)
+        self.registry = Registry.from_config(config.inventory)
         metrics = RulesMetrics()
         self.handover: AlertHandover | None = None
         if deliver is None and rules.alerting_url:
@@ -49,7 +49,7 @@ class RulesComponent:
         return self.registry.boxes()
 
     def start(self) -> RulesComponent:
-        if not self.registry.path.exists():  # said once: absence rules then know only the boxes that report
+        if not self.registry.exists():  # said once: absence rules then know only the boxes that report
             log.warning(
                 "no fleet inventory at %s (inventory.path): absence rules cannot see boxes that never "
                 "reported until they are registered (jboxmon tokens issue)",

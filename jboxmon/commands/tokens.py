@@ -7,7 +7,7 @@ import json
 import sys
 
 from config.durations import parse_duration
-from inventory import SERVICES, Registry, RegistryError
+from inventory import SERVICES, InventoryUnavailable, Registry, RegistryError
 from jboxmon.cli import load_config_or_exit
 
 HELP = "issue, rotate, revoke and list box and site-gateway tokens (the fleet inventory)"
@@ -41,11 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
     try:
-        with Registry(config.inventory.path) as registry:
+        with Registry.from_config(config.inventory) as registry:
             return _ACTIONS[args.action](registry, args, config)
     except RegistryError as exc:
         print(f"jboxmon tokens {args.action}: {exc}", file=sys.stderr)
         return 2
+    except InventoryUnavailable as exc:  # PostgreSQL away: one line, and nothing was changed
+        print(f"jboxmon tokens {args.action}: {exc}; nothing was changed, try again", file=sys.stderr)
+        return 1
 
 
 def _issue(registry: Registry, args, config) -> int:
