@@ -118,7 +118,10 @@ class IngestService:
             writer.stop()
             writer.spool.close()
         self.tokens.stop()
-        self.flush_seen()
+        try:
+            self.flush_seen()
+        except Exception as exc:  # the inventory is away: stopping must still close the spool
+            log.warning("last-seen times of %d boxes not written at stop: %s", len(self._seen), exc)
         self.spool.close()
         self.registry.close()
 

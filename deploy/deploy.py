@@ -55,20 +55,27 @@ NGINX_BINARY = shutil.which("nginx") or "/usr/sbin/nginx"
 
 @dataclass
 class Options:
-    dir: Path
+    """What ``up`` was asked for; kept in state.json, so a later ``up`` (a restart) builds the same."""
+
     webhook: str | None = None  # where the Alertmanager cluster notifies (none: notifications are only logged)
     retention_interval: str = "1h"
+    rule_files: tuple[str, ...] = (str(ROOT / "rules/default/jbox.yaml"),)  # the same files on every evaluator
     group_wait: str = "10s"
     requests_per_s: int = 5000  # nginx, per client address
     connections_per_address: int = 1000
 
 
 class Deployment:
-    def __init__(self, options: Options) -> None:
-        self.options = options
-        self.dir = options.dir.resolve()
+    def __init__(self, directory: Path, **given: object) -> None:
+        """``given``: options of this invocation (None: as before, else the default)."""
+        self.dir = Path(directory).resolve()
         self.state_path = self.dir / "state.json"
         self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        kept = self.state.get("options", {})
+        chosen = {**kept, **{key: value for key, value in given.items() if value is not None}}
+        if "rule_files" in chosen:
+            chosen["rule_files"] = tuple(str(Path(f).resolve()) for f in chosen["rule_files"])
+        self.options = Options(**chosen)
 
     # -- plan --------------------------------------------------------------------------------------
 
@@ -81,7 +88,7 @@ class Deployment:
         self.dir.chmod(0o711)
         names = [*ORDER, *(f"am-cluster-{i}" for i in range(1, ALERTMANAGERS + 1))]
         names += [f"retention-{i}" for i in range(1, EVALUATORS + 1)]
-        self.state = {"ports": {name: free_port() for name in names}, "pids": {}, "webhook": self.options.webhook}
+        self.state = {"ports": {name: free_port() for name in names}, "pids": {}}
         secret_dir = self.dir / "secrets"
         secret_dir.mkdir(mode=0o700, exist_ok=True)
         password = secret_dir / "postgres_password"
@@ -91,6 +98,7 @@ class Deployment:
         self._save()
 
     def _save(self) -> None:
+        self.state["options"] = {**self.options.__dict__, "rule_files": list(self.options.rule_files)}
         self.state_path.write_text(json.dumps(self.state, indent=2))
 
     def port(self, name: str) -> int:
@@ -127,7 +135,7 @@ class Deployment:
         elif kind == "rules":
             alerting = f"alerting-{index}"  # evaluator N hands over to alerting N; both reach both Alertmanagers
             document["rules"] = {
-                "files": [str(ROOT / "rules/default/jbox.yaml")],
+                "files": list(self.options.rule_files),
                 "state_db": str(folder / "rules-state.sqlite"),
                 "listen": f"127.0.0.1:{self.port(name)}",
                 "alerting_url": self.url(alerting) + "/api/v2/alerts",
@@ -163,7 +171,7 @@ class Deployment:
 
     def _alertmanager_config(self) -> Path:
         receiver = {"name": "notify"}
-        webhook = self.state.get("webhook")
+        webhook = self.options.webhook
         if webhook:
             receiver["webhook_configs"] = [{"url": webhook, "send_resolved": True}]
         document = {
@@ -320,8 +328,6 @@ class Deployment:
     def up(self, only: list[str] | None = None) -> list[str]:
         """Start every component (or ``only`` these) that is not running; returns those started."""
         self.plan()
-        if self.options.webhook:
-            self.state["webhook"] = self.options.webhook
         started = []
         for name in ORDER:
             if (only and name not in only) or self.running(name):
@@ -369,9 +375,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=Path(__file__).resolve().parent / "var")
     parser.add_argument("--webhook", default=None, help="up: the URL the Alertmanager cluster notifies")
     parser.add_argument("--only", default=None, help="up: only these components (comma-separated)")
-    parser.add_argument("--retention-interval", default="1h")
+    parser.add_argument("--retention-interval", default=None, help="up: time between retention passes (1h)")
+    parser.add_argument("--rules", action="append", default=None, metavar="FILE", help="up: rule files (repeatable)")
+    parser.add_argument("--group-wait", default=None, help="up: the Alertmanager cluster's group_wait (10s)")
     args = parser.parse_args(argv)
-    deployment = Deployment(Options(args.dir, webhook=args.webhook, retention_interval=args.retention_interval))
+    deployment = Deployment(
+        args.dir,
+        webhook=args.webhook,
+        retention_interval=args.retention_interval,
+        rule_files=args.rules,
+        group_wait=args.group_wait,
+    )
     try:
         if args.verb == "up":
             started = deployment.up(args.only.split(",") if args.only else None)

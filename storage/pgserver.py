@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -52,13 +53,13 @@ class PostgresServer:
         port: int | None = None,
         *,
         user: str = "jboxmon",
-        password: str = "jboxmon",
+        password: str | None = None,
         database: str = "jboxmon",
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port or free_port()
         self.user = user
-        self.password = password
+        self.password = password or secrets.token_urlsafe(16)  # give it again to start() an existing folder
         self.database = database
         self._process: subprocess.Popen | None = None
 
