@@ -4,7 +4,7 @@
     nginx (hash on Authorization, edge limits) -> collector x 3 --> InfluxDB
                                                        '--> inventory: PostgreSQL (shared)
     rules x 2 (same rule files; each also schedules retention: one runner at a time, advisory lock)
-      --> jboxmon alerting x 2 --> Alertmanager x 2 (a gossiping cluster: one notification per group)
+      --> nginx --> jboxmon alerting x 2 --> Alertmanager x 2 (gossip: one notification per group)
 
 Every process listens on loopback, on ports chosen at the first ``up`` and kept in
 ``<dir>/state.json`` (``--dir``, default ``deploy/var``). ``up`` starts whatever is not running
@@ -46,8 +46,8 @@ ORDER = (  # start order; stopped in reverse
     *(f"alertmanager-{i}" for i in range(1, ALERTMANAGERS + 1)),
     *(f"alerting-{i}" for i in range(1, ALERTING + 1)),
     *(f"collector-{i}" for i in range(1, COLLECTORS + 1)),
-    *(f"rules-{i}" for i in range(1, EVALUATORS + 1)),
     "nginx",
+    *(f"rules-{i}" for i in range(1, EVALUATORS + 1)),
 )  # fmt: skip
 AM_BINARY = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager") or "prometheus-alertmanager"
 NGINX_BINARY = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -87,7 +87,7 @@ class Deployment:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.dir.chmod(0o711)
         names = [*ORDER, *(f"am-cluster-{i}" for i in range(1, ALERTMANAGERS + 1))]
-        names += [f"retention-{i}" for i in range(1, EVALUATORS + 1)]
+        names += [f"retention-{i}" for i in range(1, EVALUATORS + 1)] + ["alerting-lb"]
         self.state = {"ports": {name: free_port() for name in names}, "pids": {}}
         secret_dir = self.dir / "secrets"
         secret_dir.mkdir(mode=0o700, exist_ok=True)
@@ -133,12 +133,12 @@ class Deployment:
         if kind == "collector":
             document["collector"] = {"listen": f"127.0.0.1:{self.port(name)}", "spool_dir": str(folder / "spool")}
         elif kind == "rules":
-            alerting = f"alerting-{index}"  # evaluator N hands over to alerting N; both reach both Alertmanagers
             document["rules"] = {
                 "files": list(self.options.rule_files),
                 "state_db": str(folder / "rules-state.sqlite"),
                 "listen": f"127.0.0.1:{self.port(name)}",
-                "alerting_url": self.url(alerting) + "/api/v2/alerts",
+                # through nginx to whichever alerting instance is alive
+                "alerting_url": self.url("alerting-lb") + "/api/v2/alerts",
             }
             document["retention"] = {
                 "interval": self.options.retention_interval,
@@ -201,8 +201,14 @@ class Deployment:
             f"        server 127.0.0.1:{self.port(f'collector-{i}')} max_fails=1 fail_timeout=5s;"
             for i in range(1, COLLECTORS + 1)
         )
+        alerting_servers = "\n".join(
+            f"        server 127.0.0.1:{self.port(f'alerting-{i}')} max_fails=1 fail_timeout=5s;"
+            for i in range(1, ALERTING + 1)
+        )
         text = (Path(__file__).parent / "nginx.conf.template").read_text().format(
             dir=folder,
+            alerting_servers=alerting_servers,
+            alerting_listen=f"127.0.0.1:{self.port('alerting-lb')}",
             user=user,
             servers=servers,
             listen=f"127.0.0.1:{self.port('nginx')}",
