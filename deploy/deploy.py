@@ -205,17 +205,21 @@ class Deployment:
             f"        server 127.0.0.1:{self.port(f'alerting-{i}')} max_fails=1 fail_timeout=5s;"
             for i in range(1, ALERTING + 1)
         )
-        text = (Path(__file__).parent / "nginx.conf.template").read_text().format(
-            dir=folder,
-            alerting_servers=alerting_servers,
-            alerting_listen=f"127.0.0.1:{self.port('alerting-lb')}",
-            user=user,
-            servers=servers,
-            listen=f"127.0.0.1:{self.port('nginx')}",
-            max_body="10m",
-            requests_per_s=self.options.requests_per_s,
-            request_burst=self.options.requests_per_s * 2,
-            connections_per_address=self.options.connections_per_address,
+        text = (
+            (Path(__file__).parent / "nginx.conf.template")
+            .read_text()
+            .format(
+                dir=folder,
+                alerting_servers=alerting_servers,
+                alerting_listen=f"127.0.0.1:{self.port('alerting-lb')}",
+                user=user,
+                servers=servers,
+                listen=f"127.0.0.1:{self.port('nginx')}",
+                max_body="10m",
+                requests_per_s=self.options.requests_per_s,
+                request_burst=self.options.requests_per_s * 2,
+                connections_per_address=self.options.connections_per_address,
+            )
         )
         path = folder / "nginx.conf"
         path.write_text(text)

@@ -67,7 +67,9 @@ class InventoryReader:
     def __call__(self) -> tuple[FleetView, dict[str, Box]]:
         if self._registry is None:
             if not self.source.exists():
-                error = f"no fleet inventory at {self.source.path} (inventory.path): register boxes (jboxmon tokens issue)"
+                error = (
+                    f"no fleet inventory at {self.source.path} (inventory.path): register boxes (jboxmon tokens issue)"
+                )
                 return FleetView(error=error, checked_at=self.clock()), {}
             self._registry = self.source.open()
         boxes = self._registry.boxes()

@@ -80,13 +80,20 @@ class PostgresServer:
         self._process = subprocess.Popen(
             [
                 find_binary("postgres"),
-                "-D", str(self.data_dir),
-                "-c", "listen_addresses=127.0.0.1",
-                "-c", f"port={self.port}",
-                "-c", "unix_socket_directories=",
-                "-c", "fsync=on",
-                "-c", "max_connections=200",
-                "-c", "shared_buffers=32MB",
+                "-D",
+                str(self.data_dir),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"port={self.port}",
+                "-c",
+                "unix_socket_directories=",
+                "-c",
+                "fsync=on",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=32MB",
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -112,10 +119,22 @@ class PostgresServer:
             for path in (self.data_dir, pwfile):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
         try:
+            # --no-sync: initdb's own files need no fsync here (a crash mid-initdb means initdb
+            # again); the server itself runs with fsync on
             subprocess.run(
                 [
-                    find_binary("initdb"), "-D", str(self.data_dir), "-U", self.user, f"--pwfile={pwfile}",
-                    "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8", "--no-instructions", "--no-sync",
+                    find_binary("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.user,
+                    f"--pwfile={pwfile}",
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-instructions",
+                    "--no-sync",
                 ],
                 check=True,
                 capture_output=True,
@@ -130,8 +149,13 @@ class PostgresServer:
         import psycopg
 
         return psycopg.connect(
-            host="127.0.0.1", port=self.port, user=self.user, password=self.password, dbname=database,
-            connect_timeout=2, autocommit=True,
+            host="127.0.0.1",
+            port=self.port,
+            user=self.user,
+            password=self.password,
+            dbname=database,
+            connect_timeout=2,
+            autocommit=True,
         )
 
     def _wait_ready(self, timeout_s: float) -> None:

@@ -36,7 +36,9 @@ def application_name(role: str) -> str:
     return f"jboxmon {role} on {socket.gethostname()} pid {os.getpid()}"[:63]
 
 
-def connect(url: str, *, password: str | None = None, role: str = "jboxmon", autocommit: bool = True) -> psycopg.Connection:
+def connect(
+    url: str, *, password: str | None = None, role: str = "jboxmon", autocommit: bool = True
+) -> psycopg.Connection:
     """A connection with short connect and statement timeouts; raises PostgresUnavailable."""
     import psycopg  # imported here: a node on the embedded SQLite inventory never needs it loaded
 
@@ -49,7 +51,10 @@ def connect(url: str, *, password: str | None = None, role: str = "jboxmon", aut
             application_name=application_name(role),
             options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
             # a peer that vanished without a FIN is noticed in seconds, not hours
-            keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3,
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
             **extra,
         )
     except psycopg.OperationalError as exc:

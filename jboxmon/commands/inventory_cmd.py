@@ -16,7 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     migrate = actions.add_parser("migrate", help="copy the SQLite inventory into an empty PostgreSQL one")
     migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user@host:port/database")
-    migrate.add_argument("--from", dest="source", type=Path, default=None, help="the SQLite file (default: inventory.path)")
+    migrate.add_argument(
+        "--from", dest="source", type=Path, default=None, help="the SQLite file (default: inventory.path)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

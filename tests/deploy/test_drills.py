@@ -108,9 +108,7 @@ class Fleet:
 def stored(deployed: Deployment, since_ns: int) -> Counter[str]:
     settings = InfluxSettings(url=deployed.url("influxdb"), database="jboxmon")
     with InfluxClient(settings) as influx:
-        results = influx.query_raw(
-            f"SELECT count(p_meas_kw) FROM telemetry WHERE time >= {since_ns} GROUP BY jbox_id"
-        )
+        results = influx.query_raw(f"SELECT count(p_meas_kw) FROM telemetry WHERE time >= {since_ns} GROUP BY jbox_id")
     series = results[0].get("series", []) if results else []
     return Counter({s["tags"]["jbox_id"]: s["values"][0][1] for s in series})
 

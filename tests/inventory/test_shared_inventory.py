@@ -121,7 +121,12 @@ def test_postgresql_away_known_tokens_keep_working_and_writes_fail_clearly(
             assert until(lambda: collector.service.tokens.problem is not None, 5.0) is not None
             body = LINE.format(box="jbox-1", ns=time.time_ns())
             assert requests.post(collector.url + "/write", data=body, headers=headers, timeout=5).status_code == 204
-            assert requests.post(collector.url + "/write", data=body, headers={"Authorization": "Token jbx_unknown"}, timeout=5).status_code == 401
+            assert (
+                requests.post(
+                    collector.url + "/write", data=body, headers={"Authorization": "Token jbx_unknown"}, timeout=5
+                ).status_code
+                == 401
+            )
             health = requests.get(collector.url + "/health", timeout=5).json()
             assert "inventory unreachable since" in health["inventory"] and "serving 1 tokens" in health["inventory"]
 

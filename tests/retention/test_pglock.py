@@ -21,7 +21,10 @@ def node(folder: Path, url: str, influx: InfluxClient, archive: Path) -> Path:
     folder.mkdir(parents=True)
     document = {
         "influxdb": {"url": influx.settings.url, "database": influx.settings.database},
-        "inventory": {"url": f"postgresql://{user_and_password.split(':')[0]}@{tail}", "password": {"env": PASSWORD_ENV}},
+        "inventory": {
+            "url": f"postgresql://{user_and_password.split(':')[0]}@{tail}",
+            "password": {"env": PASSWORD_ENV},
+        },
         "retention": {"archive": {"url": f"file://{archive}"}, "state_dir": str(folder / "retention")},
     }
     path = folder / "jboxmon.yaml"
@@ -37,7 +40,9 @@ def test_two_nodes_one_runs_the_other_says_who_holds_the_lock(
     one = node(tmp_path / "node-1", postgres_url, influx, archive)
     two = node(tmp_path / "node-2", postgres_url, influx, archive)
     with AdvisoryLock(postgres_url):  # node 1's pass, running
-        with pytest.raises(LeaseHeld, match=r"holds the PostgreSQL advisory lock: jboxmon retention runner on \S+ pid \d+"):
+        with pytest.raises(
+            LeaseHeld, match=r"holds the PostgreSQL advisory lock: jboxmon retention runner on \S+ pid \d+"
+        ):
             AdvisoryLock(postgres_url).acquire()
         code = main(["--config", str(two), "retention", "run", "--no-progress"])
         err = capsys.readouterr().err.strip().splitlines()[-1]
@@ -54,7 +59,8 @@ def test_a_runner_whose_session_is_cut_stops_before_deleting(postgres_url: str, 
         lock.check()  # held
         with postgres_server._connect("postgres") as admin:
             admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'jboxmon retention%'"
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'jboxmon retention%'"
             )
         with pytest.raises(LeaseHeld, match="the retention lock was lost"):
             lock.check()
