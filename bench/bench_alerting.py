@@ -28,6 +28,7 @@ from alerting.api import create_app  # noqa: E402
 from alerting.chart import line_chart  # noqa: E402
 from alerting.service import AlertingService  # noqa: E402
 from config.alerting import AlertingConfig  # noqa: E402
+from inventory.access import AccessPolicy  # noqa: E402
 from jboxmon.httpserver import BackgroundServer  # noqa: E402
 
 GROUP_WAIT = 1.0
@@ -74,7 +75,7 @@ def main() -> int:
             "receivers": [{"name": "hook", "webhook_configs": [{"url": receiver.url, "max_alerts": 100}]}],
         })  # fmt: skip
         service = AlertingService(config).start()
-        server = BackgroundServer(create_app(service)).start()
+        server = BackgroundServer(create_app(service, access=AccessPolicy.open())).start()
         session = requests.Session()
         try:
             body = [{"labels": {"alertname": "SetpointNotFollowed", "jbox_id": "jbox-0001", "region": "IDF"}}]

@@ -28,9 +28,11 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from config import JboxmonConfig  # noqa: E402
+from config.auth import AuthConfig  # noqa: E402
 from config.model import InventoryConfig  # noqa: E402
 from config.status import ComponentUrls, StatusConfig  # noqa: E402
 from inventory import Box, Registry  # noqa: E402
+from inventory.access import AccessPolicy  # noqa: E402
 from jboxmon.alerting_component import AlertingComponent  # noqa: E402
 from jboxmon.httpserver import BackgroundServer  # noqa: E402
 from status import StatusService, create_app  # noqa: E402
@@ -69,7 +71,8 @@ def setup(tmp: Path, boxes: int, alerts: int) -> tuple[JboxmonConfig, AlertingCo
         "history": tmp / "history.sqlite", "resolve_timeout": 3600,
     })  # fmt: skip
     config = base.model_copy(update={"inventory": InventoryConfig(path=tmp / "registry.sqlite"),
-                                     "alerting": alerting_cfg})  # fmt: skip
+                                     "alerting": alerting_cfg,
+                                     "auth": AuthConfig(mode="none")})  # loopback: the bench posts freely  # fmt: skip
     now = time.time()
     fleet = [Box(f"jbox-{i:05d}", site=f"site-{i // 20:03d}", region=f"R{i % 12}") for i in range(boxes)]
     with Registry(config.inventory.path) as registry:
@@ -137,7 +140,7 @@ def run(config: JboxmonConfig, alerting_url: str, tmp: Path, args, drip_url: str
     urls = ComponentUrls(collector=alerting_url, rules=alerting_url, alerting=alerting_url, retention=alerting_url)
     status_cfg = StatusConfig(listen="127.0.0.1:0", refresh=30, timeout=2, urls=urls)
     service = StatusService(config.model_copy(update={"status": status_cfg}))
-    server = BackgroundServer(create_app(service), "127.0.0.1", 0).start()
+    server = BackgroundServer(create_app(service, access=AccessPolicy.open()), "127.0.0.1", 0).start()
     try:
         baseline = statistics.median(baseline_round(alerting_url, config.inventory.path) for _ in range(args.rounds))
         rounds = []

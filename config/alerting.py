@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.fields import Duration, ListenAddress, Listens, Secret, Strict
+from config.fields import Duration, ListenAddress, Listens, Secret, ServesTls, Strict
 from config.matchers import parse_matchers
 from config.timeintervals import TimeIntervalConfig
 
@@ -208,7 +208,7 @@ def _default_inhibit() -> list[InhibitRuleConfig]:
     ]
 
 
-class AlertingConfig(Listens, Strict):
+class AlertingConfig(Listens, ServesTls):
     listen: ListenAddress = "127.0.0.1:8183"  # POST /api/v2/alerts, silences, history, /metrics
     external_url: str = "http://127.0.0.1:8183"  # links in notifications
     outbox: Path = Path("var/alerting/outbox.sqlite")

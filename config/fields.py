@@ -55,6 +55,19 @@ class Listens:
         return int(self.listen.rsplit(":", 1)[1])
 
 
+class ServesTls(Strict):
+    """``tls_cert`` and ``tls_key`` (PEM files) of a service that can serve HTTPS: both or neither."""
+
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self):
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give both or neither")
+        return self
+
+
 class Secret(Strict):
     """A secret read at use time from an environment variable or a file, never from the YAML.
 

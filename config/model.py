@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from config.alerting import AlertingConfig
+from config.auth import AuthConfig, open_listens
 from config.collector import CollectorConfig
 from config.fields import Duration, Secret, Strict
 from config.retention import DataRetentionConfig
@@ -141,8 +142,19 @@ class JboxmonConfig(Strict):
     simulator: SimulatorConfig = SimulatorConfig()
     retention: DataRetentionConfig = DataRetentionConfig()
     status: StatusConfig = StatusConfig()
+    auth: AuthConfig = AuthConfig()
     logging: LoggingConfig = LoggingConfig()
 
     def cross_checks(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Problems that need the whole file (names referenced elsewhere), as (key path, message)."""
-        return [(("alerting", *path), message) for path, message in self.alerting.cross_checks()]
+        problems = [(("alerting", *path), message) for path, message in self.alerting.cross_checks()]
+        return problems + open_listens(self.auth, self.control_plane_listens())
+
+    def control_plane_listens(self) -> dict[str, str]:
+        """The listen address of each service behind the ``auth:`` section (the collector has box tokens)."""
+        return {
+            "rules": self.rules.listen,
+            "alerting": self.alerting.listen,
+            "retention": self.retention.listen,
+            "status": self.status.listen,
+        }

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from config.durations import format_duration
-from config.fields import Duration, ListenAddress, Listens, Secret, Strict
+from config.fields import Duration, ListenAddress, Listens, Secret, ServesTls, Strict
 
 # jboxmon's InfluxDB retention policies and the ``influxdb.retention`` key that sets each duration
 POLICY_KEYS = {"raw": "raw", "logs": "logs", "ds_1m": "downsampled_1m", "ds_1h": "downsampled_1h"}
@@ -29,6 +30,9 @@ class ArchiveConfig(Strict):
     access_key_id: Secret | None = None  # None: s3fs's usual chain (environment, ~/.aws, instance role)
     secret_access_key: Secret | None = None
     compression_level: int = Field(3, ge=1, le=22)  # zstd
+    # server-side encryption of s3:// archives: AES256 (SSE-S3) or aws:kms (SSE-KMS), passed to every upload
+    encryption: Literal["AES256", "aws:kms"] | None = None
+    kms_key_id: str | None = None  # with aws:kms: the key id or ARN (None: the account's default KMS key)
 
     @field_validator("url")
     @classmethod
@@ -41,6 +45,10 @@ class ArchiveConfig(Strict):
     def _key_pair(self) -> ArchiveConfig:
         if (self.access_key_id is None) != (self.secret_access_key is None):
             raise ValueError("access_key_id and secret_access_key go together: give both or neither")
+        if self.encryption and not self.url.startswith("s3://"):
+            raise ValueError(f"encryption applies to s3:// archives only, not {self.url!r} (use disk encryption)")
+        if self.kms_key_id and self.encryption != "aws:kms":
+            raise ValueError(f"kms_key_id needs encryption: aws:kms, got encryption: {self.encryption}")
         return self
 
 
@@ -120,7 +128,7 @@ class UsageConfig(Strict):
     default_sample_period: Duration = 10  # for a box-hour with a single sample
 
 
-class DataRetentionConfig(Listens, Strict):
+class DataRetentionConfig(Listens, ServesTls):
     """The ``retention:`` section (InfluxDB's own policies are ``influxdb.retention``)."""
 
     enabled: bool = True  # scheduled inside `jboxmon run`

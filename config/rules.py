@@ -6,14 +6,17 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from config.fields import Duration, ListenAddress, Listens, Strict
+from config.fields import Duration, ListenAddress, Listens, Secret, ServesTls
 
 
-class RulesConfig(Listens, Strict):
+class RulesConfig(Listens, ServesTls):
     files: list[str] = ["rules/default/jbox.yaml"]  # paths or glob patterns
     state_db: Path = Path("var/rules-state.sqlite")
     listen: ListenAddress = "127.0.0.1:8182"  # HTTP API: /api/v1/alerts, /api/v1/rules, /health, /metrics
     alerting_url: str | None = None  # POST firing/resolved alerts (Alertmanager v2 format) here
+    # its credential there (a producer's token); null = issued by the rules engine itself at start,
+    # which works when the alerting service shares this inventory
+    alerting_token: Secret | None = None
     reload_every: Duration = 5
     misfire_grace: Duration = 30
     write_alerts_to_influxdb: bool = True

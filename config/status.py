@@ -7,10 +7,11 @@ reads the inventory, from a background refresher: the page itself never waits on
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 
-from config.fields import Duration, ListenAddress, Listens, Strict
+from config.fields import Duration, ListenAddress, Listens, Secret, ServesTls, Strict
 
 
 class ComponentUrls(Strict):
@@ -29,7 +30,7 @@ class ComponentUrls(Strict):
         return value
 
 
-class StatusConfig(Listens, Strict):
+class StatusConfig(Listens, ServesTls):
     """The status page: what it shows, how fresh, and how much."""
 
     enabled: bool = True  # started inside `jboxmon run`
@@ -41,6 +42,9 @@ class StatusConfig(Listens, Strict):
     max_listed: int = Field(50, ge=1, le=10_000)
     box_url: str = "/box/{jbox_id}"
     urls: ComponentUrls = ComponentUrls()
+    # its viewer token for the alerting API; null = issued by the page itself at start (same inventory)
+    alerting_token: Secret | None = None
+    tls_verify: bool | Path = True  # https upstreams: true, false, or the path of a CA bundle
 
 
     @field_validator("box_url")

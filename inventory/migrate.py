@@ -43,7 +43,8 @@ def migrate_to_postgres(source: Path, url: str, *, password: str | None = None) 
                 )
             for table, columns in TABLES:
                 names = ", ".join(columns)
-                data = sqlite.execute(f"SELECT {names} FROM {table}").fetchall()
+                order = " ORDER BY id" if table == "audit" else ""  # the log keeps its order
+                data = sqlite.execute(f"SELECT {names} FROM {table}{order}").fetchall()
                 placeholders = ", ".join("?" for _ in columns)
                 target.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", data)
                 rows[table] = len(data)

@@ -3,6 +3,9 @@
 Version 1: boxes and their tokens. Version 2 adds site gateways with their own tokens, and a
 ``changes`` counter that every operator verb bumps in its transaction, so an in-memory token
 cache can tell a credential change from the collector's own last-seen updates.
+Version 3 adds operators (people and programs using the control plane, each with one role) with
+their own hashed tokens, kept apart from box and gateway tokens, and the audit log of control-plane
+changes (who, when, from where, what).
 Migrations run in one transaction on open; a registry newer than this code is refused.
 """
 
@@ -11,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS boxes (
@@ -56,8 +59,34 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES ('changes', 0);
 """
 
+_V3 = """
+CREATE TABLE IF NOT EXISTS operators (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS operator_tokens (
+    token_hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL REFERENCES operators(name),
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    revoked_at REAL
+);
+CREATE INDEX IF NOT EXISTS operator_tokens_by_name ON operator_tokens(name);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    address TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    details TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at)
+"""
+
 # MIGRATIONS[n] brings a registry at version n to n + 1
-MIGRATIONS = {0: _V1, 1: _V2}
+MIGRATIONS = {0: _V1, 1: _V2, 2: _V3}
 
 # Every table of the inventory with its columns, parents before children: what
 # ``jboxmon inventory migrate`` copies from a SQLite file to PostgreSQL (``meta`` is not copied:
@@ -68,6 +97,9 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("gateways", ("gateway_id", "site", "created_at", "last_seen")),
     ("gateway_boxes", ("gateway_id", "jbox_id")),
     ("gateway_tokens", ("token_hash", "gateway_id", "created_at", "expires_at", "revoked_at")),
+    ("operators", ("name", "role", "created_at")),
+    ("operator_tokens", ("token_hash", "name", "created_at", "expires_at", "revoked_at")),
+    ("audit", ("at", "actor", "address", "action", "target", "details")),  # ids are the target's own, in order
 )
 
 

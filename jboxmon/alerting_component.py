@@ -10,6 +10,7 @@ from alerting.api import create_app
 from alerting.series import InfluxSeries
 from alerting.service import AlertingService
 from config import ConfigError, JboxmonConfig, load_config
+from inventory.controlplane import ControlPlane
 from jboxmon.httpserver import BackgroundServer
 from storage import InfluxClient
 
@@ -22,14 +23,17 @@ class AlertingComponent:
         cfg = config.alerting
         self.config_path = config_path
         self.service = AlertingService(cfg, series=InfluxSeries(influx) if influx is not None else None)
-        self.http = BackgroundServer(create_app(self.service, self.reload_file), cfg.host,
-                                     cfg.port if port is None else port)  # fmt: skip
+        self.control = ControlPlane(config)
+        app = create_app(self.service, self.reload_file, access=self.control.policy, audit=self.control.audit)
+        self.http = BackgroundServer(app, cfg.host, cfg.port if port is None else port,
+                                     ssl_certfile=_path(cfg.tls_cert), ssl_keyfile=_path(cfg.tls_key))  # fmt: skip
 
     @property
     def url(self) -> str:
         return self.http.url
 
     def start(self) -> AlertingComponent:
+        self.control.start()
         self.service.start()
         self.http.start()
         log.info("alerting listening on %s", self.url)
@@ -52,3 +56,8 @@ class AlertingComponent:
     def stop(self) -> None:
         self.http.stop()
         self.service.stop()
+        self.control.stop()
+
+
+def _path(value) -> str | None:
+    return str(value) if value else None

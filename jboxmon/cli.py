@@ -25,6 +25,8 @@ COMMANDS = {
     "db": "db",
     "tokens": "tokens",
     "inventory": "inventory_cmd",
+    "users": "users",
+    "audit": "audit",
     "rules": "rules_cmd",
     "alerting": "alerting_cmd",
     "silences": "silences",

@@ -97,6 +97,29 @@ def issue_tokens(config, boxes: int, seed: int) -> Path:
     return path
 
 
+DEMO_OPERATOR = "demo-admin"
+
+
+def issue_operator(config) -> Path:
+    """The demo's operator credential (role admin), in a file only the owner can read: its token signs
+    in on the status page and goes in ``Authorization: Bearer`` for the APIs. A new token each run."""
+    from inventory.audit import AuditLog, local_actor
+    from inventory.operators import OperatorStore
+    from jboxmon.commands.users import save_token
+
+    path = VAR / "operator.token"
+    with OperatorStore.from_config(config.inventory) as store:
+        if store.get(DEMO_OPERATOR) is None:
+            token, action = store.add(DEMO_OPERATOR, "admin"), "token.issue"
+        else:
+            token, action = store.rotate(DEMO_OPERATOR), "token.rotate"
+    save_token(path, token)
+    audit = AuditLog.from_config(config.inventory)
+    audit.record(local_actor(), "local", action, DEMO_OPERATOR, kind="operator", role="admin", demo=True)
+    audit.close()
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boxes", type=int, default=100)
@@ -143,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         tokens = issue_tokens(config, args.boxes, args.seed)
+        operator_token = issue_operator(config)
         build_dashboards(config, BuildOptions(out=VAR / "grafana"))
         services = Services(config, config_path=str(config_path)).start()
         live = threading.Thread(
@@ -167,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
             ),
         )
         live.start()
-        print_guide(influxd.url, config)
+        print_guide(influxd.url, config, operator_token)
         deadline = time.monotonic() + args.duration
         announced: set = set()
         while not stop.wait(10) and time.monotonic() < deadline and live.is_alive():
@@ -182,13 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def print_guide(influx_url: str, config) -> None:
+def print_guide(influx_url: str, config, operator_token: Path) -> None:
     collector = f"http://{config.collector.listen}"
+    bearer = f'-H "Authorization: Bearer $(cat {operator_token})"'
     print(
         f"""
 jboxmon demo is running. Ctrl-C stops it.
   InfluxDB     {influx_url}  (database 'jboxmon', data in {VAR}/influxdb)
   status page  http://{config.status.listen}/  (components, silent boxes, alerts firing; JSON: /api/v1/status)
+  operator     {DEMO_OPERATOR} (role admin): its token is in {operator_token} (mode 0600, new each run);
+               sign in on the status page with it, or call the APIs with
+               curl {bearer} http://{config.alerting.listen}/api/v2/silences
   collector    {collector}  (/health, /metrics, /openapi.json)
   rules API    http://{config.rules.listen}/api/v1/alerts  (/api/v1/rules, /metrics)
   alerting     http://{config.alerting.listen}/api/v2/alerts  (silences, /api/v1/history, /metrics)
@@ -196,7 +224,8 @@ jboxmon demo is running. Ctrl-C stops it.
   webhooks     {VAR}/webhooks/*.json  (Alertmanager webhook v4 payloads)
   history      .venv/bin/jboxmon --config {VAR}/demo.yaml alerts history --since 1h
   alerts       .venv/bin/jboxmon --config {VAR}/demo.yaml alerts list
-  inventory    .venv/bin/jboxmon --config {VAR}/demo.yaml tokens list
+  inventory    .venv/bin/jboxmon --config {VAR}/demo.yaml tokens list   (operators: users list)
+  audit        .venv/bin/jboxmon --config {VAR}/demo.yaml audit --since 1h
   ground truth {VAR}/ground_truth_backfill.jsonl (history), {VAR}/ground_truth.jsonl (live)
   Grafana      {VAR}/grafana/provisioning  (dashboards and an InfluxDB datasource: set paths.provisioning)
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from config import JboxmonConfig
+from inventory.controlplane import ControlPlane
 from jboxmon.httpserver import BackgroundServer
 from retention.api import create_app
 from retention.metrics import RetentionMetrics
@@ -75,9 +76,14 @@ class RetentionComponent:
         self.last_pass: dict | None = None
         self.last_error: str | None = None
         retention = config.retention
-        self.http = BackgroundServer(create_app(self.metrics, self.status), retention.host, retention.port)
+        self.control = ControlPlane(config)
+        app = create_app(self.metrics, self.status, access=self.control.policy, run=self.trigger,
+                         audit=self.control.audit)  # fmt: skip
+        self.http = BackgroundServer(app, retention.host, retention.port, ssl_certfile=_path(retention.tls_cert),
+                                     ssl_keyfile=_path(retention.tls_key))  # fmt: skip
         self._scheduler: BackgroundScheduler | None = None
         self._child: multiprocessing.process.BaseProcess | None = None
+        self._busy = threading.Lock()  # one pass at a time, scheduled or asked for (POST /-/run)
         self._stopping = threading.Event()
 
     def status(self) -> dict:
@@ -85,10 +91,11 @@ class RetentionComponent:
 
     def start(self) -> RetentionComponent:
         self._stopping.clear()
+        self.control.start()
         self.http.start()
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._scheduler.add_job(
-            self.run_once,
+            self._scheduled,
             "interval",
             seconds=self.config.retention.interval,
             next_run_time=datetime.now(UTC) + timedelta(seconds=self.first_delay_s),
@@ -98,6 +105,23 @@ class RetentionComponent:
         )
         self._scheduler.start()
         return self
+
+    def trigger(self) -> bool:
+        """Start a pass now in the background (``POST /-/run``); False when one is running."""
+        if not self._busy.acquire(blocking=False):
+            return False
+        threading.Thread(target=self._run_then_release, name="retention-run", daemon=True).start()
+        return True
+
+    def _scheduled(self) -> None:
+        if self._busy.acquire(blocking=False):  # a pass asked for over HTTP is running: this turn is skipped
+            self._run_then_release()
+
+    def _run_then_release(self) -> None:
+        try:
+            self.run_once()
+        finally:
+            self._busy.release()
 
     def run_once(self) -> None:
         context = multiprocessing.get_context("spawn")
@@ -153,3 +177,8 @@ class RetentionComponent:
             child.terminate()  # every pass is crash-safe: the next one finishes its work
             child.join(timeout=10)
         self.http.stop()
+        self.control.stop()
+
+
+def _path(value) -> str | None:
+    return str(value) if value else None

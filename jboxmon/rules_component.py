@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from config import JboxmonConfig
 from inventory import Box, Registry
+from inventory.controlplane import ControlPlane
 from jboxmon.httpserver import BackgroundServer
 from rules.api import create_app
 from rules.metrics import RulesMetrics
@@ -26,11 +27,15 @@ class RulesComponent:
         """``deliver`` hands alerts to an alerting service in this process; without it alerts go to
         ``rules.alerting_url`` when set."""
         rules = config.rules
+        self.config = config
         self.registry = Registry.from_config(config.inventory)
         metrics = RulesMetrics()
         self.handover: AlertHandover | None = None
+        self.control = ControlPlane(config)
         if deliver is None and rules.alerting_url:
-            deliver = http_deliver(rules.alerting_url)
+            # its producer credential: issued at start (below), read by the delivery on each post
+            deliver = http_deliver(rules.alerting_url, headers=self._credential_headers)
+        self._credential: str | None = None
         if deliver is not None:
             name = "alerting (in process)" if rules.alerting_url is None else rules.alerting_url
             self.handover = AlertHandover(deliver, name=name, registry=metrics.registry)
@@ -43,7 +48,13 @@ class RulesComponent:
             metrics=metrics,
             box_energy_kwh=config.fleet.box_energy_kwh,
         )
-        self.http = BackgroundServer(create_app(self.service), rules.host, rules.port)
+        app = create_app(self.service, access=self.control.policy, audit=self.control.audit)
+        self.http = BackgroundServer(app, rules.host, rules.port, ssl_certfile=_path(rules.tls_cert),
+                                     ssl_keyfile=_path(rules.tls_key))  # fmt: skip
+        self._remote = deliver is not None and rules.alerting_url is not None
+
+    def _credential_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._credential}"} if self._credential else {}
 
     def inventory(self) -> list[Box]:
         return self.registry.boxes()
@@ -56,6 +67,11 @@ class RulesComponent:
                 self.registry.path,
             )
         self.registry.open()
+        self.control.start()
+        if self._remote and self.config.rules.alerting_token is not None:
+            self._credential = self.config.rules.alerting_token.resolve()
+        elif self._remote:  # the rules engine's producer credential, issued by itself (see ControlPlane)
+            self._credential = self.control.service_token("jboxmon-rules", "producer")
         if self.handover is not None:
             self.handover.start()
         self.service.start()
@@ -71,3 +87,8 @@ class RulesComponent:
         if self.handover is not None:
             self.handover.stop()
         self.registry.close()
+        self.control.stop()
+
+
+def _path(value) -> str | None:
+    return str(value) if value else None

@@ -101,7 +101,25 @@ class Services:
         except Exception:
             self.stop()
             raise
+        self._hint_operators()
         return self
+
+    def _hint_operators(self) -> None:
+        """Say once how to get in when credentials are required and no person has one yet."""
+        if self.config.auth.mode != "credentials" or self.names == ("collector",):
+            return
+        from inventory.operators import OperatorStore
+
+        try:
+            with OperatorStore.from_config(self.config.inventory) as store:
+                people = [op for op in store.list() if not op.name.startswith("jboxmon-") and op.active_tokens]
+        except Exception:  # a hint only: never a reason not to run
+            return
+        if not people:
+            log.warning(
+                "the control plane needs operator credentials (auth.mode: credentials) and none is issued yet: "
+                "jboxmon users add NAME --role admin (or auth: {mode: none} when every service is on loopback)"
+            )
 
     def stop(self) -> None:
         while self.started:

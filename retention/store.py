@@ -45,6 +45,11 @@ class StoreSettings:
             if config.access_key_id and config.secret_access_key:
                 options["key"] = config.access_key_id.resolve()
                 options["secret"] = config.secret_access_key.resolve()
+            if config.encryption:  # s3fs adds these to every PutObject / multipart upload
+                sse = {"ServerSideEncryption": config.encryption}
+                if config.kms_key_id:
+                    sse["SSEKMSKeyId"] = config.kms_key_id
+                options["s3_additional_kwargs"] = sse
         return cls(url=config.url, options=options)
 
 

@@ -1,4 +1,8 @@
-"""HTTP API of the rules service, shaped like Prometheus' where it fits."""
+"""HTTP API of the rules service, shaped like Prometheus' where it fits.
+
+Behind the control-plane access middleware (``inventory.access``): reads need the viewer role,
+``POST /-/reload`` an admin, and each reload is recorded in the audit log.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from inventory.access import AccessPolicy, ControlPlaneAccess, Need, Rule, identity_of
+from inventory.audit import AuditLog
 from rules.service import RulesService
 
+ACCESS_RULES = (Rule("POST", "/-/reload", Need.ADMIN),)
 
-def create_app(service: RulesService) -> Starlette:
+
+def create_app(service: RulesService, *, access: AccessPolicy, audit: AuditLog | None = None) -> Starlette:
     async def alerts(request: Request) -> Response:
         items = [
             {**alert.to_alertmanager(), "state": alert.status, "value": alert.value}
@@ -58,12 +66,15 @@ def create_app(service: RulesService) -> Starlette:
 
     async def reload(request: Request) -> Response:
         ok = await run_in_threadpool(service.reload)
+        if audit is not None:
+            who = identity_of(request)
+            audit.record(who.name, who.address, "reload", "rules", ok=ok, error=service.last_reload_error)
         return JSONResponse({"reloaded": ok, "error": service.last_reload_error}, status_code=200 if ok else 400)
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/api/v1/alerts", alerts),
             Route("/api/v1/rules", rules),
@@ -72,3 +83,5 @@ def create_app(service: RulesService) -> Starlette:
             Route("/metrics", metrics),
         ]
     )
+    app.add_middleware(ControlPlaneAccess, policy=access, rules=ACCESS_RULES)
+    return app

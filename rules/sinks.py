@@ -185,12 +185,15 @@ class AlertHandover:
         return True
 
 
-def http_deliver(url: str, timeout_s: float = 10.0) -> Callable[[list[dict]], None]:
-    """POST items to an Alertmanager-compatible ``/api/v2/alerts`` URL through the one HTTP seam."""
+def http_deliver(
+    url: str, timeout_s: float = 10.0, headers: Callable[[], dict[str, str]] | None = None
+) -> Callable[[list[dict]], None]:
+    """POST items to an Alertmanager-compatible ``/api/v2/alerts`` URL through the one HTTP seam.
+    ``headers()`` gives extra headers per post (the producer credential, which may be rotated)."""
     client = HttpClient(settings=HttpSettings(timeout_s=timeout_s))
 
     def deliver(items: list[dict]) -> None:
-        client.request("POST", url, json=items)
+        client.request("POST", url, json=items, headers=headers() if headers else None)
 
     return deliver
 

@@ -21,8 +21,11 @@ ALERTS_BYTES = 16 * 1024 * 1024
 TEXT_CHARS = 200  # a label or summary as shown; the alerting service allows 4 KiB per value
 
 
-def alerts_client(timeout_s: float) -> HttpClient:
-    return HttpClient(settings=HttpSettings(timeout_s=timeout_s, max_response_bytes=ALERTS_BYTES))
+def alerts_client(timeout_s: float, headers: dict[str, str] | None = None, verify: bool | str = True) -> HttpClient:
+    """``headers``: the page's viewer credential (filled in at start, before the first round)."""
+    settings = HttpSettings(timeout_s=timeout_s, max_response_bytes=ALERTS_BYTES, verify=verify,
+                            headers=headers if headers is not None else {})
+    return HttpClient(settings=settings)
 
 
 def fetch(alerting_url: str, http: HttpClient, clock: Callable[[], float] = time.time) -> AlertsView:

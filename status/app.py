@@ -18,9 +18,11 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from status import document
+from inventory.access import AccessPolicy, ControlPlaneAccess
+from status import actions, document
 from status.format import ago, duration
 from status.service import StatusService
+from status.sessions import Sessions
 
 HERE = Path(__file__).resolve().parent
 STATIC = {"status.css": "text/css", "refresh.js": "text/javascript"}
@@ -46,8 +48,17 @@ def templates() -> Environment:
     return env
 
 
-def create_app(service: StatusService) -> Starlette:
+def create_app(
+    service: StatusService, *, access: AccessPolicy, session_ttl_s: float = 12 * 3600, tls: bool = False
+) -> Starlette:
+    """``access``: who may look and act (sign-in, silences: status/actions.py); ``tls``: cookies are Secure."""
     env = templates()
+    def still_valid(session) -> bool:  # the operator's token still works (not revoked, not rotated away)
+        return access.operators is None or access.operators.authenticate(session.token) is not None
+
+    sessions = Sessions(session_ttl_s, secure=tls, still_valid=still_valid)
+    acts = actions.Actions(env, access, sessions, service.alerting_url, service.config.timeout, service.tls_verify)
+    env.globals["silence_link"] = actions.silence_link
 
     def html(name: str, status_code: int = 200, **context) -> HTMLResponse:
         body = env.get_template(name).render(**context)
@@ -102,8 +113,9 @@ def create_app(service: StatusService) -> Starlette:
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
+    app = Starlette(
         routes=[
+            *acts.routes(),
             Route("/", page),
             Route("/api/v1/status", api_status),
             Route("/box/{jbox_id}", box_page),
@@ -113,3 +125,6 @@ def create_app(service: StatusService) -> Starlette:
             Route("/metrics", metrics),
         ]
     )
+    app.add_middleware(ControlPlaneAccess, policy=access, rules=actions.ACCESS_RULES, forms=actions.FORMS,
+                       session=sessions.identify, login_path="/login")  # fmt: skip
+    return app

@@ -94,6 +94,8 @@ def _short(text: str) -> str:
     return text if len(text) <= REASON_CHARS else text[: REASON_CHARS - 1] + "…"
 
 
-def health_client(timeout_s: float) -> HttpClient:
-    """An HttpClient for health checks: short timeout, bounded answer (a huge body is not health)."""
-    return HttpClient(settings=HttpSettings(timeout_s=timeout_s, max_response_bytes=HEALTH_BYTES))
+def health_client(timeout_s: float, verify: bool | str = True) -> HttpClient:
+    """An HttpClient for health checks: short timeout, bounded answer (a huge body is not health).
+    ``verify``: TLS verification of https upstreams (True, False or a CA bundle path)."""
+    settings = HttpSettings(timeout_s=timeout_s, max_response_bytes=HEALTH_BYTES, verify=verify)
+    return HttpClient(settings=settings)

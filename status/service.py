@@ -33,9 +33,9 @@ def targets(config: JboxmonConfig) -> list[Target]:
     urls = config.status.urls
     sections: dict[str, tuple[Listens, bool]] = {
         "collector": (config.collector, config.collector.tls_cert is not None),
-        "rules": (config.rules, False),
-        "alerting": (config.alerting, False),
-        "retention": (config.retention, False),
+        "rules": (config.rules, config.rules.tls_cert is not None),
+        "alerting": (config.alerting, config.alerting.tls_cert is not None),
+        "retention": (config.retention, config.retention.tls_cert is not None),
     }
     given = {"collector": urls.collector, "rules": urls.rules, "alerting": urls.alerting, "retention": urls.retention}
     out = []
@@ -94,9 +94,12 @@ class StatusService:
         self.inventory = InventoryReader(
             Registry.from_config(config.inventory, clock, role="status"), cfg.reporting_window, clock
         )
-        self._health_http = components.health_client(cfg.timeout)
-        self._alerts_http = alerts.alerts_client(cfg.timeout)
-        alerting_url = next(t.url for t in self.targets if t.name == "alerting")
+        self.tls_verify = str(cfg.tls_verify) if isinstance(cfg.tls_verify, Path) else cfg.tls_verify
+        self._health_http = components.health_client(cfg.timeout, self.tls_verify)
+        # the page's own viewer credential for the alerting API, set before start (jboxmon.status_component)
+        self.upstream_headers: dict[str, str] = {}
+        self._alerts_http = alerts.alerts_client(cfg.timeout, self.upstream_headers, self.tls_verify)
+        self.alerting_url = alerting_url = next(t.url for t in self.targets if t.name == "alerting")
         self.refresher = Refresher(
             {t.name: partial(components.check, t, self._health_http, clock) for t in self.targets},
             partial(alerts.fetch, alerting_url, self._alerts_http, clock),

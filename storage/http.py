@@ -79,6 +79,9 @@ class HttpClient:
         target = url if "://" in url else self.base_url + url
         limit = self.settings.max_response_bytes
         kwargs.setdefault("timeout", self.settings.timeout_s)
+        # per request, not only on the session: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the
+        # environment override a session's verify, so a configured CA bundle would silently be ignored
+        kwargs.setdefault("verify", self.settings.verify)
         try:
             response = self._session().request(method, target, stream=limit is not None, **kwargs)
             if limit is not None:

@@ -82,3 +82,12 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     yield postgres_server.url_with_password.rsplit("/", 1)[0] + f"/{name}"
     with postgres_server._connect() as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def operator_headers():
+    """``operator_headers(inventory_path, role="admin")`` -> ``{"Authorization": "Bearer ..."}`` of a new
+    operator (see tests/controlplane/helpers.py for auth in tests)."""
+    from tests.controlplane.helpers import operator_headers as issue
+
+    return issue

@@ -8,6 +8,7 @@ import json
 import sys
 
 from jboxmon.cli import load_config_or_exit
+from jboxmon.credential import control_headers, explain
 from storage.http import HttpClient, HttpError, HttpSettings
 
 HELP = "list the alerts firing now, or the alert and notification history"
@@ -74,8 +75,8 @@ def _history(args: argparse.Namespace, config) -> int:
 def _get_json(verb: str, url: str, pick, params: dict | None = None) -> list | None:
     """GET ``url`` and pick the list out of its JSON; None (after saying why) when that fails."""
     try:
-        with HttpClient(settings=HttpSettings(timeout_s=10)) as http:
+        with HttpClient(settings=HttpSettings(timeout_s=10, headers=control_headers())) as http:
             return pick(http.request("GET", url, params=params).json())
     except (HttpError, ValueError, KeyError) as exc:
-        print(f"jboxmon alerts {verb}: cannot read {url}: {exc}", file=sys.stderr)
+        print(f"jboxmon alerts {verb}: cannot read {url}: {explain(exc)}", file=sys.stderr)
         return None

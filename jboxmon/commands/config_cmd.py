@@ -39,9 +39,23 @@ def run(args: argparse.Namespace) -> int:
     if problems:
         return 2
     print(f"{path}: OK")
+    print(f"  {_auth_summary(config)}")
     for line in _paths(config):
         print(f"  {line}")
     return 0
+
+
+def _auth_summary(config) -> str:
+    """What protects the control plane, said in one line (mode none is accepted on loopback only)."""
+    mode = config.auth.mode
+    if mode == "none":
+        listens = ", ".join(config.control_plane_listens().values())
+        return (f"auth.mode: none — accepted because every control-plane service listens on loopback ({listens}); "
+                "anyone on this machine can silence alerts and reload")  # fmt: skip
+    if mode == "trusted-proxy":
+        proxies = ", ".join(config.auth.trusted_proxy.proxies)
+        return f"auth.mode: trusted-proxy — user from {config.auth.trusted_proxy.user_header} sent by {proxies}"
+    return "auth.mode: credentials — operator tokens required (jboxmon users add NAME --role ROLE)"
 
 
 def _alerting_secrets(config) -> list[str]:

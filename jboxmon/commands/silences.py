@@ -74,11 +74,12 @@ def silence_body(args: argparse.Namespace, now: dt.datetime) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from storage.http import HttpClient, HttpError
+    from jboxmon.credential import control_headers, explain
+    from storage.http import HttpClient, HttpError, HttpSettings
 
     config = load_config_or_exit(args)
     base = (args.url or f"http://{config.alerting.listen}").rstrip("/")
-    client = HttpClient(base)
+    client = HttpClient(base, HttpSettings(headers=control_headers()))
     try:
         if args.action == "add":
             try:
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         silences = client.request("GET", "/api/v2/silences").json()
     except HttpError as exc:
-        print(f"jboxmon silences {args.action}: {exc}", file=sys.stderr)
+        print(f"jboxmon silences {args.action}: {explain(exc)}", file=sys.stderr)
         return 1
     finally:
         client.close()

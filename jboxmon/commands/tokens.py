@@ -8,6 +8,7 @@ import sys
 
 from config.durations import parse_duration
 from inventory import SERVICES, InventoryUnavailable, Registry, RegistryError
+from inventory.audit import AuditLog, local_actor
 from jboxmon.cli import load_config_or_exit
 
 HELP = "issue, rotate, revoke and list box and site-gateway tokens (the fleet inventory)"
@@ -42,13 +43,30 @@ def run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
     try:
         with Registry.from_config(config.inventory) as registry:
-            return _ACTIONS[args.action](registry, args, config)
+            code = _ACTIONS[args.action](registry, args, config)
     except RegistryError as exc:
         print(f"jboxmon tokens {args.action}: {exc}", file=sys.stderr)
         return 2
     except InventoryUnavailable as exc:  # PostgreSQL away: one line, and nothing was changed
         print(f"jboxmon tokens {args.action}: {exc}; nothing was changed, try again", file=sys.stderr)
         return 1
+    if args.action != "list":
+        _audit(config.inventory, args)
+    return code
+
+
+def _audit(inventory, args) -> None:
+    """Credential changes are recorded with who ran the command (the OS user) from this machine."""
+    action = {"issue": "token.issue", "issue-gateway": "token.issue", "rotate": "token.rotate",
+              "revoke": "token.revoke"}[args.action]  # fmt: skip
+    targets = getattr(args, "jbox_ids", None) or [getattr(args, "gateway_id", None) or args.jbox_id]
+    audit = AuditLog.from_config(inventory)
+    try:
+        for target in targets:
+            audit.record(local_actor(), "local", action, target, kind="gateway" if args.action == "issue-gateway"
+                         else "box-or-gateway")  # fmt: skip
+    finally:
+        audit.close()
 
 
 def _issue(registry: Registry, args, config) -> int:

@@ -15,13 +15,17 @@ from tests.alerting.conftest import alert
 
 
 @pytest.fixture
-def running(tmp_path: Path):
+def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, operator_headers):
     path = tmp_path / "jboxmon.yaml"
     path.write_text(
         f"alerting:\n  outbox: {tmp_path}/o.sqlite\n  silences: {tmp_path}/s.sqlite\n  history: {tmp_path}/h.sqlite\n"
         "  route: {receiver: log, group_wait: 100ms, group_interval: 1s}\n"
     )
-    component = AlertingComponent(load_config(path), None, path, port=0).start()
+    config = load_config(path)
+    component = AlertingComponent(config, None, path, port=0).start()
+    # auth is on, as shipped: the verbs send the operator token given in the environment
+    token = operator_headers(config.inventory.path, "operator")["Authorization"].removeprefix("Bearer ")
+    monkeypatch.setenv("JBOXMON_TOKEN", token)
     yield path, component
     component.stop()
 

@@ -44,6 +44,7 @@ def test_sigkill_with_full_outbox_loses_and_duplicates_nothing(tmp_path: Path, w
     port = free_port()
     config = tmp_path / "jboxmon.yaml"
     config.write_text(
+        "auth: {mode: none}\n"  # loopback; these tests are about the outbox
         f"alerting:\n  listen: 127.0.0.1:{port}\n  outbox: {tmp_path}/outbox.sqlite\n"
         f"  silences: {tmp_path}/silences.sqlite\n  history: {tmp_path}/history.sqlite\n"
         "  retry: {initial: 200ms, max: 1s}\n"
@@ -85,6 +86,7 @@ def test_sigkill_during_delivery_repeats_only_keys_already_seen(tmp_path: Path, 
     port = free_port()
     config = tmp_path / "jboxmon.yaml"
     config.write_text(
+        "auth: {mode: none}\n"  # loopback; these tests are about the outbox
         f"alerting:\n  listen: 127.0.0.1:{port}\n  outbox: {tmp_path}/outbox.sqlite\n"
         f"  silences: {tmp_path}/silences.sqlite\n  history: {tmp_path}/history.sqlite\n"
         "  retry: {initial: 200ms, max: 1s}\n"
@@ -149,7 +151,8 @@ def test_sighup_reloads_the_alerting_section(tmp_path: Path, webhook) -> None:
 
     def write(disabled: bool) -> None:
         config.write_text(
-            f"alerting:\n  listen: 127.0.0.1:{port}\n  outbox: {tmp_path}/outbox.sqlite\n"
+            "auth: {mode: none}\n"  # loopback; these tests are about the outbox
+        f"alerting:\n  listen: 127.0.0.1:{port}\n  outbox: {tmp_path}/outbox.sqlite\n"
             f"  silences: {tmp_path}/silences.sqlite\n  history: {tmp_path}/history.sqlite\n"
             "  route: {receiver: hook, group_by: [alertname], group_wait: 200ms, group_interval: 1s}\n"
             f"  receivers:\n    - name: hook\n      disabled: {str(disabled).lower()}\n"

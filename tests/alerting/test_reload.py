@@ -16,6 +16,7 @@ from tests.alerting.conftest import alert
 
 def _write(path: Path, tmp_path: Path, url: str, disabled: bool) -> None:
     path.write_text(
+        "auth: {mode: none}\n"  # loopback; this test is about reload
         f"alerting:\n  outbox: {tmp_path}/o.sqlite\n  silences: {tmp_path}/s.sqlite\n  history: {tmp_path}/h.sqlite\n"
         "  route: {receiver: hook, group_by: [alertname], group_wait: 100ms, group_interval: 500ms}\n"
         f"  receivers:\n    - name: hook\n      disabled: {str(disabled).lower()}\n"

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from alerting.api import create_app
+from inventory.access import AccessPolicy
 from jboxmon.httpserver import BackgroundServer
 from tests.alerting.conftest import alert
 
@@ -27,7 +28,7 @@ def _route(url: str, **extra) -> dict:
 def test_v4_payload_signed_and_keyed(webhook, service_factory, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOOK_SECRET", "s3cret")
     service = service_factory(_route(webhook.url, hmac_secret={"env": "HOOK_SECRET"}))
-    server = BackgroundServer(create_app(service)).start()
+    server = BackgroundServer(create_app(service, access=AccessPolicy.open())).start()
     try:
         body = [alert("SetpointNotFollowed", "jbox-0001", site="s1"), alert("SetpointNotFollowed", "jbox-0002")]
         assert requests.post(server.url + "/api/v2/alerts", json=body, timeout=5).status_code == 200

@@ -56,7 +56,7 @@ def test_a_version_1_registry_is_migrated_and_its_tokens_keep_working(tmp_path: 
         token = registry.issue_gateway("gw-s", site="s")
         assert registry.authenticate(token) == Gateway("gw-s", site="s")
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     with Registry(path) as registry:  # opening a current registry again changes nothing
         assert [gateway.gateway_id for gateway in registry.gateways()] == ["gw-s"]
 

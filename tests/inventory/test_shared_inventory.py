@@ -15,6 +15,8 @@ import yaml
 
 from config import load_config
 from inventory import Registry, TokenCache
+from inventory.audit import AuditLog
+from inventory.operators import OperatorStore
 from jboxmon.cli import main
 from jboxmon.services import collector_components
 from storage import InfluxClient
@@ -176,3 +178,25 @@ def test_migrate_copies_a_sqlite_inventory_whose_tokens_then_work(
         assert len(cache._credentials.tokens) == 2  # the revoked token stays revoked
     code, _, err = cli(config, capsys, "inventory", "migrate", "--to", bare)
     assert code == 2 and "already holds 2 boxes: migrate copies into an empty inventory only" in err
+
+
+def test_operators_and_the_audit_log_are_shared_by_every_node(
+    tmp_path: Path, postgres_url: str, pg_password: str, capsys
+) -> None:
+    one = node_config(tmp_path / "node-1", postgres_url)
+    two = node_config(tmp_path / "node-2", postgres_url)
+    code, out, err = cli(one, capsys, "users", "add", "alice", "--role", "operator")
+    assert code == 0, err
+    token = next(word for word in out.split() if word.startswith("jbo_"))
+    assert cli(two, capsys, "tokens", "issue", "jbox-1")[0] == 0
+    with OperatorStore(postgres_url) as operators:  # as node 2's control plane reads it
+        assert operators.authenticate(token).name == "alice"
+    assert cli(two, capsys, "users", "revoke", "alice")[0] == 0
+    with OperatorStore(postgres_url) as operators:
+        assert operators.authenticate(token) is None
+    events = AuditLog(postgres_url).query()
+    assert [(e.action, e.target) for e in reversed(events)][-3:] == [
+        ("token.issue", "alice"),
+        ("token.issue", "jbox-1"),
+        ("token.revoke", "alice"),
+    ]

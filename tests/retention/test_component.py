@@ -14,7 +14,7 @@ from storage.server import free_port
 from tests.retention.conftest import fleet_lines, load
 
 
-def test_jboxmon_run_schedules_a_retention_pass(influx, influx_config, tmp_path: Path, now) -> None:
+def test_jboxmon_run_schedules_a_retention_pass(influx, influx_config, tmp_path: Path, now, operator_headers) -> None:
     assert "retention" in ALL
     load(influx, fleet_lines(now, hours=27))
     port = free_port()
@@ -30,13 +30,15 @@ def test_jboxmon_run_schedules_a_retention_pass(influx, influx_config, tmp_path:
             },
         }
     )
+    admin = operator_headers(config.inventory.path)
     component = RetentionComponent(config, influx, first_delay_s=0.1).start()
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and component.last_pass is None and component.last_error is None:
             time.sleep(0.2)
         health = requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
-        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 401
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", headers=admin, timeout=5).text
     finally:
         component.stop()
         component.stop()  # idempotent

@@ -52,3 +52,30 @@ def test_round_trip_through_s3(influx: InfluxClient, s3_endpoint: str, tmp_path:
             assert all(e.state == "pruned" for m in all_manifests(store, measurement) for e in m.entries)
             restore(store, influx, RestoreOptions(measurement, 0, int(now * NS)))
             assert snapshot(influx, policy, measurement) == original[measurement]
+
+
+@pytest.mark.parametrize("kms", [False, True], ids=["sse-s3", "sse-kms"])
+def test_archives_are_encrypted_server_side(s3_endpoint: str, tmp_path: Path, kms: bool) -> None:
+    """``encryption`` reaches every upload: the object says how S3 encrypted it, and with which key."""
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
+    key_id = None
+    if kms:
+        key_id = boto3.client("kms", endpoint_url=s3_endpoint, **keys).create_key()["KeyMetadata"]["KeyId"]
+    archive = {
+        "url": "s3://jbox-archive/fleet",
+        "endpoint_url": s3_endpoint,
+        "region": "us-east-1",
+        "access_key_id": {"env": "TEST_S3_KEY"},
+        "secret_access_key": {"env": "TEST_S3_SECRET"},
+        "encryption": "aws:kms" if kms else "AES256",
+        "kms_key_id": key_id,
+    }
+    config = retention_config("unused", tmp_path / "state", archive=archive)
+    with ArchiveStore(StoreSettings.from_config(config.archive)) as store:
+        store.write_bytes("telemetry/date=2026-12-01/hour=00/x.parquet", b"PAR1 not really")
+    head = boto3.client("s3", endpoint_url=s3_endpoint, **keys).head_object(
+        Bucket="jbox-archive", Key="fleet/telemetry/date=2026-12-01/hour=00/x.parquet"
+    )
+    assert head["ServerSideEncryption"] == ("aws:kms" if kms else "AES256")
+    if kms:
+        assert head["SSEKMSKeyId"].endswith(key_id)

@@ -9,6 +9,7 @@ import requests
 
 from config.rules import RulesConfig
 from inventory import Box
+from inventory.access import AccessPolicy
 from jboxmon.httpserver import BackgroundServer
 from rules.api import create_app
 from rules.service import RulesService
@@ -105,7 +106,7 @@ def test_http_api_lists_alerts_rules_and_reload_errors(tmp_path, influx) -> None
     write_temps(influx, {"jbox-1": 60.0})
     service, rule_file, _ = make_service(tmp_path, influx)
     service.start()
-    http = BackgroundServer(create_app(service)).start()
+    http = BackgroundServer(create_app(service, access=AccessPolicy.open())).start()
     try:
         service.evaluate_group("thermal", time.time())
         alerts = requests.get(http.url + "/api/v1/alerts").json()["data"]["alerts"]
@@ -128,7 +129,7 @@ def test_a_hostile_template_at_reload_keeps_the_rules_and_stops_promptly(tmp_pat
     write_temps(influx, {"jbox-1": 60.0})
     service, rule_file, _ = make_service(tmp_path, influx)
     service.start()
-    http = BackgroundServer(create_app(service)).start()
+    http = BackgroundServer(create_app(service, access=AccessPolicy.open())).start()
     try:
         hostile = '"{% for i in range(9999) %}{% for j in range(9999) %}{% endfor %}{% endfor %}"'
         rule_file.write_text((RULE % "55").replace('"{{ labels.jbox_id }} at {{ value }}"', hostile))

@@ -39,6 +39,7 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_previous_rules(tmp_path, inf
     port = free_port()
     config = tmp_path / "jboxmon.yaml"
     config.write_text(
+        "auth: {mode: none}\n"  # loopback; this test is about SIGHUP
         f"influxdb:\n  url: {influx_config.url}\n  database: {influx_config.database}\n"
         f"inventory:\n  path: {tmp_path}/registry.sqlite\n"
         f"rules:\n  files: ['{rules_file}']\n  state_db: {tmp_path}/state.sqlite\n  listen: 127.0.0.1:{port}\n"

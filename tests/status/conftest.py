@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from config import JboxmonConfig
+from config.auth import AuthConfig
 from config.model import InventoryConfig
 from config.status import ComponentUrls, StatusConfig
 from inventory import Box, Registry
@@ -97,6 +98,7 @@ def make_config(tmp_path: Path, urls: dict[str, str], **status) -> JboxmonConfig
             "inventory": InventoryConfig(path=tmp_path / "registry.sqlite"),
             "alerting": alerting,
             "status": StatusConfig(urls=ComponentUrls(**urls), **settings),
+            "auth": AuthConfig(mode="none"),  # loopback; sign-in has its own tests (tests/controlplane)
         }
     )
 

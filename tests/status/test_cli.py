@@ -26,6 +26,7 @@ def test_jboxmon_status_serves_the_page(tmp_path: Path, health_servers: list[Hea
     config = tmp_path / "jboxmon.yaml"
     config.write_text(yaml.safe_dump({
         "inventory": {"path": str(tmp_path / "registry.sqlite")},
+        "auth": {"mode": "none"},  # loopback: this test is about the verb
         "status": {"refresh": "1s", "timeout": "500ms", "urls": {
             "collector": up.url, "rules": up.url, "alerting": closed_port_url(), "retention": up.url}},
     }))  # fmt: skip

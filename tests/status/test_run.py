@@ -30,19 +30,21 @@ def _config(influx_config, tmp_path: Path, **status) -> JboxmonConfig:
     })  # fmt: skip
 
 
-def test_jboxmon_run_starts_the_status_page_and_it_sees_every_service(influx_config, tmp_path: Path) -> None:
+def test_jboxmon_run_starts_the_status_page_and_it_sees_every_service(influx_config, tmp_path: Path,
+                                                                     operator_headers) -> None:
     assert "status" in ALL
     config = _config(influx_config, tmp_path)
     with Registry(config.inventory.path) as registry:
         token = registry.issue("jbox-0001", site="paris-1", region="IDF")
         registry.issue("jbox-0002", site="paris-1", region="IDF")
+    viewer = operator_headers(config.inventory.path, "viewer")  # auth on, as shipped
     services = Services(config, components=ALL).start()
     try:
         assert any(isinstance(c, StatusComponent) for c in services.started)
         url = f"http://{config.status.listen}/api/v1/status"
         deadline = time.monotonic() + 60
         while True:  # until a round has run with every service listening
-            response = requests.get(url, timeout=5)
+            response = requests.get(url, headers=viewer, timeout=5)
             states = {c["name"]: c["state"] for c in response.json().get("components", [])}
             if states and all(state == "up" for state in states.values()) or time.monotonic() > deadline:
                 break
@@ -56,10 +58,10 @@ def test_jboxmon_run_starts_the_status_page_and_it_sees_every_service(influx_con
                                headers={"Authorization": f"Token {token}"}, timeout=10)  # fmt: skip
         assert pushed.status_code == 204, pushed.text
         deadline = time.monotonic() + 60
-        while requests.get(url, timeout=5).json()["fleet"]["reporting"] != 1:
+        while requests.get(url, headers=viewer, timeout=5).json()["fleet"]["reporting"] != 1:
             assert time.monotonic() < deadline, "the pushing box never showed as reporting"
             time.sleep(0.5)
-        fleet = requests.get(url, timeout=5).json()["fleet"]
+        fleet = requests.get(url, headers=viewer, timeout=5).json()["fleet"]
         assert [b["jbox_id"] for b in fleet["silent_boxes"]] == ["jbox-0002"]
     finally:
         services.stop()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from inventory.access import AccessPolicy
 from jboxmon.httpserver import BackgroundServer
 from jboxmon.status_component import StatusComponent
 from status import create_app
@@ -90,7 +91,7 @@ def test_stale_snapshot_is_flagged_and_health_says_so(tmp_path: Path, health_ser
     now = [time.time()]
     config = make_config(tmp_path, _all(up.url), refresh=5, stale_after=60)
     service = StatusService(config, clock=lambda: now[0])
-    server = BackgroundServer(create_app(service), "127.0.0.1", 0).start()
+    server = BackgroundServer(create_app(service, access=AccessPolicy.open()), "127.0.0.1", 0).start()
     client = HttpClient(server.url)
     get = partial(client.request, "GET", check=False)
     try:
