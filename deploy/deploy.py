@@ -286,10 +286,23 @@ class Deployment:
         self._save()
         if name == "influxdb":
             self._init_database()
+        if name == "postgres":
+            self._ensure_admin()
 
     def _init_database(self) -> None:
         subprocess.run(
             [sys.executable, "-m", "jboxmon.cli", "--config", str(self.node_config("collector-1")), "db", "init"],
+            check=True, cwd=ROOT, capture_output=True,
+        )  # fmt: skip
+
+    def _ensure_admin(self) -> None:
+        """The control plane needs an operator: one admin, its token kept 0600 in secrets/admin_token."""
+        token = self.dir / "secrets" / "admin_token"
+        if token.exists():
+            return
+        subprocess.run(
+            [sys.executable, "-m", "jboxmon.cli", "--config", str(self.node_config("collector-1")),
+             "users", "add", "deploy-admin", "--role", "admin", "--save", str(token)],
             check=True, cwd=ROOT, capture_output=True,
         )  # fmt: skip
 
