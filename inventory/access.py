@@ -267,7 +267,8 @@ def _json_body(headers: dict[bytes, bytes]) -> bool:
     if kind == b"application/json" or (kind.startswith(b"application/") and kind.endswith(b"+json")):
         return True
     # a command-line client posting nothing (curl -X POST .../-/reload): browsers always send Origin
-    return not kind and b"origin" not in headers and headers.get(b"content-length", b"0") in (b"0", b"")
+    empty = headers.get(b"content-length", b"0") == b"0" and b"transfer-encoding" not in headers
+    return not kind and b"origin" not in headers and empty
 
 
 def _refuse(status: int, message: str, headers: dict[str, str] | None = None):

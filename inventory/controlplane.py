@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from config import JboxmonConfig
+from config.auth import open_listens
 from inventory.access import AccessPolicy
 from inventory.audit import AuditLog
 from inventory.operators import OperatorStore
@@ -20,6 +21,8 @@ log = logging.getLogger(__name__)
 
 class ControlPlane:
     def __init__(self, config: JboxmonConfig) -> None:
+        # config check refuses this already; a --listen on the command line must not get around it
+        self._open_listens = open_listens(config.auth, config.control_plane_listens())
         self.mode = config.auth.mode
         self.operators = OperatorStore.from_config(config.inventory)
         self.policy = AccessPolicy.from_config(config, self.operators)
@@ -28,6 +31,9 @@ class ControlPlane:
         self._issued: list[str] = []
 
     def start(self) -> ControlPlane:
+        if self._open_listens:
+            (section, key), why = self._open_listens[0]
+            raise RuntimeError(f"refusing to start: {section}.{key} {why}")
         if not self._open and self.mode != "none":  # auth off: the inventory is not even opened
             self.operators.open()
             self._open = True

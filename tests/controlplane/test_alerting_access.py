@@ -108,6 +108,9 @@ def test_a_web_page_cannot_change_anything_even_with_a_credential(alerting: Aler
     assert requests.get(url + "/api/v2/alerts", headers={"Host": f"localhost:{port}"}, auth=auth,
                         timeout=5).status_code == 200  # fmt: skip
     assert requests.post(url + "/-/reload", auth=auth, timeout=5).status_code == 200
+    # ... but a body with no content type is not body-less, even sent in chunks without a length
+    chunks = (part for part in [json.dumps(EVERYTHING).encode()])
+    assert requests.post(url + "/api/v2/silences", data=chunks, auth=auth, timeout=5).status_code == 415
 
 
 def test_audit_says_who_did_what_from_where(alerting: AlertingComponent, tmp_path) -> None:

@@ -138,3 +138,10 @@ def test_a_retention_pass_over_http_needs_an_admin(tmp_path: Path) -> None:
         component.stop()
     (event,) = component.control.audit.query(action="retention")
     assert (event.actor, event.action, event.details) == (admin_name, "retention.run", {"started": True})
+
+
+def test_a_listen_given_on_the_command_line_cannot_open_auth_none_beyond_loopback(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, "auth: {mode: none}\n"))
+    wide = config.model_copy(update={"alerting": config.alerting.model_copy(update={"listen": "0.0.0.0:0"})})
+    with pytest.raises(RuntimeError, match=r"refusing to start: alerting.listen listens on '0.0.0.0:0' \(beyond"):
+        AlertingComponent(wide, None, port=0).start()
