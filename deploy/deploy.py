@@ -14,7 +14,8 @@ exits 1 when one is down. ``tokens N`` registers N boxes through the shared inve
 ``<dir>/tokens.json`` for ``jboxmon simulate --live --tokens``.
 Each node has its own config folder (``<dir>/nodes/<name>/jboxmon.yaml``): what a real node's
 ``/etc/jboxmon`` would hold. The PostgreSQL password is generated once, kept 0600 in
-``<dir>/secrets/``, and read by the nodes through ``{file: ...}``.
+``<dir>/secrets/``, and read by the nodes through ``{file: ...}``; the first ``up`` also adds one
+admin operator for the control plane (token in ``<dir>/secrets/admin_token``).
 """
 
 from __future__ import annotations
