@@ -18,15 +18,18 @@ from inventory import Registry, TokenCache
 from inventory.audit import AuditLog
 from inventory.operators import OperatorStore
 from jboxmon.cli import main
-from jboxmon.services import collector_components
+from jboxmon.services import Services, collector_components
 from storage import InfluxClient
 from storage.pgserver import PostgresServer, private_data_dir
+from storage.server import free_port
 
 PASSWORD_ENV = "JBOXMON_TEST_PG_PASSWORD"
 LINE = "telemetry,jbox_id={box} p_meas_kw=1.5 {ns}"
 
 
-def node_config(folder: Path, url: str, influx: InfluxClient | None = None, **collector) -> Path:
+def node_config(
+    folder: Path, url: str, influx: InfluxClient | None = None, alerting_port: int | None = None, **collector
+) -> Path:
     """A node's config folder: the URL without its password, the password from the environment."""
     bare, _, tail = url.partition("://")[2].partition("@")
     user = bare.split(":")[0]
@@ -37,6 +40,9 @@ def node_config(folder: Path, url: str, influx: InfluxClient | None = None, **co
     }
     if influx is not None:
         document["influxdb"] = {"url": influx.settings.url, "database": influx.settings.database}
+    if alerting_port is not None:
+        files = {key: str(folder / f"{key}.sqlite") for key in ("outbox", "silences", "history")}
+        document["alerting"] = {"listen": f"127.0.0.1:{alerting_port}", **files}
     path = folder / "jboxmon.yaml"
     path.write_text(yaml.safe_dump(document))
     return path
@@ -113,12 +119,18 @@ def test_postgresql_away_known_tokens_keep_working_and_writes_fail_clearly(
     server = PostgresServer(data).start()
     monkeypatch.setenv(PASSWORD_ENV, server.password)
     try:
-        node = node_config(tmp_path / "node", server.url_with_password, influx)
+        alerting_port = free_port()
+        node = node_config(tmp_path / "node", server.url_with_password, influx, alerting_port)
         code, out, _ = cli(node, capsys, "tokens", "issue", "jbox-1", "--json")
         token = yaml.safe_load(out)["jbox-1"]
+        code, out, _ = cli(node, capsys, "users", "add", "alice", "--role", "viewer")
+        viewer = {"Authorization": "Bearer " + next(w for w in out.split() if w.startswith("jbo_"))}
+        alerts_url = f"http://127.0.0.1:{alerting_port}/api/v2/alerts"
         collector = start_collector(node, influx)
+        control = Services(load_config(node), components=("alerting",)).start()
         headers = {"Authorization": f"Token {token}"}
         try:
+            assert requests.get(alerts_url, headers=viewer, timeout=5).status_code == 200
             server.stop()
             assert until(lambda: collector.service.tokens.problem is not None, 5.0) is not None
             body = LINE.format(box="jbox-1", ns=time.time_ns())
@@ -138,12 +150,17 @@ def test_postgresql_away_known_tokens_keep_working_and_writes_fail_clearly(
             assert message.startswith("jboxmon tokens issue: inventory: PostgreSQL at postgresql://jboxmon@127.0.0.1:")
             assert "Connection refused; nothing was changed, try again" in message
             assert server.password not in err and "Traceback" not in err
+            refused = requests.get(alerts_url, headers=viewer, timeout=10)  # the control plane: a clear 503
+            assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+            assert refused.json()["message"].startswith("credentials cannot be checked now (inventory: PostgreSQL at")
 
             server.start()  # same folder, same port
             assert until(lambda: collector.service.tokens.problem is None, 5.0) is not None
             assert "inventory" not in requests.get(collector.url + "/health", timeout=5).json()
             assert cli(node, capsys, "tokens", "issue", "jbox-2")[0] == 0
+            assert requests.get(alerts_url, headers=viewer, timeout=5).status_code == 200
         finally:
+            control.stop()
             collector.stop()
         with Registry(server.url_with_password) as registry:
             assert registry.boxes()[0].last_seen is not None  # the time seen while away was kept and written
