@@ -113,7 +113,7 @@ def stored(deployed: Deployment, since_ns: int) -> Counter[str]:
     return Counter({s["tags"]["jbox_id"]: s["values"][0][1] for s in series})
 
 
-def test_sigkill_a_collector_during_a_push_loses_nothing_and_duplicates_nothing(deployment) -> None:
+def test_sigkill_a_collector_during_a_push_loses_nothing_and_stores_each_point_once(deployment) -> None:
     deployed, _ = deployment
     fleet = Fleet(deployed)
     victim = "collector-2"
