@@ -232,7 +232,13 @@ class StatusEndpoints:
             "spool_bytes": self.service.spool.pending_bytes,
             "spool_oldest_age_s": age,
         }
-        return JSONResponse(body, status_code=503 if problems else 200)
+        status = 503 if problems else 200
+        inventory = self.service.tokens.problem
+        if inventory:  # still 200 when InfluxDB is fine: known tokens keep being served from memory
+            body["inventory"] = inventory
+            if status == 200:
+                body["status"] = "degraded: inventory unreachable, serving known tokens"
+        return JSONResponse(body, status_code=status)
 
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(self.service.metrics.registry), media_type=CONTENT_TYPE_LATEST)

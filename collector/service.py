@@ -130,7 +130,10 @@ class IngestService:
             writer.stop()
             writer.spool.close()
         self.tokens.stop()
-        self.flush_seen()
+        try:
+            self.flush_seen()
+        except Exception as exc:  # the inventory is away: stopping must still close the spool
+            log.warning("last-seen times of %d boxes not written at stop: %s", len(self._seen), exc)
         self.spool.close()
         self.registry.close()
 
@@ -213,8 +216,17 @@ class IngestService:
         """Persist last-contact times in one transaction (called periodically, not per request)."""
         with self._seen_lock:
             seen, self._seen = self._seen, {}
-        if seen:
+        if not seen:
+            return
+        try:
             self.registry.mark_seen(seen.items())
+        except Exception:
+            # the inventory is away (PostgreSQL restarting): keep the times for the next round
+            with self._seen_lock:
+                for principal, when in seen.items():
+                    if self._seen.get(principal, 0.0) < when:
+                        self._seen[principal] = when
+            raise
 
     def should_warn_deprecated(self, jbox_id: str, version: str) -> bool:
         """True once per box, version and day: the log warning for deprecated payloads."""

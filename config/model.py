@@ -98,9 +98,31 @@ class SimulatorConfig(Strict):
 
 
 class InventoryConfig(Strict):
-    """Where the fleet inventory (boxes, sites, regions, services, hashed tokens) is kept."""
+    """Where the fleet inventory (boxes, sites, regions, services, hashed tokens) is kept: the
+    embedded SQLite file ``path`` (one node), or a shared PostgreSQL at ``url`` (several nodes)."""
 
     path: Path = Path("var/registry.sqlite")
+    url: str | None = None
+    password: Secret | None = None  # PostgreSQL's password; null: none, or the URL's own
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^postgres(ql)?://[^/\s]+/[^/\s]+$", value):
+            raise ValueError(f"expected a URL like 'postgresql://jboxmon@db.example:5432/jboxmon', got {value!r}")
+        if value is not None and re.match(r"^postgres(ql)?://[^/@]*:[^/@]*@", value):
+            raise ValueError("the password is not written in the URL: give it as password: {env: VARIABLE}")
+        return value
+
+    @property
+    def location(self) -> Path | str:
+        """The URL when set, else the file."""
+        return self.url if self.url is not None else self.path
+
+    @property
+    def where(self) -> str:
+        """What messages name: the URL or the file, with the key that sets it."""
+        return f"{self.url} (inventory.url)" if self.url is not None else f"{self.path} (inventory.path)"
 
 
 class LoggingConfig(Strict):

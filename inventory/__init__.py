@@ -11,6 +11,7 @@ the one access middleware every control-plane API uses (``inventory.access``).
 """
 
 from inventory.cache import TokenCache
+from inventory.database import InventoryUnavailable
 from inventory.model import Box, Gateway, Principal
 from inventory.registry import SERVICES, TOKEN_PREFIX, Credentials, Registry, RegistryError, hash_token
 
@@ -20,6 +21,7 @@ __all__ = [
     "Box",
     "Credentials",
     "Gateway",
+    "InventoryUnavailable",
     "Principal",
     "Registry",
     "RegistryError",

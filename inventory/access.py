@@ -33,6 +33,7 @@ from enum import StrEnum
 from urllib.parse import urlsplit
 
 from config import JboxmonConfig
+from inventory.database import InventoryUnavailable
 from inventory.operators import Operator, OperatorStore
 
 
@@ -234,9 +235,12 @@ class ControlPlaneAccess:
         if method in _BODY_METHODS and not form and not _json_body(headers):
             kind = headers.get(b"content-type", b"").decode("latin-1") or "none"
             return _refuse(415, f"{method} {path} needs Content-Type: application/json, got {kind}"), None
-        identity = self.policy.identify(headers, address)
-        if identity is None and self.session is not None:
-            identity = self.session(headers, address)
+        try:
+            identity = self.policy.identify(headers, address)
+            if identity is None and self.session is not None:
+                identity = self.session(headers, address)
+        except InventoryUnavailable as exc:  # PostgreSQL away: say so, retryable, rather than a bare 500
+            return _refuse(503, f"credentials cannot be checked now ({exc}); try again", {"Retry-After": "5"}), None
         if need is Need.PUBLIC:
             return None, identity
         if identity is None:

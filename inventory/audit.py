@@ -12,14 +12,17 @@ from __future__ import annotations
 import getpass
 import json
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from inventory.schema import connect
+from inventory.database import Database, open_database
+
+if TYPE_CHECKING:
+    from config.model import InventoryConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +53,24 @@ def local_actor() -> str:
 class AuditLog:
     """``record()`` and ``query()`` on the inventory's ``audit`` table; thread-safe; opens lazily."""
 
-    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, location: Path | str, clock: Callable[[], float] = time.time, *, password: str | None = None
+    ) -> None:
+        self.location = location
         self.clock = clock
+        self._password = password
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
+        self._db: Database | None = None
 
-    def _conn(self) -> sqlite3.Connection:
+    @classmethod
+    def from_config(cls, inventory: InventoryConfig, clock: Callable[[], float] = time.time) -> AuditLog:
+        """The store of the inventory the ``inventory:`` section names: its file, or its PostgreSQL."""
+        password = inventory.password.resolve() if inventory.password is not None else None
+        return cls(inventory.location, clock, password=password)
+
+    def _conn(self) -> Database:
         if self._db is None:
-            self._db = connect(self.path)
+            self._db = open_database(self.location, password=self._password, role="audit")
         return self._db
 
     def close(self) -> None:

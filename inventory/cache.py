@@ -11,11 +11,15 @@ within ``refresh_s`` plus one reload (10,000 boxes reload in about 50 ms). A tok
 the snapshot triggers a check of the counter right away (at most every ``miss_check_s``, so a
 stream of bad tokens costs at most that many SQLite reads): a newly issued token works at once.
 Expiry (a rotation's overlap ending) needs no reload: it is checked against the clock on every
-request. A registry that cannot be read keeps the last snapshot and is retried on the next tick.
+request. A registry that cannot be read keeps the last snapshot and is retried on the next tick;
+meanwhile ``problem`` says since when (the collector's /health shows it) and a miss no longer
+asks the registry on the request path (a PostgreSQL that is away must not cost a request its
+connect timeout): known tokens keep working, new ones wait for the registry to come back.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import time
@@ -53,6 +57,9 @@ class TokenCache:
         self.loops = loops or Supervisor("inventory")
         self._loop: Loop | None = None
         self.reloads = 0
+        self.loaded_at: float | None = None  # clock time of the snapshot in use
+        self.failing_since: float | None = None  # clock time of the first failed refresh in a row
+        self.last_error = ""
 
     def start(self) -> TokenCache:
         self.reload()
@@ -71,6 +78,17 @@ class TokenCache:
         self._credentials = self.registry.credentials()  # one reference swap: readers need no lock
         self._covered = {}
         self.reloads += 1
+        self.loaded_at = self.clock()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the snapshot may be stale (the registry cannot be read), or None."""
+        if self.failing_since is None:
+            return None
+        return (
+            f"inventory unreachable since {_utc(self.failing_since)} ({self.last_error}); serving "
+            f"{len(self._credentials.tokens)} tokens from the snapshot of {_utc(self.loaded_at)}"
+        )
 
     def refresh(self) -> bool:
         """Reload when the registry changed since the last load; True when it did."""
@@ -98,7 +116,7 @@ class TokenCache:
     def _check_after_miss(self) -> bool:
         """Refresh now if the registry changed (a token issued a moment ago), rate-limited."""
         now = time.monotonic()
-        if now - self._last_miss_check < self.miss_check_s:
+        if now - self._last_miss_check < self.miss_check_s or self.failing_since is not None:
             return False
         self._last_miss_check = now
         try:
@@ -119,7 +137,25 @@ class TokenCache:
         return count
 
     def _run(self, loop: Loop) -> None:
-        # a locked or missing file raises: the last snapshot is kept, the supervisor retries
+        # a locked file or PostgreSQL away: the last snapshot is kept and retried next tick
         while not self._stop.wait(self.refresh_s):
-            self.refresh()
+            try:
+                self.refresh()
+            except Exception as exc:  # a locked file, PostgreSQL away: keep the last snapshot, retry next tick
+                if self.failing_since is None:
+                    self.failing_since = self.clock()
+                    log.warning("could not refresh the token cache from %s: %s", self.registry.path, exc)
+                self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            else:
+                if self.failing_since is not None:
+                    log.warning("the token cache reads %s again", self.registry.path)
+                self.failing_since = None
+            # alive either way: an unreachable inventory is reported by `problem` (the collector keeps
+            # serving known tokens and says so in /health), not as a dead loop
             loop.ok()
+
+
+def _utc(when: float | None) -> str:
+    if when is None:
+        return "never"
+    return dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

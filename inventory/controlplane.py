@@ -24,9 +24,9 @@ class ControlPlane:
         # config check refuses this already; a --listen on the command line must not get around it
         self._open_listens = open_listens(config.auth, config.control_plane_listens())
         self.mode = config.auth.mode
-        self.operators = OperatorStore(config.inventory.path)
+        self.operators = OperatorStore.from_config(config.inventory)
         self.policy = AccessPolicy.from_config(config, self.operators)
-        self.audit = AuditLog(config.inventory.path)
+        self.audit = AuditLog.from_config(config.inventory)
         self._open = False
         self._issued: list[str] = []
 

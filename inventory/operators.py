@@ -23,14 +23,17 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from inventory.schema import connect
+from inventory.database import Database, open_database
+
+if TYPE_CHECKING:
+    from config.model import InventoryConfig
 
 OPERATOR_TOKEN_PREFIX = "jbo_"
 ROLES = ("viewer", "operator", "admin", "producer")
@@ -57,16 +60,26 @@ def hash_operator_token(token: str) -> str:
 
 
 class OperatorStore:
-    """Operators and their hashed tokens in the inventory file; thread-safe; ``open()``/``close()``."""
+    """Operators and their hashed tokens in the inventory (its SQLite file or its shared PostgreSQL);
+    thread-safe; ``open()``/``close()``."""
 
-    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, location: Path | str, clock: Callable[[], float] = time.time, *, password: str | None = None
+    ) -> None:
+        self.location = location
         self.clock = clock
+        self._password = password
         self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
+        self._db: Database | None = None
+
+    @classmethod
+    def from_config(cls, inventory: InventoryConfig, clock: Callable[[], float] = time.time) -> OperatorStore:
+        """The store of the inventory the ``inventory:`` section names: its file, or its PostgreSQL."""
+        password = inventory.password.resolve() if inventory.password is not None else None
+        return cls(inventory.location, clock, password=password)
 
     def open(self) -> OperatorStore:
-        self._db = connect(self.path)
+        self._db = open_database(self.location, password=self._password, role="operators")
         return self
 
     def close(self) -> None:
@@ -206,18 +219,24 @@ class OperatorStore:
 
 
 class _Transaction:
-    """``with``: the store's lock and one IMMEDIATE transaction, rolled back on error."""
+    """``with``: the store's lock and one write transaction (on either engine), rolled back on error."""
 
-    def __init__(self, lock: threading.Lock, db: sqlite3.Connection) -> None:
+    def __init__(self, lock: threading.Lock, db: Database) -> None:
         self.lock, self.db = lock, db
+        self._transaction = None
 
     def __enter__(self) -> None:
         self.lock.acquire()
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self._transaction = self.db.write()  # operator verbs on every node, one at a time
+            self._transaction.__enter__()
+        except BaseException:
+            self.lock.release()
+            raise
 
     def __exit__(self, kind, value, traceback) -> None:
         try:
-            self.db.execute("ROLLBACK" if kind else "COMMIT")
+            self._transaction.__exit__(kind, value, traceback)
         finally:
             self.lock.release()
 

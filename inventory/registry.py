@@ -10,6 +10,10 @@ Box and gateway ids share one namespace, so ``rotate`` and ``revoke`` need no fl
 Every operator verb runs in one transaction that also bumps the ``changes`` counter, which is how
 a :class:`inventory.cache.TokenCache` notices that credentials changed. State is versioned
 (``PRAGMA user_version``, see ``inventory.schema``) and older registries are migrated on open.
+
+The rows live in the embedded SQLite file (``inventory.path``, one node) or in a shared PostgreSQL
+(``inventory.url``, several nodes): the SQL here is written once for both, and
+``inventory.database`` runs it on the engine the location names.
 """
 
 from __future__ import annotations
@@ -19,16 +23,20 @@ import hashlib
 import hmac
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from inventory.database import Database, is_postgres, open_database
 from inventory.model import Box, Gateway, Principal
-from inventory.schema import SCHEMA_VERSION, migrate
-from storage.sqlite import create_private
+from inventory.schema import SCHEMA_VERSION
+from storage.postgres import redact
+
+if TYPE_CHECKING:
+    from config.model import InventoryConfig
 
 TOKEN_PREFIX = "jbx_"
 SERVICES = ("fcr", "afrr", "idle")
@@ -58,31 +66,47 @@ def hash_token(token: str) -> str:
 
 
 class Registry:
-    """Boxes, gateways and their hashed tokens in SQLite; thread-safe; time comes from ``clock``."""
+    """Boxes, gateways and their hashed tokens in SQLite or PostgreSQL; thread-safe; time comes
+    from ``clock``. ``location`` is a file path or a ``postgresql://`` URL (password apart)."""
 
-    def __init__(self, path: Path | str, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
+    def __init__(
+        self,
+        location: Path | str,
+        clock: Callable[[], float] = time.time,
+        *,
+        password: str | None = None,
+        role: str = "inventory",
+    ) -> None:
+        self.shared = is_postgres(location)
+        self.location = location
+        # the file (SQLite) or the redacted URL: what messages name
+        self.path: Path | str = redact(str(location)) if self.shared else Path(location)
         self.clock = clock
+        self._password = password
+        self._role = role
         self._lock = threading.RLock()
-        self._db: sqlite3.Connection | None = None
+        self._db: Database | None = None
         # last-seen updates go through their own connection: in WAL mode they then never block
         # the authentication reads of the request path
         self._seen_lock = threading.Lock()
-        self._seen_db: sqlite3.Connection | None = None
+        self._seen_db: Database | None = None
+
+    @classmethod
+    def from_config(
+        cls, inventory: InventoryConfig, clock: Callable[[], float] = time.time, *, role: str = "inventory"
+    ) -> Registry:
+        """The registry the ``inventory:`` section names (not opened yet)."""
+        password = inventory.password.resolve() if inventory.password is not None else None
+        return cls(inventory.location, clock, password=password, role=role)
+
+    def exists(self) -> bool:
+        """False only for an embedded file that was never created (no box registered yet)."""
+        return self.shared or Path(self.path).exists()
 
     def open(self) -> Registry:
-        create_private(self.path)  # token hashes: private before SQLite writes a byte
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        try:
-            migrate(db, self.path)
-        except BaseException:
-            db.close()
-            raise
+        db = open_database(self.location, password=self._password, role=self._role)
         self._db = db
-        self._seen_db = sqlite3.connect(self.path, check_same_thread=False)
-        self._seen_db.execute("PRAGMA busy_timeout=5000")
+        self._seen_db = db.second()
         return self
 
     def close(self) -> None:
@@ -112,9 +136,9 @@ class Registry:
                 raise RegistryError(f"{jbox_id} already has an active token: use 'tokens rotate' to replace it")
             self._db.execute(
                 "INSERT INTO boxes(jbox_id, site, region, service, created_at) VALUES (?,?,?,?,?) "
-                "ON CONFLICT(jbox_id) DO UPDATE SET site=coalesce(nullif(excluded.site,''), site), "
-                "region=coalesce(nullif(excluded.region,''), region), "
-                "service=coalesce(nullif(excluded.service,''), service)",
+                "ON CONFLICT(jbox_id) DO UPDATE SET site=coalesce(nullif(excluded.site,''), boxes.site), "
+                "region=coalesce(nullif(excluded.region,''), boxes.region), "
+                "service=coalesce(nullif(excluded.service,''), boxes.service)",
                 (jbox_id, site, region, service, now),
             )
             return self._new_token("tokens", "jbox_id", jbox_id, now)
@@ -272,11 +296,20 @@ class Registry:
 
     def mark_seen(self, seen: Iterable[tuple[str, float]]) -> None:
         """Record last contact times of boxes and gateways (in batches, not per request)."""
-        rows = [(when, principal) for principal, when in seen]
-        with self._seen_lock, self._seen_db:  # one transaction
+        seen = list(seen)
+        with self._seen_lock, self._seen_db.write(exclusive=False):  # one transaction, no `changes` bump
             for table, column in (("boxes", "jbox_id"), ("gateways", "gateway_id")):
+                if self.shared:  # one statement per table: 10,000 round trips cost seconds, one costs ms
+                    self._seen_db.execute(
+                        f"UPDATE {table} AS t SET last_seen = v.seen "
+                        "FROM unnest(?::text[], ?::float8[]) AS v(id, seen) "
+                        f"WHERE t.{column} = v.id AND (t.last_seen IS NULL OR t.last_seen < v.seen)",
+                        ([principal for principal, _ in seen], [when for _, when in seen]),
+                    )
+                    continue
                 self._seen_db.executemany(
-                    f"UPDATE {table} SET last_seen = max(coalesce(last_seen, 0), ?) WHERE {column} = ?", rows
+                    f"UPDATE {table} SET last_seen = ? WHERE {column} = ? AND (last_seen IS NULL OR last_seen < ?)",
+                    [(when, principal, when) for principal, when in seen],
                 )
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -288,23 +321,12 @@ class Registry:
             if self._db.in_transaction:
                 yield
                 return
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._db.write():
                 yield
                 self._db.execute("UPDATE meta SET value = value + 1 WHERE key = 'changes'")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
-    @contextlib.contextmanager
-    def _read_transaction(self) -> Iterator[None]:
-        # a deferred transaction: all reads see one snapshot of the WAL
-        self._db.execute("BEGIN")
-        try:
-            yield
-        finally:
-            self._db.execute("COMMIT")
+    def _read_transaction(self) -> contextlib.AbstractContextManager[None]:
+        return self._db.read()  # one consistent snapshot of every table
 
     def _new_token(self, table: str, column: str, owner: str, now: float) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)

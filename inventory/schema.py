@@ -88,6 +88,20 @@ CREATE INDEX IF NOT EXISTS audit_by_time ON audit(at)
 # MIGRATIONS[n] brings a registry at version n to n + 1
 MIGRATIONS = {0: _V1, 1: _V2, 2: _V3}
 
+# Every table of the inventory with its columns, parents before children: what
+# ``jboxmon inventory migrate`` copies from a SQLite file to PostgreSQL (``meta`` is not copied:
+# the target's ``changes`` counter is bumped instead). A new table goes here and in both schemas.
+TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("boxes", ("jbox_id", "site", "region", "service", "created_at", "last_seen")),
+    ("tokens", ("token_hash", "jbox_id", "created_at", "expires_at", "revoked_at")),
+    ("gateways", ("gateway_id", "site", "created_at", "last_seen")),
+    ("gateway_boxes", ("gateway_id", "jbox_id")),
+    ("gateway_tokens", ("token_hash", "gateway_id", "created_at", "expires_at", "revoked_at")),
+    ("operators", ("name", "role", "created_at")),
+    ("operator_tokens", ("token_hash", "name", "created_at", "expires_at", "revoked_at")),
+    ("audit", ("at", "actor", "address", "action", "target", "details")),  # ids are the target's own, in order
+)
+
 
 def migrate(db: sqlite3.Connection, path: Path) -> int:
     """Bring ``db`` to SCHEMA_VERSION in one transaction; returns the version found."""
@@ -110,22 +124,6 @@ def migrate(db: sqlite3.Connection, path: Path) -> int:
         raise
     db.execute("COMMIT")
     return found
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """The inventory file opened the one way its stores need it: private, WAL, migrated, autocommit."""
-    from storage.sqlite import create_private
-
-    create_private(path)  # hashes: private before SQLite writes a byte
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA busy_timeout=5000")
-    try:
-        migrate(db, path)
-    except BaseException:
-        db.close()
-        raise
-    return db
 
 
 def _statements(script: str) -> list[str]:

@@ -25,6 +25,7 @@ COMMANDS = {
     "db": "db",
     "tokens": "tokens",
     "fleet": "fleet",
+    "inventory": "inventory_cmd",
     "users": "users",
     "audit": "audit",
     "rules": "rules_cmd",

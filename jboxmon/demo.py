@@ -125,7 +125,7 @@ def issue_tokens(config, boxes: int, seed: int) -> Path:
         for i, box in enumerate(fleet.ids)
         if box not in tokens
     ]
-    with Registry(config.inventory.path) as registry:
+    with Registry.from_config(config.inventory) as registry:
         tokens |= registry.issue_many(new)
     # created 0600 (never readable by others, not even for an instant), then renamed over the old file
     temporary = path.with_name(path.name + ".tmp")
@@ -147,13 +147,13 @@ def issue_operator(config) -> Path:
     from jboxmon.commands.users import save_token
 
     path = VAR / "operator.token"
-    with OperatorStore(config.inventory.path) as store:
+    with OperatorStore.from_config(config.inventory) as store:
         if store.get(DEMO_OPERATOR) is None:
             token, action = store.add(DEMO_OPERATOR, "admin"), "token.issue"
         else:
             token, action = store.rotate(DEMO_OPERATOR), "token.rotate"
     save_token(path, token)
-    audit = AuditLog(config.inventory.path)
+    audit = AuditLog.from_config(config.inventory)
     audit.record(local_actor(), "local", action, DEMO_OPERATOR, kind="operator", role="admin", demo=True)
     audit.close()
     return path

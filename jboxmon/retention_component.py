@@ -30,6 +30,18 @@ log = logging.getLogger(__name__)
 NICENESS = 10
 
 
+def retention_lock(config: JboxmonConfig):
+    """One runner at a time across nodes: PostgreSQL's advisory lock when the inventory is shared
+    there (a true compare-and-swap), else None (the archive lease)."""
+    if config.inventory.url is None:
+        return None
+    from retention.pglock import AdvisoryLock
+
+    secret = config.inventory.password
+    password = secret.resolve() if secret is not None else None
+    return lambda: AdvisoryLock(config.inventory.url, password=password)
+
+
 def run_pass(config: JboxmonConfig, conn) -> None:
     """One pass, in the child process; sends ("ok", PassReport), ("held", text) or ("error", text)."""
     from inventory import Registry
@@ -43,9 +55,12 @@ def run_pass(config: JboxmonConfig, conn) -> None:
         with (
             InfluxClient(InfluxSettings.from_config(config.influxdb)) as influx,
             ArchiveStore(StoreSettings.from_config(config.retention.archive)) as store,
-            Registry(config.inventory.path) as registry,
+            Registry.from_config(config.inventory) as registry,
         ):
-            report = RetentionRunner(config.retention, influx, store, inventory=registry.boxes).run()
+            runner = RetentionRunner(
+                config.retention, influx, store, inventory=registry.boxes, lock=retention_lock(config)
+            )
+            report = runner.run()
         report.units = []
         conn.send(("ok", report))
     except LeaseHeld as exc:

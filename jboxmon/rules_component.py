@@ -46,7 +46,7 @@ class RulesComponent:
         ``rules.alerting_url`` when set."""
         rules = config.rules
         self.config = config
-        self.registry = Registry(config.inventory.path)
+        self.registry = Registry.from_config(config.inventory)
         metrics = RulesMetrics()
         loops = Supervisor("rules", metrics.registry)  # scheduled jobs and the hand-over worker
         self.handover: AlertHandover | None = None
@@ -82,7 +82,7 @@ class RulesComponent:
         return self.registry.boxes()
 
     def start(self) -> RulesComponent:
-        if not self.registry.path.exists():  # said once: absence rules then know only the boxes that report
+        if not self.registry.exists():  # said once: absence rules then know only the boxes that report
             log.warning(
                 "no fleet inventory at %s (inventory.path): absence rules cannot see boxes that never "
                 "reported until they are registered (jboxmon tokens issue)",

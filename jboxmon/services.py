@@ -111,7 +111,7 @@ class Services:
         from inventory.operators import OperatorStore
 
         try:
-            with OperatorStore(self.config.inventory.path) as store:
+            with OperatorStore.from_config(self.config.inventory) as store:
                 people = [op for op in store.list() if not op.name.startswith("jboxmon-") and op.active_tokens]
         except Exception:  # a hint only: never a reason not to run
             return
@@ -170,7 +170,7 @@ def collector_components(
     own, adopted = spool_layout(cfg.spool_dir, workers, index)
     if own != cfg.spool_dir:
         cfg = cfg.model_copy(update={"spool_dir": own})
-    registry = Registry(config.inventory.path)
+    registry = Registry.from_config(config.inventory)
     r = config.influxdb.retention  # policy names as storage.client.retention_policies creates them
     policies = {"raw": r.raw, "logs": r.logs, "ds_1m": r.downsampled_1m, "ds_1h": r.downsampled_1h}
     service = IngestService(cfg, influx, registry=registry, retention_s=policies, adopted_spools=adopted)

@@ -105,7 +105,10 @@ class RetentionRunner:
         clock: Callable[[], float] = time.time,
         inventory: Callable[[], list[Box]] = list,
         progress: Progress = lambda done, total, what: None,
+        lock: Callable[[], Lease] | None = None,
     ) -> None:
+        """``lock`` makes the exclusion for one pass (``retention.pglock.AdvisoryLock`` when the
+        inventory is on PostgreSQL); by default the archive lease."""
         self.config = config
         self.influx = influx
         self.store = store
@@ -116,13 +119,14 @@ class RetentionRunner:
         self.checkpoints = Checkpoints(config.state_dir)
         self.planner = Planner(config, influx, store, self.checkpoints, clock)
         self._lease: Lease | None = None
+        self._lock = lock or (lambda: Lease(self.store, self.config.state_dir, self.config.lease_ttl, self.clock))
 
     def run(self, options: RunOptions = RunOptions()) -> PassReport:
         started = time.monotonic()
         report = PassReport(dry_run=options.dry_run)
         self.checkpoints.load()
         try:
-            with Lease(self.store, self.config.state_dir, self.config.lease_ttl, self.clock) as lease:
+            with self._lock() as lease:
                 self._lease = lease
                 if options.dry_run:
                     report.units = self.planner.plan(estimate_bytes=True)

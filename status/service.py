@@ -55,20 +55,25 @@ def _url(section: Listens, tls: bool) -> str:
 
 
 class InventoryReader:
-    """Reads the registry at ``path`` each round; a missing file is reported, never created here."""
+    """Reads the registry (a file path or a postgresql:// URL) each round; a missing file is
+    reported, never created here."""
 
-    def __init__(self, path: Path, reporting_window: float, clock: Callable[[], float] = time.time) -> None:
-        self.path = Path(path)
+    def __init__(
+        self, path: Path | str | Registry, reporting_window: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.source = path if isinstance(path, Registry) else Registry(path, clock=clock)
         self.reporting_window = reporting_window
         self.clock = clock
         self._registry: Registry | None = None
 
     def __call__(self) -> tuple[FleetView, dict[str, Box]]:
         if self._registry is None:
-            if not self.path.exists():
-                error = f"no fleet inventory at {self.path} (inventory.path): register boxes (jboxmon tokens issue)"
+            if not self.source.exists():
+                error = (
+                    f"no fleet inventory at {self.source.path} (inventory.path): register boxes (jboxmon tokens issue)"
+                )
                 return FleetView(error=error, checked_at=self.clock()), {}
-            self._registry = Registry(self.path, clock=self.clock).open()
+            self._registry = self.source.open()
         boxes = self._registry.boxes()
         now = self.clock()
         return fleet.summarize(boxes, now, self.reporting_window), {box.jbox_id: box for box in boxes}
@@ -88,7 +93,9 @@ class StatusService:
         self.clock = clock
         self.metrics = StatusMetrics()
         self.targets = targets(config)
-        self.inventory = InventoryReader(config.inventory.path, cfg.reporting_window, clock)
+        self.inventory = InventoryReader(
+            Registry.from_config(config.inventory, clock, role="status"), cfg.reporting_window, clock
+        )
         self.tls_verify = str(cfg.tls_verify) if isinstance(cfg.tls_verify, Path) else cfg.tls_verify
         self._health_http = components.health_client(cfg.timeout, self.tls_verify)
         # the page's own viewer credential for the alerting API, set before start (jboxmon.status_component)

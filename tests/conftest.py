@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ import pytest
 from config.model import InfluxDBConfig
 from jboxmon.logsetup import QUIET_LOGGERS
 from storage import InfluxClient, InfluxSettings
+from storage.pgserver import PostgresServer, private_data_dir
 from storage.server import InfluxServer
 
 
@@ -57,6 +59,29 @@ def influx(influx_config: InfluxDBConfig) -> Iterator[InfluxClient]:
 @pytest.fixture
 def influx_settings(influx_config: InfluxDBConfig) -> InfluxSettings:
     return InfluxSettings.from_config(influx_config)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """Debian's PostgreSQL on a free loopback port, in a temporary folder, for the whole session
+    (started only by the tests that ask for it)."""
+    data = private_data_dir()
+    server = PostgresServer(data)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(data.parent, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the session's PostgreSQL; its URL carries the password (tests only)."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with postgres_server._connect() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield postgres_server.url_with_password.rsplit("/", 1)[0] + f"/{name}"
+    with postgres_server._connect() as admin:
+        admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

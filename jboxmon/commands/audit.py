@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         since = time.time() - parse_duration(args.since)
     except ValueError as exc:
         raise SystemExit(f"jboxmon audit: --since: {exc}") from exc
-    audit = AuditLog(config.inventory.path)
+    audit = AuditLog.from_config(config.inventory)
     try:
         events = audit.query(since=since, actor=args.actor, action=args.action, limit=args.limit)
     finally:

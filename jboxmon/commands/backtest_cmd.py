@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from config import JboxmonConfig
+from inventory import Registry
 from jboxmon.commands.db import settings_for
 from rules.backtest.command import PROG, BacktestOptions, load_inputs, render, run_backtest
 from rules.backtest.data import data_inventory, registry_inventory
@@ -36,20 +36,20 @@ def run_backtest_command(args: argparse.Namespace, config: JboxmonConfig) -> int
     try:
         options = options_from(args)
         inputs = load_inputs(options)
-        registry = Path(config.inventory.path)
+        registry = Registry.from_config(config.inventory)
         inventory = registry_inventory(registry) if args.inventory != "data" else None
         if args.inventory == "registry" and inventory is None:
-            raise BacktestError(f"--inventory registry: no registry at {registry} (inventory.path in the config)")
+            raise BacktestError(f"--inventory registry: no registry at {registry.path} (inventory.path in the config)")
     except BacktestError as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     try:
         with InfluxClient(settings_for(config, args.database)) as client:
-            source = f"registry {registry}"
+            source = f"registry {registry.path}"
             if inventory is None:
                 if args.inventory != "data":  # never a silent fallback: boxes that never reported are missed
                     print(
-                        f"{PROG}: warning: no registry at {registry}: the inventory is the boxes seen in the data "
+                        f"{PROG}: warning: no registry at {registry.path}: the inventory is the boxes seen in the data "
                         "and the ground truth; a box that never reported cannot fire (--inventory data to "
                         "choose this)",
                         file=sys.stderr,

@@ -83,7 +83,9 @@ def _paths(config) -> list[str]:
         return f"{path}" if path.exists() else f"{path} (missing: {missing})"
 
     lines = [
-        f"inventory.path: {state(config.inventory.path, 'no box registered yet')}",
+        f"inventory.url: {config.inventory.url} (shared PostgreSQL)"
+        if config.inventory.url
+        else f"inventory.path: {state(config.inventory.path, 'no box registered yet')}",
         f"collector.spool_dir: {state(config.collector.spool_dir, 'created at start')}",
         f"rules.state_db: {state(config.rules.state_db, 'created at start')}",
     ]

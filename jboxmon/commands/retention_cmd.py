@@ -59,12 +59,20 @@ def _restore(args: argparse.Namespace, store, influx) -> int:
 
 def _run(args: argparse.Namespace, config, store, influx) -> int:
     from inventory import Registry
+    from jboxmon.retention_component import retention_lock
     from retention.lease import LeaseHeld
     from retention.runner import RetentionRunner, RunOptions
 
     progress = ProgressBar() if not args.no_progress and sys.stderr.isatty() else _silent
-    registry = Registry(config.inventory.path)
-    runner = RetentionRunner(config.retention, influx, store, inventory=lambda: _boxes(registry), progress=progress)
+    registry = Registry.from_config(config.inventory)
+    runner = RetentionRunner(
+        config.retention,
+        influx,
+        store,
+        inventory=lambda: _boxes(registry),
+        progress=progress,
+        lock=retention_lock(config),
+    )
     try:
         report = runner.run(RunOptions(dry_run=args.dry_run))
     except LeaseHeld as exc:
@@ -83,7 +91,7 @@ def _run(args: argparse.Namespace, config, store, influx) -> int:
 
 
 def _boxes(registry) -> list:
-    if not registry.path.exists():
+    if not registry.exists():
         return []
     with registry:
         return registry.boxes()

@@ -7,7 +7,7 @@ import json
 import sys
 
 from config.durations import parse_duration
-from inventory import SERVICES, Registry, RegistryError
+from inventory import SERVICES, InventoryUnavailable, Registry, RegistryError
 from inventory.audit import AuditLog, local_actor
 from jboxmon.cli import load_config_or_exit
 
@@ -42,22 +42,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
     try:
-        with Registry(config.inventory.path) as registry:
+        with Registry.from_config(config.inventory) as registry:
             code = _ACTIONS[args.action](registry, args, config)
     except RegistryError as exc:
         print(f"jboxmon tokens {args.action}: {exc}", file=sys.stderr)
         return 2
+    except InventoryUnavailable as exc:  # PostgreSQL away: one line, and nothing was changed
+        print(f"jboxmon tokens {args.action}: {exc}; nothing was changed, try again", file=sys.stderr)
+        return 1
     if args.action != "list":
-        _audit(config.inventory.path, args)
+        _audit(config.inventory, args)
     return code
 
 
-def _audit(path, args) -> None:
+def _audit(inventory, args) -> None:
     """Credential changes are recorded with who ran the command (the OS user) from this machine."""
     action = {"issue": "token.issue", "issue-gateway": "token.issue", "rotate": "token.rotate",
               "revoke": "token.revoke"}[args.action]  # fmt: skip
     targets = getattr(args, "jbox_ids", None) or [getattr(args, "gateway_id", None) or args.jbox_id]
-    audit = AuditLog(path)
+    audit = AuditLog.from_config(inventory)
     try:
         for target in targets:
             audit.record(local_actor(), "local", action, target, kind="gateway" if args.action == "issue-gateway"

@@ -40,13 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     config = load_config_or_exit(args)
     try:
-        with OperatorStore(config.inventory.path) as store:
+        with OperatorStore.from_config(config.inventory) as store:
             outcome = _ACTIONS[args.action](store, args)
     except (OperatorError, ValueError, OSError) as exc:
         print(f"jboxmon users {args.action}: {exc}", file=sys.stderr)
         return 2
     if outcome is not None:  # a change: into the audit log
-        audit = AuditLog(config.inventory.path)
+        audit = AuditLog.from_config(config.inventory)
         try:
             audit.record(local_actor(), "local", outcome[0], args.name, **outcome[1])
         finally:

@@ -48,11 +48,13 @@ def data_inventory(client: InfluxClient, faults: list[Fault] | None) -> list[Box
     return [Box(jbox_id) for jbox_id in sorted(ids)]
 
 
-def registry_inventory(path: Path) -> list[Box] | None:
-    """The registry's boxes; None when there is no registry file (opening would create one)."""
-    if not path.exists():
+def registry_inventory(path: Path | Registry) -> list[Box] | None:
+    """The registry's boxes (a file, or a Registry on PostgreSQL); None when there is no registry
+    file (opening would create one)."""
+    registry = path if isinstance(path, Registry) else Registry(path)
+    if not registry.exists():
         return None
-    with Registry(path) as registry:
+    with registry:
         return registry.boxes()
 
 

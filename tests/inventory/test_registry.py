@@ -33,9 +33,11 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def registry(tmp_path: Path, clock: Clock):
-    with Registry(tmp_path / "registry.sqlite", clock=clock) as registry:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock):
+    """The same registry on both engines: every test below holds for the file and the shared server."""
+    location = tmp_path / "registry.sqlite" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    with Registry(location, clock=clock) as registry:
         registry.issue("jbox-a1", site="site-a", region="IDF", service="fcr")
         registry.issue("jbox-a2", site="site-a", region="IDF", service="afrr")
         registry.issue("jbox-b1", site="site-b", region="PACA", service="fcr")
