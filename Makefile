@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.test-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test bench lint influxd alertmanager chromium clean
+.PHONY: demo test bench lint influxd alertmanager chromium postgresql nginx clean
 
 $(RUNTIME_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "jboxmon needs Python >= 3.11"'
@@ -45,10 +45,24 @@ chromium:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# the shared-inventory tests start a private PostgreSQL (initdb in a temporary folder)
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql package"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+# the failure drills run the reference deployment (deploy/) behind Debian's nginx
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { \
+	  echo "installing Debian's nginx package"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
+
 demo: $(RUNTIME_STAMP) influxd
 	$(VENV)/bin/python -m jboxmon.demo $(DEMO_ARGS)
 
-test: $(TEST_STAMP) influxd alertmanager chromium
+test: $(TEST_STAMP) influxd alertmanager chromium postgresql nginx
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(BENCH_STAMP) influxd
