@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inventory import Box
-from rules.backtest.data import data_inventory, first_point, known_from_window
+from rules.backtest.data import data_inventory, first_point, known_from_window, reader
 from rules.backtest.episodes import episode_rows
 from rules.backtest.episodes import to_text as episodes_text
 from rules.backtest.replay import replay
@@ -20,6 +20,7 @@ from rules.backtest.truth import DEFAULT_MATCH, NS, BacktestError, Fault, iso, l
 from rules.loader import RulesError, load_rules
 from rules.model import Group
 from storage import InfluxClient
+from storage.slicing import Progress
 
 PROG = "jboxmon rules backtest"
 
@@ -70,6 +71,7 @@ def run_backtest(
     inventory: list[Box] | None = None,
     inventory_source: str = "given",
     box_energy_kwh: float = 1000.0,
+    progress: Progress | None = None,
 ) -> dict:
     """Replay ``groups`` over ``[start, end]`` (ns) and return the report as a JSON-able dict.
 
@@ -83,7 +85,8 @@ def run_backtest(
     lookback = max((c.window_s(int(g.interval)) for g in groups for r in g.rules for c in _conditions(r)), default=0)
     first = first_point(client, groups, start - lookback * NS, end)
     in_window = first_point(client, groups, start, end) is not None
-    result = replay(groups, client.query, inventory, start, end, data_start=first, box_energy_kwh=box_energy_kwh)
+    query = reader(client, inventory, start, end, progress)
+    result = replay(groups, query, inventory, start, end, data_start=first, box_energy_kwh=box_energy_kwh)
     timing = timings(result.rules.values())
     rules, episodes = [], []
     for key, one in result.rules.items():
