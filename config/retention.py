@@ -148,7 +148,6 @@ class DataRetentionConfig(Listens, Strict):
     downsample: list[Tier] = Field(default_factory=default_tiers)
     usage: UsageConfig = UsageConfig()
 
-
     @model_validator(mode="after")
     def _tiers_chain(self) -> DataRetentionConfig:
         seen = {"raw"}

@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage import InfluxClient, quote_ident
-from storage.slicing import Piece, plan_pieces, run_pieces
 from storage.lineprotocol import encode_tags, escape_key, escape_measurement, format_field
+from storage.slicing import Piece, plan_pieces, run_pieces
 
 SCHEMA_VERSION = 1
 ARROW_TYPES = {"float": pa.float64(), "integer": pa.int64(), "string": pa.string(), "boolean": pa.bool_()}

@@ -48,8 +48,9 @@ def source_of(tier: Tier, tiers: list[Tier], measurement: str) -> TierSource:
     return TierSource(earlier.retention_policy, f"{measurement}_{earlier.name}", True)
 
 
-def aggregate_query(tier: Tier, source: TierSource, fields: list[str], start_ns: int, end_ns: int,
-                    boxes: str = "") -> str:  # fmt: skip
+def aggregate_query(
+    tier: Tier, source: TierSource, fields: list[str], start_ns: int, end_ns: int, boxes: str = ""
+) -> str:
     """The InfluxQL aggregating ``[start_ns, end_ns)``; ``boxes`` a tag condition (a batch) or ""."""
     every = f"{int(tier.every * 1000)}ms"
     where = f"time >= {start_ns} AND time < {end_ns}" + (f" AND {boxes}" if boxes else "")

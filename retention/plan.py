@@ -117,8 +117,15 @@ class Planner:
         rows encoded in memory whole and an eighth of it: small files cost more per row."""
         rule = unit.rule
         layout = Layout.read(self.influx, rule.retention_policy, rule.measurement)
-        table = export_sliced(self.influx, layout, rule.retention_policy, unit.start_ns, unit.end_ns, rule.where,
-                              Slicing(self.config.queries.slice, self.config.queries.boxes))  # fmt: skip
+        table = export_sliced(
+            self.influx,
+            layout,
+            rule.retention_policy,
+            unit.start_ns,
+            unit.end_ns,
+            rule.where,
+            Slicing(self.config.queries.slice, self.config.queries.boxes),
+        )
         rows = table.num_rows
         whole = len(encode(table, self.config.archive.compression_level))
         part_rows = max(1, rows // 8)

@@ -68,8 +68,9 @@ def restore(store: ArchiveStore, influx: InfluxClient, options: RestoreOptions) 
         for policy in sorted({e.retention_policy for e in entries}):
             paths = [e.path for e in entries if e.retention_policy == policy]
             rows = sum(e.rows for e in entries if e.retention_policy == policy)
-            record = RestoreRecord(options.measurement, policy, options.start_ns, options.end_ns, time.time(), rows,
-                                   paths)  # fmt: skip
+            record = RestoreRecord(
+                options.measurement, policy, options.start_ns, options.end_ns, time.time(), rows, paths
+            )
             append(store, record)
     for entry in entries:
         data = store.read_bytes(entry.path)

@@ -110,8 +110,6 @@ def without_known(store: ArchiveStore, records: list[RestoreRecord], held: pa.Ta
 def _row_keys(table: pa.Table):
     """Each row as a hashable tuple of its non-null (column, value) pairs, time as int ns."""
     names = sorted(table.column_names)
-    columns = [
-        (table.column(n).cast(pa.int64()) if n == TIME else table.column(n)).to_pylist() for n in names
-    ]
+    columns = [(table.column(n).cast(pa.int64()) if n == TIME else table.column(n)).to_pylist() for n in names]
     for values in zip(*columns, strict=True):
         yield tuple((n, v) for n, v in zip(names, values, strict=True) if v is not None)

@@ -329,8 +329,9 @@ class RetentionRunner:
         )
         file_data = self.store.read_bytes(entry.path)
         archived = decode(file_data) if file_data is not None else held.schema.empty_table()
-        records = covering(load_restores(self.store), window.measurement, entry.retention_policy, entry.start_ns,
-                           entry.end_ns)  # fmt: skip
+        records = covering(
+            load_restores(self.store), window.measurement, entry.retention_policy, entry.start_ns, entry.end_ns
+        )
         union = merge_rows(archived, without_known(self.store, records, held, entry.start_ns, entry.end_ns))
         if union.num_rows != archived.num_rows or file_data is None or sha256(file_data) != entry.sha256:
             # rows arrived (or the file is damaged): rewrite the same file with everything, verify again

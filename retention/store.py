@@ -42,7 +42,7 @@ def describe_failure(exc: BaseException, url: str, doing: str, settings: StoreSe
     endpoint = settings.options.get("client_kwargs", {}).get("endpoint_url")
     bucket = settings.url.removeprefix("s3://").split("/", 1)[0] if settings.url.startswith("s3://") else ""
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", "") if hasattr(exc, "response") else ""
-    if "NoSuchBucket" in (code + text) or (bucket and isinstance(exc, FileNotFoundError) and bucket in text):
+    if "NoSuchBucket" in (code + text) or "bucket does not exist" in text.lower():
         return ArchiveError(
             f"archive {settings.url}: the bucket {bucket!r} does not exist: create it, or fix retention.archive.url",
             retryable=False,

@@ -132,8 +132,9 @@ def box_hour_energy(
     if boxes is None:
         boxes = telemetry_boxes(influx)
     pieces = plan_pieces(start, end, HOUR, boxes, batch)
-    results = run_pieces(pieces, lambda p: piece_energy(influx, config, p), align_ns=HOUR, progress=progress,
-                         what="usage")  # fmt: skip
+    results = run_pieces(
+        pieces, lambda p: piece_energy(influx, config, p), align_ns=HOUR, progress=progress, what="usage"
+    )
     rows = [row for rows in results for row in rows]
     return pd.DataFrame(rows, columns=ENERGY_COLUMNS)
 
@@ -283,9 +284,7 @@ class UsageRollup:
                 if self.progress is not None:
                     self.progress((s0 - first_hour + fraction * (s1 - s0)) / max(1, end - first_hour), what)
 
-            energy = box_hour_energy(
-                self.influx, self.config, start, chunk_end, boxes, self.boxes_per_query, progress
-            )
+            energy = box_hour_energy(self.influx, self.config, start, chunk_end, boxes, self.boxes_per_query, progress)
             faulty = faulty_boxes(self.influx, start, chunk_end)
             hours = list(range(start, chunk_end, HOUR))
             lines = rollup_lines(energy, faulty, inventory, self.config, hours)

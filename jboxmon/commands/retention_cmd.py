@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from config.durations import format_duration, parse_duration
 from jboxmon.cli import load_config_or_exit
 from jboxmon.commands.db import settings_for
-from jboxmon.progress import terminal_progress
 from jboxmon.commands.timeargs import time_ns
+from jboxmon.progress import terminal_progress
 
 HELP = "downsample, archive, verify and prune old data; restore archived rows"
 EXIT_LEASE_HELD = 3
@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     restore_p.add_argument("--from", dest="start", required=True, type=time_ns, help="ISO-8601 or now-DURATION")
     restore_p.add_argument("--to", dest="end", required=True, type=time_ns, help="ISO-8601 or now-DURATION")
     target = restore_p.add_mutually_exclusive_group()
-    target.add_argument("--database", default=None, help="another database (created with policies keeping data forever)")
+    target.add_argument(
+        "--database", default=None, help="another database (created with policies keeping data forever)"
+    )
     target.add_argument(
         "--live",
         action="store_true",
@@ -50,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
     settings = InfluxSettings.from_config(config.influxdb)
     if args.action == "restore":
         if not args.live and args.database in (None, settings.database):
-            print(f"jboxmon retention restore: {_live_warning(config, args.measurement, needs_flag=True)}", file=sys.stderr)
+            print(
+                f"jboxmon retention restore: {_live_warning(config, args.measurement, needs_flag=True)}",
+                file=sys.stderr,
+            )
             return 2
         settings = settings_for(config, args.database)
     with ArchiveStore(StoreSettings.from_config(config.retention.archive)) as store:
@@ -85,7 +90,9 @@ def _restore(args: argparse.Namespace, config, store, influx) -> int:
         influx.create_database()
     oldest = {}
     if live:
-        print(f"jboxmon retention restore: {_live_warning(config, args.measurement, needs_flag=False)}", file=sys.stderr)
+        print(
+            f"jboxmon retention restore: {_live_warning(config, args.measurement, needs_flag=False)}", file=sys.stderr
+        )
         now = time.time()
         for policy in influx.settings.retention_policies:
             seconds = parse_duration(policy.duration) if policy.duration != "INF" else 0

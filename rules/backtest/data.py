@@ -80,5 +80,6 @@ def reader(
     """How the replay reads history: each per-box rule query in batches of ``BOXES_PER_QUERY`` boxes,
     and one InfluxDB is too slow for halved (time on its interval, then boxes) instead of failing the
     backtest; ``progress`` follows the replayed time."""
-    return SlicedQuery(client.query, [box.jbox_id for box in inventory], batch=BOXES_PER_QUERY, span=(start, end),
-                       progress=progress)  # fmt: skip
+    return SlicedQuery(
+        client.query, [box.jbox_id for box in inventory], batch=BOXES_PER_QUERY, span=(start, end), progress=progress
+    )

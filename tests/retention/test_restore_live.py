@@ -45,8 +45,12 @@ def test_restored_rows_are_held_then_pruned_without_a_second_file(
 
     # a late row in a restored hour: archived once, in a file of its own
     oldest = min(t for _, t, _ in original)
-    late = encode_point("telemetry", {"jbox_id": "jbox-0000", "site": "site-0", "region": "IDF", "service": "fcr"},
-                        {"p_meas_kw": 1.5}, oldest + 7)  # fmt: skip
+    late = encode_point(
+        "telemetry",
+        {"jbox_id": "jbox-0000", "site": "site-0", "region": "IDF", "service": "fcr"},
+        {"p_meas_kw": 1.5},
+        oldest + 7,
+    )
     influx.write([late], retention_policy="raw")
 
     # aged out again (the age counted from the restore): deleted, the restored rows without a new file
@@ -55,7 +59,9 @@ def test_restored_rows_are_held_then_pruned_without_a_second_file(
     late_hour = f"date={day_of(oldest)}/{hour_dir(oldest)}/"
     assert aged.by_measurement["telemetry"]["rows_deleted"] >= first.by_measurement["telemetry"]["rows_archived"]
     assert [p for p in new_files if late_hour in p], new_files
-    late_entry = next(e for m in all_manifests(store, "telemetry") for e in m.entries if e.path in new_files and late_hour in e.path)
+    late_entry = next(
+        e for m in all_manifests(store, "telemetry") for e in m.entries if e.path in new_files and late_hour in e.path
+    )
     assert late_entry.rows == 1
     assert duplicate_keys(store, "telemetry") == 0
     archived_rows = sum(e.rows for m in all_manifests(store, "telemetry") for e in m.entries)

@@ -48,8 +48,9 @@ def independent(samples: list[tuple[float, float]], config: UsageConfig = CONFIG
 
 def write(influx: InfluxClient, series: dict[str, list[tuple[float, float]]]) -> None:
     lines = [
-        encode_point("telemetry", {"jbox_id": box, "site": "s", "region": "R", "service": "fcr"}, {"p_meas_kw": p},
-                     ns(t))  # fmt: skip
+        encode_point(
+            "telemetry", {"jbox_id": box, "site": "s", "region": "R", "service": "fcr"}, {"p_meas_kw": p}, ns(t)
+        )
         for box, samples in series.items()
         for t, p in samples
     ]
@@ -66,9 +67,7 @@ def per_box_hour(series: dict[str, list[tuple[float, float]]]) -> dict[tuple[str
 
 def measured(influx: InfluxClient, start: int, hours: int, batch: int = 500) -> dict[tuple[str, int], tuple]:
     frame = box_hour_energy(influx, CONFIG, start * NS, (start + hours * HOUR) * NS, batch=batch)
-    return {
-        (row.jbox_id, int(row.time) // NS): (row.delivered_kwh, row.absorbed_kwh) for row in frame.itertuples()
-    }
+    return {(row.jbox_id, int(row.time) // NS): (row.delivered_kwh, row.absorbed_kwh) for row in frame.itertuples()}
 
 
 @pytest.fixture
@@ -140,10 +139,12 @@ def test_availability_and_faulty_share_from_registry_and_alert_history(
         return encode_point("alerts", point_tags, {"value": 1.0, "group": "jbox"}, at * NS)
 
     lines += [
-        alert("jbox-1", "pending", hour0 - 700), alert("jbox-1", "firing", hour0 - 600),  # firing since before
+        alert("jbox-1", "pending", hour0 - 700),
+        alert("jbox-1", "firing", hour0 - 600),  # firing since before
         alert("jbox-1", "resolved", hour0 + HOUR + 5),  # ... until the second hour
         alert("jbox-0", "firing", hour0 + 2 * HOUR + 10),  # the third hour, never resolved
-        alert("jbox-4", "firing", hour0 + 30), alert("jbox-4", "resolved", hour0 + 90),  # silent box, 1st hour
+        alert("jbox-4", "firing", hour0 + 30),
+        alert("jbox-4", "resolved", hour0 + 90),  # silent box, 1st hour
     ]
     influx.write_batches(lines)
     UsageRollup(influx, CONFIG, Checkpoints(tmp_path).load(), 3, clock=lambda: now, inventory=lambda: inventory).run()
