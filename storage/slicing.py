@@ -55,7 +55,7 @@ class Piece:
 
     @property
     def weight(self) -> int:
-        return (self.end_ns - self.start_ns) * max(1, len(self.boxes))
+        return (self.end_ns - self.start_ns) * max(1, sum(1 for box in self.boxes if box))
 
     def halves(self, align_ns: int) -> tuple[Piece, Piece] | None:
         """Two pieces covering this one: the time range cut on an ``align_ns`` boundary or the boxes
