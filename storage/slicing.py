@@ -55,7 +55,8 @@ class Piece:
 
     @property
     def weight(self) -> int:
-        return (self.end_ns - self.start_ns) * max(1, sum(1 for box in self.boxes if box))
+        boxes = sum(1 for box in self.boxes if box) if self.boxes else 1  # the '' slot weighs nothing
+        return (self.end_ns - self.start_ns) * boxes
 
     def halves(self, align_ns: int) -> tuple[Piece, Piece] | None:
         """Two pieces covering this one: the time range cut on an ``align_ns`` boundary or the boxes
