@@ -151,25 +151,27 @@ def faulty_boxes(influx: InfluxClient, start: int, end: int) -> dict[int, set[st
     firing since before ``start`` (its last point before is ``firing``) counts from ``start``.
     """
     by = 'GROUP BY "jbox_id", "alertname", "state"'
+    # a transition point has "group" (the rules always write it) and "value" (None for some rules)
     statements = [
         f'SELECT last("value") FROM "alerts" WHERE time < {start} {by}',
-        f'SELECT "value" FROM "alerts" WHERE time >= {start} AND time < {end} {by}',
+        f'SELECT last("group") FROM "alerts" WHERE time < {start} {by}',
+        f'SELECT "value", "group" FROM "alerts" WHERE time >= {start} AND time < {end} {by}',
     ]
     results = influx.query_raw("; ".join(statements))
     events: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
+    latest: dict[tuple[str, str], tuple[int, str]] = {}
     for index, result in enumerate(results):
-        latest: dict[tuple[str, str], tuple[int, str]] = {}
         for series in result.get("series", []):
             tags = series.get("tags") or {}
-            key = (tags.get("jbox_id") or "", tags.get("alertname") or "")
+            key, state = (tags.get("jbox_id") or "", tags.get("alertname") or ""), tags.get("state") or ""
             for row in series.get("values") or []:
-                if index == 0:
+                if index < 2:
                     if key not in latest or row[0] > latest[key][0]:
-                        latest[key] = (int(row[0]), tags.get("state") or "")
+                        latest[key] = (int(row[0]), state)
                 else:
-                    events[key].append((int(row[0]), tags.get("state") or ""))
-        for key, (_, state) in latest.items():
-            events[key].append((start - 1, state))  # the state the hour range starts in
+                    events[key].append((int(row[0]), state))
+    for key, (_, state) in latest.items():
+        events[key].append((start - 1, state))  # the state the hour range starts in
     faulty: dict[int, set[str]] = defaultdict(set)
     for (jbox_id, _), points in events.items():
         since = None
