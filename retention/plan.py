@@ -5,6 +5,10 @@ downsampling tier reading the same data has aggregated: nothing leaves a source 
 Hours without rows are left out (one ``count(*) ... GROUP BY time(1h)`` per rule), and so are hours
 a restore into the live database holds (``retention/restores.py``); an hour a restore covered whose
 hold has ended carries its records (``UnitPlan.restores``), so its restored rows are not archived twice.
+
+The pass and its dry run use this same planner; the dry run feeds it the checkpoints downsampling
+would leave, and estimates each hour's Parquet bytes from the rule's largest hour encoded in memory,
+whole and an eighth of it (a size per file plus a size per row: small files cost more per row).
 """
 
 from __future__ import annotations
