@@ -137,6 +137,7 @@ def main() -> None:
             finally:
                 for hog in running:
                     hog.kill()
+                    hog.wait()
             state = "completed" if code == 0 else f"FAILED (exit {code}): {last}"
             print(f"(a) backtest, {args.boxes} boxes x 1 h, {args.hogs} CPU hogs: {state} in {split_s:.1f} s")
             print(f"    baseline, every rule query whole (replay only): {outcome} in {whole_s:.1f} s")
@@ -174,6 +175,7 @@ def main() -> None:
             finally:
                 for hog in running:
                     hog.kill()
+                    hog.wait()
             state = "completed" if code == 0 else f"FAILED (exit {code})"
             print(
                 f"(b) retention pass, {args.fleet} boxes x {args.hours} h, {args.hogs} CPU hogs: {state} in "

@@ -25,7 +25,7 @@ from retention.archive import Layout
 from retention.checkpoint import Checkpoints
 from storage import InfluxClient, quote_ident
 from storage.lineprotocol import encode_point
-from storage.slicing import Piece, Progress, plan_pieces, run_pieces
+from storage.slicing import Budget, Piece, Progress, plan_pieces, run_pieces
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
@@ -160,6 +160,7 @@ class Downsampler:
         written = 0
         first = start
         what = f"downsample {tier.name}/{measurement}"
+        budget = Budget()
         while start < end:
             chunk_end = min(end, (start // slice_ns + 1) * slice_ns)
 
@@ -174,6 +175,7 @@ class Downsampler:
                 align_ns=step,
                 progress=progress,
                 what=what,
+                budget=budget,
             )
             written += sum(counts)
             self.checkpoints.set(key, max(chunk_end, done or 0))

@@ -40,6 +40,7 @@ from retention.usage import UsageRollup
 from retention.verify import sha256, verify
 from storage import InfluxClient, InfluxError
 from storage.lineprotocol import encode_point
+from storage.slicing import Budget
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
@@ -118,6 +119,7 @@ class RetentionRunner:
         self.checkpoints = Checkpoints(config.state_dir)
         self.planner = Planner(config, influx, store, self.checkpoints, clock)
         self.slicing = Slicing(config.queries.slice, config.queries.boxes)
+        self.export_budget = Budget()  # what InfluxDB answers in time, learnt across the pass's exports
         self._lease: Lease | None = None
 
     def run(self, options: RunOptions = RunOptions()) -> PassReport:
@@ -217,7 +219,14 @@ class RetentionRunner:
         window = Window(rule.measurement, rule.retention_policy, unit.start_ns, unit.end_ns, rule.where)
         layout = Layout.read(self.influx, rule.retention_policy, rule.measurement)
         table = export_sliced(
-            self.influx, layout, rule.retention_policy, unit.start_ns, unit.end_ns, rule.where, self.slicing
+            self.influx,
+            layout,
+            rule.retention_policy,
+            unit.start_ns,
+            unit.end_ns,
+            rule.where,
+            self.slicing,
+            self.export_budget,
         )
         if table.num_rows == 0:
             return
@@ -325,7 +334,14 @@ class RetentionRunner:
         window = Window(note["measurement"], entry.retention_policy, entry.start_ns, entry.end_ns, entry.where)
         layout = Layout.read(self.influx, entry.retention_policy, window.measurement)
         held = export_sliced(
-            self.influx, layout, entry.retention_policy, entry.start_ns, entry.end_ns, entry.where, self.slicing
+            self.influx,
+            layout,
+            entry.retention_policy,
+            entry.start_ns,
+            entry.end_ns,
+            entry.where,
+            self.slicing,
+            self.export_budget,
         )
         file_data = self.store.read_bytes(entry.path)
         archived = decode(file_data) if file_data is not None else held.schema.empty_table()

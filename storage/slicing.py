@@ -111,6 +111,32 @@ def plan_pieces(start_ns: int, end_ns: int, step_ns: int, boxes: Sequence[str], 
     return pieces
 
 
+@dataclass
+class Budget:
+    """What InfluxDB answers in time now, learnt by a job: after a slow piece, later pieces start at
+    half its size (time x boxes) instead of waiting out the timeout again; after ``GROW_AFTER``
+    answers in a row the budget doubles, so a machine that calmed down gets bigger queries again."""
+
+    max_weight: int | None = None
+    _streak: int = 0
+
+    GROW_AFTER = 8
+
+    def allows(self, piece: Piece) -> bool:
+        return self.max_weight is None or piece.weight <= self.max_weight
+
+    def too_slow(self, piece: Piece) -> None:
+        half = max(1, piece.weight // 2)
+        self.max_weight = half if self.max_weight is None else min(self.max_weight, half)
+        self._streak = 0
+
+    def answered(self) -> None:
+        self._streak += 1
+        if self.max_weight is not None and self._streak >= self.GROW_AFTER:
+            self.max_weight *= 2
+            self._streak = 0
+
+
 def run_pieces(
     pieces: Iterable[Piece],
     run: Callable[[Piece], T],
@@ -118,24 +144,36 @@ def run_pieces(
     align_ns: int,
     progress: Progress | None = None,
     what: str = "",
+    budget: Budget | None = None,
 ) -> list[T]:
-    """``run`` every piece in order (results in order); a piece InfluxDB is too slow for is halved."""
+    """``run`` every piece in order (results in order); a piece InfluxDB is too slow for is halved.
+
+    With a ``budget`` (shared by the calls of one job), pieces larger than what InfluxDB last
+    answered in time are halved before they are asked.
+    """
     todo = list(pieces)
     total = sum(p.weight for p in todo) or 1
+    budget = budget or Budget()
     done = 0
     results: list[T] = []
     stack = list(reversed(todo))
     while stack:
         piece = stack.pop()
+        halves = None if budget.allows(piece) else piece.halves(align_ns)
+        if halves is not None:
+            stack += [halves[1], halves[0]]
+            continue
         try:
             results.append(run(piece))
         except InfluxError as exc:
             halves = piece.halves(align_ns) if exc.slow else None
             if halves is None:
                 raise
+            budget.too_slow(piece)
             log.warning("%s: InfluxDB too slow for %s; asking for half at a time", what or "query", piece.describe())
             stack += [halves[1], halves[0]]
             continue
+        budget.answered()
         done += piece.weight
         if progress is not None:
             progress(done / total, what)
@@ -205,6 +243,7 @@ class SlicedQuery:
         self.span = span
         self.progress = progress
         self.statements = 0
+        self.budget = Budget()
 
     def __call__(self, text: str) -> pd.DataFrame:
         statement = Statement.parse(text)
@@ -219,7 +258,8 @@ class SlicedQuery:
             self.statements += 1
             return self.query(statement.for_piece(piece))
 
-        frames = [f for f in run_pieces(pieces, ask, align_ns=statement.align_ns, what="backtest") if not f.empty]
+        answers = run_pieces(pieces, ask, align_ns=statement.align_ns, what="backtest", budget=self.budget)
+        frames = [f for f in answers if not f.empty]
         self._advance(statement.end_ns)
         if not frames:
             return pd.DataFrame()

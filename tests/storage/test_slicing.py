@@ -10,7 +10,7 @@ import pytest
 
 from storage import InfluxClient, InfluxError
 from storage.lineprotocol import encode_point
-from storage.slicing import Piece, SlicedQuery, Statement, plan_pieces, run_pieces
+from storage.slicing import Budget, Piece, SlicedQuery, Statement, plan_pieces, run_pieces
 
 NS = 10**9
 HOUR = 3600 * NS
@@ -114,3 +114,22 @@ def test_sliced_rule_query_equals_one_query_on_influxdb(influx: InfluxClient) ->
     pd.testing.assert_frame_equal(
         sliced.sort_values(key).reset_index(drop=True), whole.sort_values(key).reset_index(drop=True)
     )
+
+
+def test_a_budget_learns_what_influxdb_answers_in_time_and_grows_back() -> None:
+    limit = [30 * 60 * NS]
+    slow_calls = []
+
+    def run(piece: Piece) -> int:
+        if piece.end_ns - piece.start_ns > limit[0]:
+            slow_calls.append(piece)
+            raise slow()
+        return 1
+
+    budget = Budget()
+    run_pieces(plan_pieces(0, 4 * HOUR, HOUR, [], 1), run, align_ns=60 * NS, budget=budget)
+    assert len(slow_calls) == 1  # once learnt, later hours are asked in halves at once
+    assert budget.max_weight is not None and budget.max_weight <= HOUR
+    limit[0] = 10 * HOUR  # InfluxDB calmed down: after enough answers the budget doubles again
+    run_pieces(plan_pieces(0, 16 * HOUR, HOUR, [], 1), run, align_ns=60 * NS, budget=budget)
+    assert budget.max_weight >= 4 * HOUR and len(slow_calls) == 1
