@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from storage import InfluxClient, quote_ident
 from storage.lineprotocol import encode_tags, escape_key, escape_measurement, format_field
-from storage.slicing import Piece, plan_pieces, run_pieces
+from storage.slicing import Budget, Piece, plan_pieces, run_pieces
 
 SCHEMA_VERSION = 1
 ARROW_TYPES = {"float": pa.float64(), "integer": pa.int64(), "string": pa.string(), "boolean": pa.bool_()}
@@ -102,6 +102,7 @@ def export_sliced(
     end_ns: int,
     where: str = "",
     slicing: Slicing = Slicing(),
+    budget: Budget | None = None,
 ) -> pa.Table:
     """:func:`export` in small queries (a slice InfluxDB is too slow for is halved), the same rows.
 
@@ -119,7 +120,7 @@ def export_sliced(
         condition = " AND ".join(c for c in (where, piece.box_condition()) if c)
         return export(influx, layout, retention_policy, piece.start_ns, piece.end_ns, condition)
 
-    tables = run_pieces(pieces, one, align_ns=NS, what=f"export {layout.measurement}")
+    tables = run_pieces(pieces, one, align_ns=NS, what=f"export {layout.measurement}", budget=budget)
     table = pa.concat_tables(tables) if tables else layout.schema().empty_table()
     if len(tables) > 1:
         table = table.sort_by([(tag, "ascending") for tag in layout.tags] + [(TIME, "ascending")])

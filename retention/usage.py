@@ -34,7 +34,7 @@ from retention.checkpoint import Checkpoints
 from retention.downsample import earliest_ns
 from storage import InfluxClient, quote_ident
 from storage.lineprotocol import encode_point
-from storage.slicing import Piece, Progress, plan_pieces, run_pieces
+from storage.slicing import Budget, Piece, Progress, plan_pieces, run_pieces
 
 NS = 1_000_000_000
 HOUR = 3600 * NS
@@ -127,13 +127,19 @@ def box_hour_energy(
     boxes: list[str] | None = None,
     batch: int = 500,
     progress: Progress | None = None,
+    budget: Budget | None = None,
 ) -> pd.DataFrame:
     """Per box, per hour of ``[start, end)`` (hour-aligned): delivered/absorbed kWh, site, region, service."""
     if boxes is None:
         boxes = telemetry_boxes(influx)
     pieces = plan_pieces(start, end, HOUR, boxes, batch)
     results = run_pieces(
-        pieces, lambda p: piece_energy(influx, config, p), align_ns=HOUR, progress=progress, what="usage"
+        pieces,
+        lambda p: piece_energy(influx, config, p),
+        align_ns=HOUR,
+        progress=progress,
+        what="usage",
+        budget=budget,
     )
     rows = [row for rows in results for row in rows]
     return pd.DataFrame(rows, columns=ENERGY_COLUMNS)
@@ -279,6 +285,7 @@ class UsageRollup:
         boxes = sorted({box.jbox_id for box in inventory} | set(telemetry_boxes(self.influx)))
         written = 0
         first_hour = start
+        budget = Budget()
         while start < end:
             chunk_end = min(end, start + 24 * HOUR)
 
@@ -286,7 +293,9 @@ class UsageRollup:
                 if self.progress is not None:
                     self.progress((s0 - first_hour + fraction * (s1 - s0)) / max(1, end - first_hour), what)
 
-            energy = box_hour_energy(self.influx, self.config, start, chunk_end, boxes, self.boxes_per_query, progress)
+            energy = box_hour_energy(
+                self.influx, self.config, start, chunk_end, boxes, self.boxes_per_query, progress, budget
+            )
             faulty = faulty_boxes(self.influx, start, chunk_end)
             hours = list(range(start, chunk_end, HOUR))
             lines = rollup_lines(energy, faulty, inventory, self.config, hours)
