@@ -125,7 +125,19 @@ class UsageConfig(Strict):
     measurement: str = "usage"
     retention_policy: str = "ds_1h"
     power_field: str = "p_meas_kw"  # positive = delivered to the grid, negative = absorbed
-    default_sample_period: Duration = 10  # for a box-hour with a single sample
+    default_sample_period: Duration = Field(10, gt=0)  # for a box-hour with a single sample
+    max_sample_period: Duration = Field(60, gt=0)  # a sample stands for the gap to the next one, at most this
+
+
+class QueriesConfig(Strict):
+    """How big jobs (downsampling, archive export, usage, restore) split their InfluxDB queries.
+
+    Each query covers at most ``slice`` of time and ``boxes`` boxes; one that InfluxDB is too slow
+    to answer (a read timeout) is halved and asked again, down to one window of one box.
+    """
+
+    slice: Duration = Field(3600, gt=0)
+    boxes: int = Field(500, ge=1)
 
 
 class DataRetentionConfig(Listens, ServesTls):
@@ -139,10 +151,10 @@ class DataRetentionConfig(Listens, ServesTls):
     lease_ttl: Duration = Field(600, gt=0)
     delete_slice: Duration = Field(600, gt=0)
     late_windows: int = Field(3, ge=0, le=1000)
+    queries: QueriesConfig = QueriesConfig()
     policies: list[Policy] = Field(default_factory=default_policies)
     downsample: list[Tier] = Field(default_factory=default_tiers)
     usage: UsageConfig = UsageConfig()
-
 
     @model_validator(mode="after")
     def _tiers_chain(self) -> DataRetentionConfig:

@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # every verb, also those added later: one line, the traceback with -v
+        from jboxmon.failures import report
+
+        return report(args.verb, exc, verbose=args.verbose)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,12 @@ class Checkpoints:
             self._done = {key: int(value) for key, value in document["done"].items()}
         return self
 
+    def in_memory(self) -> Checkpoints:
+        """A copy whose ``set`` changes memory only (a dry run's view of what a pass would move)."""
+        copy = _MemoryCheckpoints(self.path.parent)
+        copy._done = dict(self._done)
+        return copy
+
     def get(self, key: str) -> int | None:
         return self._done.get(key)
 
@@ -41,3 +47,8 @@ class Checkpoints:
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.path)
+
+
+class _MemoryCheckpoints(Checkpoints):
+    def set(self, key: str, ns: int) -> None:
+        self._done[key] = ns

@@ -7,7 +7,11 @@ reading an earlier tier combines those (mean weighted by count) so every tier st
 
 Idempotent: a window's point has the window's start as timestamp and the source series' tags, so
 rewriting it replaces it. Each pass starts ``late_windows`` windows before the checkpoint, taking late
-data; the checkpoint only moves over complete windows, chunk by chunk.
+data; the checkpoint only moves over complete windows, slice by slice.
+
+Queries stay small: a time slice (``retention.queries.slice``, at least 24 windows) for a batch of
+``retention.queries.boxes`` boxes each; a piece InfluxDB is too slow for is halved (storage.slicing).
+A dry run moves the checkpoints in memory only (the planner then sees what the pass would leave).
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ from retention.archive import Layout
 from retention.checkpoint import Checkpoints
 from storage import InfluxClient, quote_ident
 from storage.lineprotocol import encode_point
+from storage.slicing import Budget, Piece, Progress, plan_pieces, run_pieces
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
 NUMERIC = ("float", "integer")
-WINDOWS_PER_QUERY = 120
+MIN_WINDOWS_PER_SLICE = 24
 AGGREGATES = ("mean", "min", "max", "count")
 
 
@@ -43,9 +48,12 @@ def source_of(tier: Tier, tiers: list[Tier], measurement: str) -> TierSource:
     return TierSource(earlier.retention_policy, f"{measurement}_{earlier.name}", True)
 
 
-def aggregate_query(tier: Tier, source: TierSource, fields: list[str], start_ns: int, end_ns: int) -> str:
+def aggregate_query(
+    tier: Tier, source: TierSource, fields: list[str], start_ns: int, end_ns: int, boxes: str = ""
+) -> str:
+    """The InfluxQL aggregating ``[start_ns, end_ns)``; ``boxes`` a tag condition (a batch) or ""."""
     every = f"{int(tier.every * 1000)}ms"
-    where = f"time >= {start_ns} AND time < {end_ns}"
+    where = f"time >= {start_ns} AND time < {end_ns}" + (f" AND {boxes}" if boxes else "")
     origin = f"{quote_ident(source.retention_policy)}.{quote_ident(source.measurement)}"
     if not source.cascaded:
         parts = [f"{agg}({quote_ident(f)}) AS {quote_ident(f'{f}_{agg}')}" for f in fields for agg in AGGREGATES]
@@ -82,6 +90,13 @@ def earliest_ns(influx: InfluxClient, retention_policy: str, measurement: str, w
     return int(series[0]["values"][0][0]) if series else None
 
 
+def series_boxes(influx: InfluxClient, source: TierSource) -> list[str]:
+    """The ``jbox_id`` values of the source's series (the box batches of the queries)."""
+    origin = f"{quote_ident(source.retention_policy)}.{quote_ident(source.measurement)}"
+    results = influx.query_raw(f'SHOW TAG VALUES FROM {origin} WITH KEY = "jbox_id"')
+    return [row[1] for series in results[0].get("series", []) for row in series.get("values") or []]
+
+
 class Downsampler:
     """Runs every tier for its measurements, moving each checkpoint over complete windows."""
 
@@ -93,6 +108,11 @@ class Downsampler:
         late_windows: int,
         clock: Callable[[], float],
         on_points: Callable[[str, int], None] = lambda tier, n: None,
+        *,
+        slice_s: float = 3600,
+        boxes_per_query: int = 500,
+        progress: Progress | None = None,
+        dry_run: bool = False,
     ) -> None:
         self.influx = influx
         self.tiers = tiers
@@ -100,6 +120,10 @@ class Downsampler:
         self.late_windows = late_windows
         self.clock = clock
         self.on_points = on_points
+        self.slice_s = slice_s
+        self.boxes_per_query = boxes_per_query
+        self.progress = progress
+        self.dry_run = dry_run  # only move the checkpoints (in memory), as the pass would
 
     def run(self) -> int:
         written = 0
@@ -127,18 +151,40 @@ class Downsampler:
         fields = numeric_fields(self.influx, source)
         if not fields:
             return 0
+        if self.dry_run:
+            if start < end:
+                self.checkpoints.set(key, max(end, done or 0))
+            return 0
+        boxes = series_boxes(self.influx, source)
+        slice_ns = max(int(self.slice_s * NS), MIN_WINDOWS_PER_SLICE * step) // step * step
         written = 0
+        first = start
+        what = f"downsample {tier.name}/{measurement}"
+        budget = Budget()
         while start < end:
-            chunk_end = min(end, start + WINDOWS_PER_QUERY * step)
-            written += self._aggregate(tier, source, measurement, fields, start, chunk_end)
+            chunk_end = min(end, (start // slice_ns + 1) * slice_ns)
+
+            def progress(fraction: float, _: str, s0: int = start, s1: int = chunk_end) -> None:
+                if self.progress is not None:
+                    self.progress((s0 - first + fraction * (s1 - s0)) / max(1, end - first), what)
+
+            pieces = plan_pieces(start, chunk_end, slice_ns, boxes, self.boxes_per_query)
+            counts = run_pieces(
+                pieces,
+                lambda piece: self._aggregate(tier, source, measurement, fields, piece),
+                align_ns=step,
+                progress=progress,
+                what=what,
+                budget=budget,
+            )
+            written += sum(counts)
             self.checkpoints.set(key, max(chunk_end, done or 0))
             start = chunk_end
         return written
 
-    def _aggregate(
-        self, tier: Tier, source: TierSource, measurement: str, fields: list[str], start: int, end: int
-    ) -> int:
-        results = self.influx.query_raw(aggregate_query(tier, source, fields, start, end))
+    def _aggregate(self, tier: Tier, source: TierSource, measurement: str, fields: list[str], piece: Piece) -> int:
+        query = aggregate_query(tier, source, fields, piece.start_ns, piece.end_ns, piece.box_condition())
+        results = self.influx.query_raw(query)
         lines = []
         target = f"{measurement}_{tier.name}"
         for series in results[0].get("series", []) if results else []:

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from config.retention import DataRetentionConfig
 from inventory import Box
-from retention.archive import Layout, decode, encode, export
+from retention.archive import Layout, Slicing, decode, encode, export_sliced
 from retention.checkpoint import Checkpoints
 from retention.downsample import Downsampler
 from retention.lease import Lease
@@ -33,11 +33,14 @@ from retention.manifest import DayManifest, Entry, day_of, file_path
 from retention.metrics import RetentionMetrics
 from retention.plan import Planner, UnitPlan
 from retention.prune import DataChanged, Window, prune
+from retention.restores import covering, without_known
+from retention.restores import load as load_restores
 from retention.store import ArchiveStore
 from retention.usage import UsageRollup
 from retention.verify import sha256, verify
 from storage import InfluxClient, InfluxError
 from storage.lineprotocol import encode_point
+from storage.slicing import Budget
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
@@ -89,7 +92,7 @@ class RunOptions:
     usage: bool = True
 
 
-Progress = Callable[[int, int, str], None]  # (done, total, what)
+Progress = Callable[[float, str], None]  # (fraction of the current stage done, what the stage is)
 
 
 class RetentionRunner:
@@ -104,7 +107,7 @@ class RetentionRunner:
         metrics: RetentionMetrics | None = None,
         clock: Callable[[], float] = time.time,
         inventory: Callable[[], list[Box]] = list,
-        progress: Progress = lambda done, total, what: None,
+        progress: Progress = lambda fraction, what: None,
         lock: Callable[[], Lease] | None = None,
     ) -> None:
         """``lock`` makes the exclusion for one pass (``retention.pglock.AdvisoryLock`` when the
@@ -118,6 +121,8 @@ class RetentionRunner:
         self.progress = progress
         self.checkpoints = Checkpoints(config.state_dir)
         self.planner = Planner(config, influx, store, self.checkpoints, clock)
+        self.slicing = Slicing(config.queries.slice, config.queries.boxes)
+        self.export_budget = Budget()  # what InfluxDB answers in time, learnt across the pass's exports
         self._lease: Lease | None = None
         self._lock = lock or (lambda: Lease(self.store, self.config.state_dir, self.config.lease_ttl, self.clock))
 
@@ -129,7 +134,7 @@ class RetentionRunner:
             with self._lock() as lease:
                 self._lease = lease
                 if options.dry_run:
-                    report.units = self.planner.plan(estimate_bytes=True)
+                    report.units = self._dry_plan(options)
                 else:
                     self._pass(report, options)
         except Exception:
@@ -163,28 +168,50 @@ class RetentionRunner:
         except InfluxError as exc:
             log.warning("could not record the retention pass in InfluxDB: %s", exc)
 
+    def _downsampler(self, checkpoints: Checkpoints, report: PassReport, dry_run: bool = False) -> Downsampler:
+        return Downsampler(
+            self.influx,
+            self.config.downsample,
+            checkpoints,
+            self.config.late_windows,
+            self.clock,
+            on_points=lambda tier, n: report.by_tier.__setitem__(tier, report.by_tier.get(tier, 0) + n),
+            slice_s=self.config.queries.slice,
+            boxes_per_query=self.config.queries.boxes,
+            progress=self.progress,
+            dry_run=dry_run,
+        )
+
+    def _dry_plan(self, options: RunOptions) -> list[UnitPlan]:
+        """The pass's plan without a write: the same planner, fed the checkpoints downsampling would
+        leave (moved in memory only), so it lists the same hours and rows the pass archives."""
+        checkpoints = self.checkpoints.in_memory()
+        if options.downsample and self.config.downsample:
+            self._downsampler(checkpoints, PassReport(dry_run=True), dry_run=True).run()
+        planner = Planner(self.config, self.influx, self.store, checkpoints, self.clock)
+        return planner.plan(estimate_bytes=True)
+
     def _pass(self, report: PassReport, options: RunOptions) -> None:
         if options.downsample and self.config.downsample:
-            downsampler = Downsampler(
+            report.points_downsampled = self._downsampler(self.checkpoints, report).run()
+        if options.usage and self.config.usage.enabled:
+            usage = UsageRollup(
                 self.influx,
-                self.config.downsample,
+                self.config.usage,
                 self.checkpoints,
                 self.config.late_windows,
                 self.clock,
-                on_points=lambda tier, n: report.by_tier.__setitem__(tier, report.by_tier.get(tier, 0) + n),
-            )
-            report.points_downsampled = downsampler.run()
-        if options.usage and self.config.usage.enabled:
-            usage = UsageRollup(
-                self.influx, self.config.usage, self.checkpoints, self.config.late_windows, self.clock, self.inventory
+                self.inventory,
+                boxes_per_query=self.config.queries.boxes,
+                progress=self.progress,
             )
             report.usage_points = usage.run()
         report.recovered = self._recover(report)
         units = self.planner.plan()
         for done, unit in enumerate(units):
-            self.progress(done, len(units), f"{unit.rule.measurement} {day_of(unit.start_ns)}")
+            self.progress(done / len(units), f"archive {unit.rule.measurement} {day_of(unit.start_ns)}")
             self._archive_unit(unit, report)
-        self.progress(len(units), len(units), "done")
+        self.progress(1.0, "done")
         report.units = units
 
     # -- one unit --------------------------------------------------------------------------------
@@ -195,13 +222,26 @@ class RetentionRunner:
         rule = unit.rule
         window = Window(rule.measurement, rule.retention_policy, unit.start_ns, unit.end_ns, rule.where)
         layout = Layout.read(self.influx, rule.retention_policy, rule.measurement)
-        table = export(self.influx, layout, rule.retention_policy, unit.start_ns, unit.end_ns, rule.where)
+        table = export_sliced(
+            self.influx,
+            layout,
+            rule.retention_policy,
+            unit.start_ns,
+            unit.end_ns,
+            rule.where,
+            self.slicing,
+            self.export_budget,
+        )
         if table.num_rows == 0:
             return
         manifest = DayManifest.load(self.store, rule.measurement, day_of(unit.start_ns))
+        fresh = without_known(self.store, unit.restores, table, unit.start_ns, unit.end_ns)
+        if fresh.num_rows == 0:  # restored rows aged out again: already archived, only deleted
+            self._prune_known(window, table, report)
+            return
         hour = unit.start_ns // HOUR * HOUR
         seq = manifest.next_seq(rule.retention_policy, rule.key, hour)
-        entry = self._write_verified(table, window, rule.key, seq, hour, manifest)
+        entry = self._write_verified(fresh, window, rule.key, seq, hour, manifest)
         report.add(rule.measurement, rows_archived=entry.rows, bytes_archived=entry.bytes, files=1)
         self._prune(entry, window, table, manifest, report)
 
@@ -263,6 +303,16 @@ class RetentionRunner:
         self.store.delete(JOURNAL)
         report.add(window.measurement, rows_deleted=deleted)
 
+    def _prune_known(self, window: Window, held: pa.Table, report: PassReport) -> None:
+        """Delete rows every one of which is in an archived file already (a restore's, aged out)."""
+        assert self._lease is not None
+        try:
+            deleted = prune(self.influx, window, held, self.config.delete_slice, self._lease.check)
+        except DataChanged as exc:
+            log.warning("%s", exc)  # rows arrived since the export: the next pass archives them
+            return
+        report.add(window.measurement, rows_deleted=deleted)
+
     def _journal(self, entry: Entry) -> None:
         document = {
             "version": 1,
@@ -287,10 +337,22 @@ class RetentionRunner:
             return 0
         window = Window(note["measurement"], entry.retention_policy, entry.start_ns, entry.end_ns, entry.where)
         layout = Layout.read(self.influx, entry.retention_policy, window.measurement)
-        held = export(self.influx, layout, entry.retention_policy, entry.start_ns, entry.end_ns, entry.where)
+        held = export_sliced(
+            self.influx,
+            layout,
+            entry.retention_policy,
+            entry.start_ns,
+            entry.end_ns,
+            entry.where,
+            self.slicing,
+            self.export_budget,
+        )
         file_data = self.store.read_bytes(entry.path)
         archived = decode(file_data) if file_data is not None else held.schema.empty_table()
-        union = merge_rows(archived, held)
+        records = covering(
+            load_restores(self.store), window.measurement, entry.retention_policy, entry.start_ns, entry.end_ns
+        )
+        union = merge_rows(archived, without_known(self.store, records, held, entry.start_ns, entry.end_ns))
         if union.num_rows != archived.num_rows or file_data is None or sha256(file_data) != entry.sha256:
             # rows arrived (or the file is damaged): rewrite the same file with everything, verify again
             hour = entry.start_ns // HOUR * HOUR

@@ -17,11 +17,51 @@ from config.retention import ArchiveConfig
 
 
 class ArchiveError(Exception):
-    """A failed archive operation; ``retryable`` is the only thing a caller should branch on."""
+    """A failed archive operation; ``retryable`` is the only thing a caller should branch on.
+
+    The message is one line: what failed, on which URL, and what to try.
+    """
 
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+def _boto_errors() -> tuple[type[BaseException], ...]:
+    """botocore's own exceptions (an unreachable endpoint, refused keys) that s3fs lets through."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # no S3 support installed: only OSError can happen
+        return ()
+    return (BotoCoreError, ClientError)
+
+
+def describe_failure(exc: BaseException, url: str, doing: str, settings: StoreSettings) -> ArchiveError:
+    """One pointed ArchiveError for a failure of the filesystem or of S3 (s3fs, botocore)."""
+    text = " ".join(str(exc).split())
+    endpoint = settings.options.get("client_kwargs", {}).get("endpoint_url")
+    bucket = settings.url.removeprefix("s3://").split("/", 1)[0] if settings.url.startswith("s3://") else ""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "") if hasattr(exc, "response") else ""
+    if "NoSuchBucket" in (code + text) or "bucket does not exist" in text.lower():
+        return ArchiveError(
+            f"archive {settings.url}: the bucket {bucket!r} does not exist: create it, or fix retention.archive.url",
+            retryable=False,
+        )
+    if type(exc).__name__ in ("EndpointConnectionError", "ConnectTimeoutError", "ConnectionClosedError") or (
+        "Could not connect to the endpoint" in text
+    ):
+        where = f"the S3 endpoint {endpoint}" if endpoint else "the S3 endpoint (AWS)"
+        return ArchiveError(
+            f"archive {settings.url}: {where} is unreachable: is it running? check retention.archive.endpoint_url",
+            retryable=True,
+        )
+    if isinstance(exc, PermissionError) or code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+        return ArchiveError(
+            f"cannot {doing} {url}: access refused ({code or text[:160]}): check retention.archive.access_key_id "
+            "and secret_access_key, and the bucket's policy",
+            retryable=False,
+        )
+    return ArchiveError(f"cannot {doing} {url}: {text[:300]}", retryable=True)
 
 
 @dataclass(frozen=True)
@@ -98,8 +138,8 @@ class ArchiveStore:
                 self._write_local(self._full(path), data)
             else:
                 self._fs.pipe_file(self._full(path), data)
-        except OSError as exc:
-            raise ArchiveError(f"cannot write {self.url_of(path)}: {exc}", retryable=True) from exc
+        except (OSError, *_boto_errors()) as exc:
+            raise describe_failure(exc, self.url_of(path), "write", self.settings) from exc
 
     def _write_local(self, full: str, data: bytes) -> None:
         directory = os.path.dirname(full)
@@ -126,18 +166,20 @@ class ArchiveStore:
         """The object's bytes, or None when it does not exist."""
         try:
             return self._fs.cat_file(self._full(path))
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if self._bucket_missing(exc):
+                raise describe_failure(exc, self.url_of(path), "read", self.settings) from exc
             return None
-        except OSError as exc:
-            raise ArchiveError(f"cannot read {self.url_of(path)}: {exc}", retryable=True) from exc
+        except (OSError, *_boto_errors()) as exc:
+            raise describe_failure(exc, self.url_of(path), "read", self.settings) from exc
 
     def delete(self, path: str) -> None:
         try:
             self._fs.rm_file(self._full(path))
         except FileNotFoundError:
             pass
-        except OSError as exc:
-            raise ArchiveError(f"cannot delete {self.url_of(path)}: {exc}", retryable=True) from exc
+        except (OSError, *_boto_errors()) as exc:
+            raise describe_failure(exc, self.url_of(path), "delete", self.settings) from exc
 
     def glob(self, pattern: str) -> list[str]:
         """Relative paths matching ``pattern`` (fsspec glob syntax), sorted."""
@@ -145,10 +187,20 @@ class ArchiveStore:
             if not self.local:
                 self._fs.invalidate_cache()
             found = self._fs.glob(self._full(pattern))
-        except FileNotFoundError:
+        except FileNotFoundError as exc:
+            if self._bucket_missing(exc):
+                raise describe_failure(exc, self.url_of(pattern), "list", self.settings) from exc
             return []
+        except (OSError, *_boto_errors()) as exc:
+            raise describe_failure(exc, self.url_of(pattern), "list", self.settings) from exc
         root = self.root.rstrip("/") + "/"
         return sorted(path[len(root) :] if path.startswith(root) else path for path in found)
+
+    def _bucket_missing(self, exc: FileNotFoundError) -> bool:
+        """A missing object is normal (None); a missing bucket is a configuration error."""
+        if self.local:
+            return False
+        return "NoSuchBucket" in str(exc) or "bucket does not exist" in str(exc).lower()
 
     @property
     def _fs(self) -> fsspec.AbstractFileSystem:

@@ -114,9 +114,13 @@ class InfluxClient:
         try:
             response = self._http.request(method, path, check=False, **kwargs)
         except HttpError as exc:
+            if exc.status is None and exc.retryable:  # no answer: down or slow
+                what = _what(path, kwargs)
+                timeout = kwargs.get("timeout", self.settings.timeout_s)
+                raise InfluxError.from_transport(self._base, exc, slow=exc.slow, timeout_s=timeout, what=what) from exc
             raise InfluxError(f"InfluxDB at {self._base}: {exc}", retryable=exc.retryable) from exc
         if response.status_code >= 300:
-            raise InfluxError.from_response(response.status_code, response.text)
+            raise InfluxError.from_response(response.status_code, response.text, url=self._base)
         return response
 
     def ping(self) -> str:
@@ -215,6 +219,14 @@ class InfluxClient:
             query += f" WHERE {where}"
         frame = self.query(query)
         return 0 if frame.empty else int(frame["count"].sum())
+
+
+def _what(path: str, kwargs: dict) -> str:
+    """What a request was doing, shortly, for an error message: the query's start, or "a write"."""
+    if path == "/query":
+        statement = " ".join(str((kwargs.get("data") or {}).get("q", "")).split())
+        return "the query " + (statement[:80] + "..." if len(statement) > 80 else statement)
+    return "a write" if path == "/write" else path
 
 
 def series_to_frame(series: list[dict]) -> pd.DataFrame:

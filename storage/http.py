@@ -9,11 +9,13 @@ Tests patch outbound HTTP here and nowhere else.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import requests
+import urllib3
 
 # Statuses worth retrying: the server is sick or overloaded (5xx), asks us to slow down (429), or
 # timed out waiting for our request (408). Every other 4xx means the request itself is wrong.
@@ -25,12 +27,21 @@ class HttpError(Exception):
     """A failed outbound call; ``retryable`` is the only thing a caller should branch on."""
 
     def __init__(
-        self, message: str, *, retryable: bool, status: int | None = None, retry_after_s: float | None = None
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        status: int | None = None,
+        retry_after_s: float | None = None,
+        slow: bool = False,
     ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.status = status
         self.retry_after_s = retry_after_s
+        # the server took the connection but did not answer in time: busy, not down (a caller may
+        # split its work or wait longer; "unreachable" would send the operator to the wrong place)
+        self.slow = slow
 
 
 @dataclass(frozen=True)
@@ -86,10 +97,19 @@ class HttpClient:
             response = self._session().request(method, target, stream=limit is not None, **kwargs)
             if limit is not None:
                 _read_bounded(response, limit, target)
-        except requests.Timeout as exc:
-            raise HttpError(f"{method} {target} timed out: {exc}", retryable=True) from exc
-        except requests.ConnectionError as exc:
-            raise HttpError(f"{method} {target} unreachable: {exc}", retryable=True) from exc
+        except requests.ConnectTimeout as exc:  # before Timeout and ConnectionError: it is both
+            raise HttpError(
+                f"{method} {target} unreachable: no connection within {kwargs['timeout']}s (connect timed out)",
+                retryable=True,
+            ) from exc
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            if is_read_timeout(exc):
+                raise HttpError(
+                    f"{method} {target} slow: connected, but no answer within {kwargs['timeout']}s (read timed out)",
+                    retryable=True,
+                    slow=True,
+                ) from exc
+            raise HttpError(f"{method} {target} unreachable: {connection_reason(exc)}", retryable=True) from exc
         except requests.RequestException as exc:  # invalid URL, too many redirects...
             raise HttpError(f"{method} {target} failed: {exc}", retryable=False) from exc
         if check and not 200 <= response.status_code < 300:
@@ -113,6 +133,45 @@ class HttpClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def is_read_timeout(exc: BaseException) -> bool:
+    """True when the server accepted the connection but its answer did not come in time.
+
+    requests raises ``ReadTimeout`` while waiting for the head, but a ``ConnectionError`` wrapping
+    urllib3's ``ReadTimeoutError`` when the timeout strikes while the body is read.
+    """
+    if isinstance(exc, requests.ReadTimeout):
+        return True
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, urllib3.exceptions.ReadTimeoutError):
+            return True
+        if any(isinstance(arg, urllib3.exceptions.ReadTimeoutError) for arg in current.args):
+            return True
+        reason = getattr(current, "reason", None)
+        if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+_ERRNO_TEXT = re.compile(r"\[Errno -?\d+\] ([^'\")]+)")
+
+
+def connection_reason(exc: BaseException) -> str:
+    """The useful part of a connection failure ("Connection refused", "Name or service not known")
+    rather than urllib3's nested repr."""
+    text = str(exc)
+    match = _ERRNO_TEXT.search(text)
+    if match:
+        return match.group(0).strip()
+    for known in ("Connection refused", "Name or service not known", "No route to host", "Connection reset"):
+        if known in text:
+            return known
+    return text[:300]
 
 
 def _read_bounded(response: requests.Response, limit: int, target: str) -> None:

@@ -9,6 +9,7 @@ import sys
 from config import JboxmonConfig
 from inventory import Registry
 from jboxmon.commands.db import settings_for
+from jboxmon.progress import terminal_progress
 from rules.backtest.command import PROG, BacktestOptions, load_inputs, render, run_backtest
 from rules.backtest.data import data_inventory, registry_inventory
 from rules.backtest.episodes import to_csv
@@ -66,6 +67,7 @@ def run_backtest_command(args: argparse.Namespace, config: JboxmonConfig) -> int
                 inventory_source=source,
                 box_energy_kwh=config.fleet.box_energy_kwh,
                 payload_versions=config.collector.payload_versions,
+                progress=terminal_progress(),
             )
     except InfluxError as exc:
         print(f"{PROG}: InfluxDB: {exc}", file=sys.stderr)

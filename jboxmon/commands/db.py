@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         with InfluxClient(settings) as client:
             client.create_database()
     except InfluxError as exc:
-        print(f"jboxmon db init: {settings.url}: {exc}", file=sys.stderr)
+        print(f"jboxmon db init: {exc}", file=sys.stderr)
         return 1
     print(f"database {settings.database!r} on {settings.url}: ready")
     for policy in settings.retention_policies:

@@ -2,18 +2,22 @@
 
 jboxmon retention run --dry-run      # what would be archived and deleted: rows, bytes, time ranges
 jboxmon retention run                # downsample, roll usage up, archive -> verify -> prune
-jboxmon retention restore --measurement telemetry --from 2026-11-01 --to 2026-11-02 [--database D]
+jboxmon retention restore --measurement telemetry --from 2026-11-01 --to 2026-11-02 --database D
+jboxmon retention restore --measurement telemetry --from ... --to ... --live   # into influxdb.database
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
+import time
 from datetime import UTC, datetime
 
+from config.durations import format_duration, parse_duration
 from jboxmon.cli import load_config_or_exit
+from jboxmon.commands.db import settings_for
 from jboxmon.commands.timeargs import time_ns
+from jboxmon.progress import terminal_progress
 
 HELP = "downsample, archive, verify and prune old data; restore archived rows"
 EXIT_LEASE_HELD = 3
@@ -28,7 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     restore_p.add_argument("--measurement", required=True)
     restore_p.add_argument("--from", dest="start", required=True, type=time_ns, help="ISO-8601 or now-DURATION")
     restore_p.add_argument("--to", dest="end", required=True, type=time_ns, help="ISO-8601 or now-DURATION")
-    restore_p.add_argument("--database", default=None, help="target database (default: influxdb.database)")
+    target = restore_p.add_mutually_exclusive_group()
+    target.add_argument(
+        "--database", default=None, help="another database (created with policies keeping data forever)"
+    )
+    target.add_argument(
+        "--live",
+        action="store_true",
+        help="into the live database (influxdb.database): the rows are held for their age, then deleted "
+        "without being archived again",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,23 +50,61 @@ def run(args: argparse.Namespace) -> int:
     from storage import InfluxClient, InfluxSettings
 
     settings = InfluxSettings.from_config(config.influxdb)
+    if args.action == "restore":
+        if not args.live and args.database in (None, settings.database):
+            print(
+                f"jboxmon retention restore: {_live_warning(config, args.measurement, needs_flag=True)}",
+                file=sys.stderr,
+            )
+            return 2
+        settings = settings_for(config, args.database)
     with ArchiveStore(StoreSettings.from_config(config.retention.archive)) as store:
         if args.action == "restore":
-            if args.database:
-                settings = dataclasses.replace(settings, database=args.database)
             with InfluxClient(settings) as influx:
-                return _restore(args, store, influx)
+                return _restore(args, config, store, influx)
         with InfluxClient(settings) as influx:
             return _run(args, config, store, influx)
 
 
-def _restore(args: argparse.Namespace, store, influx) -> int:
+def _live_warning(config, measurement: str, *, needs_flag: bool) -> str:
+    """What restoring into the live database does, in one line."""
+    from retention.policy import archive_rules
+
+    ages = sorted({format_duration(r.age_s) for r in archive_rules(config.retention) if r.measurement == measurement})
+    held = f"held for {' / '.join(ages)} (retention.policies age) from now" if ages else "kept (no archive rule)"
+    text = (
+        f"restoring into the live database {config.influxdb.database!r}: the rows are {held}, then deleted again "
+        "without a second archive file; rows older than their InfluxDB retention policy (influxdb.retention) "
+        "are left out, InfluxDB would refuse them"
+    )
+    if needs_flag:
+        return f"{text}. Say --live to do that, or --database NAME to restore into another database"
+    return text
+
+
+def _restore(args: argparse.Namespace, config, store, influx) -> int:
     from retention.restore import RestoreOptions, restore
 
-    influx.create_database()  # a backtest database gets jboxmon's retention policies too
-    options = RestoreOptions(args.measurement, args.start, args.end, influx.settings.database)
+    live = args.live or args.database in (None, config.influxdb.database)
+    if not live:  # the live database keeps its policies; another one gets policies keeping data forever
+        influx.create_database()
+    oldest = {}
+    if live:
+        print(
+            f"jboxmon retention restore: {_live_warning(config, args.measurement, needs_flag=False)}", file=sys.stderr
+        )
+        now = time.time()
+        for policy in influx.settings.retention_policies:
+            seconds = parse_duration(policy.duration) if policy.duration != "INF" else 0
+            if seconds:
+                oldest[policy.name] = int((now - seconds) * 1e9) + 60 * 10**9  # a minute of margin
+    options = RestoreOptions(args.measurement, args.start, args.end, influx.settings.database, live, oldest)
     report = restore(store, influx, options)
-    print(f"restored {report.rows:,} rows of {args.measurement} from {report.files} file(s) into {options.database}")
+    skipped = f"; {report.skipped:,} older than their retention policy left out" if report.skipped else ""
+    print(
+        f"restored {report.rows:,} rows of {args.measurement} from {report.files} file(s) into "
+        f"{options.database}{skipped}"
+    )
     return 0
 
 
@@ -63,7 +114,7 @@ def _run(args: argparse.Namespace, config, store, influx) -> int:
     from retention.lease import LeaseHeld
     from retention.runner import RetentionRunner, RunOptions
 
-    progress = ProgressBar() if not args.no_progress and sys.stderr.isatty() else _silent
+    progress = terminal_progress(enabled=not args.no_progress) or _silent
     registry = Registry.from_config(config.inventory)
     runner = RetentionRunner(
         config.retention,
@@ -97,7 +148,7 @@ def _boxes(registry) -> list:
         return registry.boxes()
 
 
-def _silent(done: int, total: int, what: str) -> None:
+def _silent(fraction: float, what: str) -> None:
     pass
 
 
@@ -123,18 +174,3 @@ def print_plan(units: list) -> None:
             f"{_when(end):<20} {rule.where or '-'}"
         )
     print(f"dry run: {total_rows:,} rows in {len(units)} hour(s) would be archived, verified, then deleted")
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr, redrawn in place; only on a terminal."""
-
-    def __init__(self, width: int = 30) -> None:
-        self.width = width
-
-    def __call__(self, done: int, total: int, what: str) -> None:
-        if total == 0:
-            return
-        filled = int(self.width * done / total)
-        bar = "#" * filled + "." * (self.width - filled)
-        end = "\n" if done >= total else ""
-        print(f"\r[{bar}] {done}/{total} {what:<32}", end=end, file=sys.stderr, flush=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inventory import Box
-from rules.backtest.data import data_inventory, first_point, known_from_window
+from rules.backtest.data import data_inventory, first_point, known_from_window, reader
 from rules.backtest.episodes import episode_rows
 from rules.backtest.episodes import to_text as episodes_text
 from rules.backtest.replay import replay
@@ -20,6 +20,7 @@ from rules.backtest.truth import DEFAULT_MATCH, NS, BacktestError, Fault, iso, l
 from rules.loader import RulesError, load_rules
 from rules.model import Group
 from storage import InfluxClient
+from storage.slicing import Progress
 
 PROG = "jboxmon rules backtest"
 
@@ -71,6 +72,7 @@ def run_backtest(
     inventory_source: str = "given",
     box_energy_kwh: float = 1000.0,
     payload_versions: dict | None = None,
+    progress: Progress | None = None,
 ) -> dict:
     """Replay ``groups`` over ``[start, end]`` (ns) and return the report as a JSON-able dict.
 
@@ -84,9 +86,10 @@ def run_backtest(
     lookback = max((c.window_s(int(g.interval)) for g in groups for r in g.rules for c in _conditions(r)), default=0)
     first = first_point(client, groups, start - lookback * NS, end)
     in_window = first_point(client, groups, start, end) is not None
+    query = reader(client, inventory, start, end, progress)
     result = replay(
         groups,
-        client.query,
+        query,
         inventory,
         start,
         end,

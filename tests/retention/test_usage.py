@@ -35,15 +35,22 @@ def test_energy_per_region_equals_the_raw_sum(
             if rng.random() < 0.02:
                 continue  # a few missed samples
             p = rng.uniform(-1000, 1000)
-            rows.append({"region": box.region, "p": p})
+            rows.append({"region": box.region, "box": box.jbox_id, "hour": t // HOUR, "t": t, "p": p})
             lines.append(encode_point("telemetry", box.tags(), {"p_meas_kw": p}, t * NS))
     influx.write_batches(lines, retention_policy="raw")
     influx.write(
-        [encode_point("alerts", {"jbox_id": "jbox-0001", "state": "firing"}, {"value": 1.0}, (start + 60) * NS)]
+        [
+            encode_point("alerts", {"jbox_id": "jbox-0001", "state": "firing"}, {"value": 1.0}, (start + 60) * NS),
+            encode_point("alerts", {"jbox_id": "jbox-0001", "state": "resolved"}, {"value": 0.0}, (start + 90) * NS),
+        ]
     )
     raw = pd.DataFrame(rows)
-    delivered = raw[raw.p > 0].groupby("region")["p"].sum() * 10 / 3600
-    absorbed = -raw[raw.p < 0].groupby("region")["p"].sum() * 10 / 3600
+    # a missed sample: the one before it stands for 20 s (the gap to the next one, within the 60 s cap)
+    raw["period"] = raw.groupby(["box", "hour"])["t"].diff(-1).abs()
+    raw["period"] = raw["period"].fillna(raw.groupby(["box", "hour"])["t"].diff().abs())
+    raw["e"] = raw["p"] * raw["period"] / 3600
+    delivered = raw[raw.p > 0].groupby("region")["e"].sum()
+    absorbed = -raw[raw.p < 0].groupby("region")["e"].sum()
 
     config = UsageConfig()
     UsageRollup(influx, config, Checkpoints(tmp_path).load(), 3, clock=lambda: now, inventory=lambda: boxes).run()
