@@ -141,17 +141,21 @@ def test_deep_json_and_huge_bodies_are_client_errors(tmp_path, monkeypatch) -> N
     from config import load_config
 
     path = tmp_path / "jboxmon.yaml"
-    path.write_text(f"alerting:\n  outbox: {tmp_path}/o.sqlite\n  silences: {tmp_path}/s.sqlite\n"
+    path.write_text("auth: {mode: none}\n"  # loopback; this test is about the body parser
+                    f"alerting:\n  outbox: {tmp_path}/o.sqlite\n  silences: {tmp_path}/s.sqlite\n"
                     f"  history: {tmp_path}/h.sqlite\n")  # fmt: skip
     component = AlertingComponent(load_config(path), None, path, port=0).start()
+    json_body = {"Content-Type": "application/json"}  # else the control plane's CSRF check answers 415
     try:
         url = component.url + "/api/v2/alerts"
-        deep = requests.post(url, data="[" * 100_000 + "]" * 100_000, timeout=30)
+        deep = requests.post(url, data="[" * 100_000 + "]" * 100_000, headers=json_body, timeout=30)
         assert deep.status_code == 400 and "nested too deeply" in deep.json()["message"]
-        assert requests.post(component.url + "/api/v2/silences", data='{"a":' * 50_000, timeout=30).status_code == 400
+        assert requests.post(component.url + "/api/v2/silences", data='{"a":' * 50_000, headers=json_body,
+                             timeout=30).status_code == 400  # fmt: skip
         monkeypatch.setattr("alerting.api.MAX_BODY_BYTES", 4096)  # read at request time
-        assert requests.post(url, data=b"[" + b" " * 5000 + b"]", timeout=5).status_code == 413
-        chunked = requests.post(url, data=iter([b"[", b" " * 3000, b" " * 3000, b"]"]), timeout=5)  # no length
+        assert requests.post(url, data=b"[" + b" " * 5000 + b"]", headers=json_body, timeout=5).status_code == 413
+        no_length = iter([b"[", b" " * 3000, b" " * 3000, b"]"])  # sent chunked
+        chunked = requests.post(url, data=no_length, headers=json_body, timeout=5)
         assert chunked.status_code == 413
         ok = requests.post(url, json=[{"labels": {"alertname": "A"}, "endsAt": iso(T0)}], timeout=5)
         assert ok.status_code == 200
@@ -164,6 +168,7 @@ def test_v2_groups_receivers_filters_and_silence_order(tmp_path) -> None:
 
     path = tmp_path / "jboxmon.yaml"
     path.write_text(
+        "auth: {mode: none}\n"  # loopback; this test is about Alertmanager's API semantics
         f"alerting:\n  outbox: {tmp_path}/o.sqlite\n  silences: {tmp_path}/s.sqlite\n  history: {tmp_path}/h.sqlite\n"
         "  route: {receiver: ops, group_by: [site], group_wait: 1h,\n"
         "          routes: [{receiver: pager, matchers: ['severity=\"critical\"'], continue: true}]}\n"
@@ -224,6 +229,7 @@ def test_status_in_alertmanagers_shape(tmp_path, monkeypatch) -> None:
 
     path = tmp_path / "jboxmon.yaml"
     path.write_text(
+        "auth: {mode: none}\n"  # loopback; this test is about the status answer's shape
         f"alerting:\n  outbox: {tmp_path}/o.sqlite\n  silences: {tmp_path}/s.sqlite\n  history: {tmp_path}/h.sqlite\n"
         "  route: {receiver: hook, group_wait: 1500ms}\n"
         "  receivers: [{name: hook, webhook_configs: [{url: 'http://127.0.0.1:9/x',\n"

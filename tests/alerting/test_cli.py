@@ -13,6 +13,7 @@ from config import load_config
 from jboxmon.alerting_component import AlertingComponent
 from jboxmon.cli import main
 from tests.alerting.conftest import alert
+from tests.controlplane.helpers import issue_operator
 
 
 @pytest.fixture
@@ -71,10 +72,15 @@ def test_alerts_history(running, capsys: pytest.CaptureFixture[str]) -> None:
     assert "SoCLow" in out and "OverheatCritical" in out and "logged" in out
 
 
-def test_alerts_list_reads_the_alerting_service(running, capsys: pytest.CaptureFixture[str]) -> None:
+def test_alerts_list_reads_the_alerting_service(
+    running, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Alerts from any producer, with state, what silences or inhibits them, receivers and age."""
     path, component = running
     service = component.service
+    # a silence's createdBy is the operator whose token made it (not --author): alice signs in as herself
+    _, token = issue_operator(load_config(path).inventory.path, "operator", name="alice")
+    monkeypatch.setenv("JBOXMON_TOKEN", token)
     gone = {**alert("Gone", "jbox-0004"), "endsAt": iso(time.time() - 10)}  # resolved, still held for an hour
     service.receive([alert("JBoxSilent", "jbox-0001"), alert("OverheatCritical", "jbox-0001"),
                      alert("SoCLow", "jbox-0002"), alert("PumpFault", "jbox-0003"), gone])  # fmt: skip

@@ -11,6 +11,7 @@ import time
 import requests
 
 from alerting.api import create_app
+from inventory.access import AccessPolicy
 from jboxmon.httpserver import BackgroundServer
 from tests.alerting.conftest import alert
 
@@ -54,7 +55,7 @@ def test_a_sender_whose_outbox_read_fails_is_restarted_and_delivers_after(webhoo
     service = service_factory({**ROUTE, "receivers": [{"name": "hook", "webhook_configs": [{"url": webhook.url}]}]})
     fault = RaiseWhile(service.outbox.next_due, sqlite3.OperationalError("disk I/O error"))
     monkeypatch.setattr(service.outbox, "next_due", fault)
-    server = BackgroundServer(create_app(service)).start()
+    server = BackgroundServer(create_app(service, access=AccessPolicy.open())).start()
     try:
         service.receive([alert("OverheatCritical", "jbox-0001")])
         wait_for(lambda: fault.raised >= 1)
@@ -74,7 +75,7 @@ def test_a_grouper_tick_that_raises_is_counted_and_the_group_flushed_after(webho
     service = service_factory({**ROUTE, "receivers": [{"name": "hook", "webhook_configs": [{"url": webhook.url}]}]})
     fault = RaiseWhile(service.dispatcher.tick, RuntimeError("dict changed size during iteration"))
     monkeypatch.setattr(service.dispatcher, "tick", fault)
-    server = BackgroundServer(create_app(service)).start()
+    server = BackgroundServer(create_app(service, access=AccessPolicy.open())).start()
     try:
         service.receive([alert("OverheatCritical", "jbox-0001")])
         wait_for(lambda: loop_errors(server.url, "grouper") >= 1)
