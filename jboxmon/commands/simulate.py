@@ -115,10 +115,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"jboxmon simulate: {exc}", file=sys.stderr)
         return 2
     mode = "live" if args.live else "backfill"
-    truth = write_truth(scenario.plan, args.truth or per_run(sim.ground_truth, mode, window.start_ms))
+    truth_path = args.truth or per_run(sim.ground_truth, mode, window.start_ms)
     if args.live:
-        return _live(args, scenario, sim.collector_url, truth)
-    return _backfill(args, scenario, config, truth)
+        return _live(args, scenario, sim.collector_url, write_truth(scenario.plan, truth_path))
+    return _backfill(args, scenario, config, truth_path)
 
 
 def per_run(path: Path, mode: str, start_ms: int) -> Path:
@@ -164,7 +164,7 @@ def _check_retention(window, retention, now: datetime) -> None:
             )
 
 
-def _backfill(args: argparse.Namespace, scenario, config, truth: Path | None) -> int:
+def _backfill(args: argparse.Namespace, scenario, config, truth_path: Path) -> int:
     from jboxmon.commands.db import settings_for
     from simulator.backfill import run_backfill
     from simulator.window import rfc3339
@@ -179,6 +179,11 @@ def _backfill(args: argparse.Namespace, scenario, config, truth: Path | None) ->
     try:
         with InfluxClient(settings) as client:
             client.create_database()
+    except InfluxError as exc:  # one line, and no ground truth for data that was never written
+        print(f"jboxmon simulate: {exc}", file=sys.stderr)
+        return 1
+    truth = write_truth(scenario.plan, truth_path)
+    try:
         report = run_backfill(
             scenario, lambda: InfluxClient(settings), batch_size=args.batch_size, writers=args.writers
         )

@@ -1,6 +1,7 @@
 """Supervision of the collector's background loops, each with a real fault injected at one seam:
 the loop is restarted, ``jboxmon_collector_loop_errors_total`` counts it, ``/health`` answers 503
-naming it, and everything recovers by itself once the cause is gone (nothing acknowledged lost)."""
+naming it, and everything recovers by itself once the cause is gone (nothing acknowledged lost).
+An unreadable inventory is no loop error: the token cache serves its last snapshot and says so."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import threading
 import time
 
 import requests
+
+from inventory import Registry
+from tests.collector.conftest import registry_path
 
 V1 = {"jbox_id": "jbox-0001", "kind": "telemetry", "p_kw": 100.0}
 
@@ -99,15 +103,34 @@ def test_a_failed_fsync_answers_500_counts_and_clears_with_the_next_one(collecto
     assert health(collector.url)[0] == 200
 
 
-def test_token_refresh_survives_an_unreadable_registry(collector, monkeypatch) -> None:
+def test_token_refresh_survives_an_unreadable_registry(collector, monkeypatch, tmp_path) -> None:
+    # an unreadable inventory (a locked SQLite file, PostgreSQL away) is not a loop error: the cache keeps
+    # its last snapshot, /health stays 200 (a load balancer must not pull a collector that still serves
+    # known tokens) and names the inventory problem; the refresh loop stays alive and picks up what
+    # changed in the registry as soon as it can be read again
     tokens = collector.service.tokens
     fault = RaiseWhile(tokens.registry.changes, OSError(errno.EACCES, "registry unreadable"))
     monkeypatch.setattr(tokens.registry, "changes", fault)
-    wait_for(lambda: loop_errors(collector.url, "token-refresh") >= 1)
-    assert "loop token-refresh failing" in health(collector.url)[1]["status"]
+    wait_for(lambda: fault.raised >= 2)  # the loop keeps trying, tick after tick
+    status, body = wait_for(lambda: (h := health(collector.url))[1].get("inventory") and h)
+    assert status == 200 and body["loops"] == []
+    assert body["status"] == "degraded: inventory unreachable, serving known tokens"
+    assert "inventory unreachable since" in body["inventory"] and "registry unreadable" in body["inventory"]
+    assert "serving 2 tokens from the snapshot" in body["inventory"]
+    assert loop_errors(collector.url, "token-refresh") == 0
     assert collector.post("/v1/telemetry", json=V1).status_code == 202  # the last snapshot still serves
+    # a token issued meanwhile waits for the registry (a miss does not ask it while it fails)
+    with Registry(registry_path(tmp_path)) as registry:
+        late = registry.issue("jbox-0003", site="site-9", region="IDF", service="fcr")
+    collector.tokens["jbox-0003"] = late
+    v3 = {**V1, "jbox_id": "jbox-0003"}
+    assert collector.post("/v1/telemetry", box="jbox-0003", json=v3).status_code == 401
     fault.broken.clear()
-    wait_for(lambda: health(collector.url)[0] == 200)
+    wait_for(lambda: "inventory" not in health(collector.url)[1])
+    status, body = health(collector.url)
+    assert status == 200 and body["status"] == "ok"
+    assert loop_errors(collector.url, "token-refresh") == 0
+    assert collector.post("/v1/telemetry", box="jbox-0003", json=v3).status_code == 202  # reloaded
 
 
 def test_health_answers_503_when_the_spool_cannot_be_read(collector, monkeypatch) -> None:

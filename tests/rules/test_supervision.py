@@ -11,6 +11,7 @@ import requests
 
 from config.rules import RulesConfig
 from inventory import Box
+from inventory.access import AccessPolicy
 from jboxmon.httpserver import BackgroundServer
 from rules.api import create_app
 from rules.conditions.threshold import ThresholdSpec
@@ -59,7 +60,7 @@ def test_a_rule_that_raises_fails_alone_is_counted_and_reported(tmp_path, influx
 
     monkeypatch.setattr(ThresholdSpec, "evaluate", hot_raises)
     service.start()
-    http = BackgroundServer(create_app(service), "127.0.0.1", 0).start()
+    http = BackgroundServer(create_app(service, access=AccessPolicy.open()), "127.0.0.1", 0).start()
     try:
         now = time.time() + 5  # ahead of the scheduler's own steps: this test's steps are its own
         service.evaluate_group("box", now)

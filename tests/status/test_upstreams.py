@@ -147,7 +147,7 @@ def test_a_refresh_round_that_raises_is_counted_named_and_retried(
 
     service.refresher.on_snapshot = fails_first
     service.refresher.loops.backoff_initial_s = 1.0  # long enough to look at the failing state
-    server = BackgroundServer(create_app(service), "127.0.0.1", 0).start()
+    server = BackgroundServer(create_app(service, access=AccessPolicy.open()), "127.0.0.1", 0).start()
     client = HttpClient(server.url)
     try:
         service.start()
