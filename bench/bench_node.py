@@ -45,8 +45,14 @@ RULES = Path(__file__).resolve().parents[1] / "rules" / "default" / "jbox.yaml"
 _SAMPLE = re.compile(r'^(jboxmon_rules_\w+?)(_count|_sum|_bucket)?\{group="([^"]+)"(?:,le="([^"]+)")?\} (\S+)$')
 
 
-def config_text(tmp: str, influx_url: str, rules_port: int, alerting_port: int, rules_file: Path = RULES) -> str:
-    return f"""influxdb:
+def config_text(
+    tmp: str, influx_url: str, rules_port: int, alerting_port: int, rules_file: Path = RULES, tree: Path | None = None
+) -> str:
+    # every service listens on loopback and the bench reads /metrics freely; a tree from before
+    # operator credentials knows no `auth:` section
+    root = tree if tree is not None else Path(__file__).resolve().parents[1]
+    auth = "auth: {mode: none}\n" if (root / "config" / "auth.py").exists() else ""
+    return auth + f"""influxdb:
   url: {influx_url}
   database: fleet
   gzip: false
@@ -201,7 +207,7 @@ def one_node(
         rules_port, alerting_port, collector_port = free_port(), free_port(), free_port()
         config = Path(tmp) / "jboxmon.yaml"
         rules_file = RULES if tree is None else tree / "rules" / "default" / "jbox.yaml"
-        config.write_text(config_text(tmp, influxd.url, rules_port, alerting_port, rules_file))
+        config.write_text(config_text(tmp, influxd.url, rules_port, alerting_port, rules_file, tree))
         InfluxClient(InfluxSettings(url=influxd.url, database="fleet")).create_database()
         tokens = issue_fleet(f"{tmp}/registry.sqlite", boxes, tree)
         processes_ = [start_service(config, ["alerting"], alerting_port, tree=tree)]

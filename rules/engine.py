@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -89,6 +90,7 @@ class RuleEngine:
         self.store = store
         self.groups = groups
         self.timeline = AlertTimeline()
+        self._stepping = threading.Lock()  # state machines, timeline and store: one evaluation at a time
         self.rules: dict[str, list[LoadedRule]] = {}
         for group in groups:
             self.rules[group.name] = [self._load(group, rule) for rule in group.rules if rule.enabled]
@@ -140,36 +142,48 @@ class RuleEngine:
             box_energy_kwh=self.box_energy_kwh,
             payload_versions=self.payload_versions,
         )
-        all_times = [t for _, times in plan for t in times]
-        if all_times:
-            self.timeline.forget_before(min(all_times))
+        # reads and conditions first, outside the lock: groups evaluated by different threads read
+        # InfluxDB side by side (a slow energy read does not make the power group miss its runs)
         results = [Evaluation() for _ in plan]
+        computed = []
         for (group, times), result in zip(plan, results, strict=True):
             data_rules = [r for r in self.rules.get(group.name, []) if not r.reads_alert_states]
-            self._evaluate_data_rules(data_rules, group, times, boxes, context, result)
-        for (group, times), result in zip(plan, results, strict=True):
-            state_rules = [r for r in self.rules.get(group.name, []) if r.reads_alert_states]
-            for t in times if state_rules else ():
-                context.firing = self.timeline.firing_at(t, set(context.alert_labels))
-                for loaded in state_rules:
-                    try:
-                        found = self._state_results(loaded, t, int(group.interval), context)
-                    except Exception as exc:  # as for data rules: this rule failed, the others go on
-                        _failed(loaded, exc, result)
-                        continue
-                    loaded.last_error = None
-                    self._step(loaded, t, found, boxes, result)
-        for (group, times), result in zip(plan, results, strict=True):
-            rules = self.rules.get(group.name, [])
-            if times:
-                result.alerts = self._current_alerts(rules, times[-1], boxes, result)
-            if self.store is not None:
-                self.store.save({loaded.key: loaded.states.alerts for loaded in rules})
+            computed.append((data_rules, self._data_results(data_rules, group, times, context, result)))
+        # then the state machines, the timeline and the store, one evaluation at a time
+        with self._stepping:
+            all_times = [t for _, times in plan for t in times]
+            if all_times:
+                self.timeline.forget_before(min(all_times))
+            for (_, times), result, (data_rules, per_rule) in zip(plan, results, computed, strict=True):
+                for t in times:
+                    for loaded in data_rules:
+                        if loaded.key in per_rule:
+                            self._step(loaded, t, per_rule[loaded.key].get(t, {}), boxes, result)
+            for (group, times), result in zip(plan, results, strict=True):
+                state_rules = [r for r in self.rules.get(group.name, []) if r.reads_alert_states]
+                for t in times if state_rules else ():
+                    context.firing = self.timeline.firing_at(t, set(context.alert_labels))
+                    for loaded in state_rules:
+                        try:
+                            found = self._state_results(loaded, t, int(group.interval), context)
+                        except Exception as exc:  # as for data rules: this rule failed, the others go on
+                            _failed(loaded, exc, result)
+                            continue
+                        loaded.last_error = None
+                        self._step(loaded, t, found, boxes, result)
+            for (group, times), result in zip(plan, results, strict=True):
+                rules = self.rules.get(group.name, [])
+                if times:
+                    result.alerts = self._current_alerts(rules, times[-1], boxes, result)
+                if self.store is not None:
+                    self.store.save({loaded.key: loaded.states.alerts for loaded in rules})
         return results
 
-    def _evaluate_data_rules(
-        self, rules: list[LoadedRule], group: Group, times: list[int], boxes: dict, context: EvalContext, out
-    ) -> None:
+    def _data_results(
+        self, rules: list[LoadedRule], group: Group, times: list[int], context: EvalContext, out: Evaluation
+    ) -> dict[str, dict]:
+        """Read (one query per distinct statement) and evaluate the data rules: rule key -> results
+        by time; a rule whose read or condition failed is left out and counted in ``out.errors``."""
         step = int(group.interval)
         frames, failed, read_s = self._read(rules, times, step)
         per_rule = {}
@@ -188,10 +202,7 @@ class RuleEngine:
                 _failed(loaded, exc, out)
                 continue
             loaded.last_duration_s = time.perf_counter() - started + sum(read_s.get(s, 0.0) for s in set(statements))
-        for t in times:
-            for loaded in rules:
-                if loaded.key in per_rule:
-                    self._step(loaded, t, per_rule[loaded.key].get(t, {}), boxes, out)
+        return per_rule
 
     def _read(self, rules: list[LoadedRule], times: list[int], step: int):
         """One read per distinct statement of ``rules``, over the longest window that needs it.

@@ -5,6 +5,7 @@ the sinks and to a small HTTP API (``/api/v1/alerts``, ``/api/v1/rules``, ``/hea
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -67,7 +68,10 @@ class RulesService:
         self.failed_evaluations: dict[str, int] = {}  # rule key -> failed evaluations since start (the API)
         self._fingerprint = ""
         self._last_eval: dict[str, int] = {}
-        self._lock = threading.Lock()  # one group evaluation or reload at a time
+        # groups are evaluated side by side (each by its own scheduler thread, one evaluation of a
+        # group at a time); a reload waits for the evaluations under way and holds new ones back
+        self._group_locks: dict[str, threading.Lock] = {}
+        self._engine_use = _SharedUse()
         self._scheduler: BackgroundScheduler | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -90,16 +94,6 @@ class RulesService:
         self.metrics.last_reload_ok.set(1)
         log.info("rules: %d group(s) scheduled", len(groups))
         return self
-
-    def _engine(self, groups: list[Group], store: StateStore | None) -> RuleEngine:
-        return RuleEngine(
-            groups,
-            self.query,
-            self.inventory,
-            store,
-            box_energy_kwh=self.box_energy_kwh,
-            late_data_s=self.config.late_data,
-        )
 
     def stop(self) -> None:
         if self._scheduler is not None:
@@ -135,7 +129,8 @@ class RulesService:
 
     def evaluate_group(self, name: str, now: float | None = None) -> None:
         """Evaluate one group at the last completed step (minus the group's query offset)."""
-        with self._lock:
+        lock = self._group_locks.setdefault(name, threading.Lock())
+        with lock, self._engine_use.shared():
             engine = self.engine
             group = next((g for g in engine.groups if g.name == name), None) if engine else None
             if group is None:
@@ -189,7 +184,7 @@ class RulesService:
             self.metrics.last_reload_ok.set(0)
             log.error("rule reload failed, previous rules keep running:\n%s", exc)
             return False
-        with self._lock:
+        with self._engine_use.exclusive():
             engine = self._engine(groups, None)
             engine.adopt_states(self.engine)
             engine.store = self.store
@@ -211,6 +206,7 @@ class RulesService:
             store,
             box_energy_kwh=self.box_energy_kwh,
             payload_versions=self.payload_versions,
+            late_data_s=self.config.late_data,
         )
 
     def problems(self) -> list[str]:
@@ -232,3 +228,37 @@ class RulesService:
             except OSError:
                 digest.update(b"(missing)")
         return digest.hexdigest()
+
+
+class _SharedUse:
+    """Many holders share the engine (group evaluations); one holds it alone (a reload)."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._sharing = 0
+        self._exclusive = False
+
+    @contextlib.contextmanager
+    def shared(self):
+        with self._changed:
+            self._changed.wait_for(lambda: not self._exclusive)
+            self._sharing += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._sharing -= 1
+                self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def exclusive(self):
+        with self._changed:
+            self._changed.wait_for(lambda: not self._exclusive)
+            self._exclusive = True  # new evaluations wait from now on
+            self._changed.wait_for(lambda: self._sharing == 0)
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._exclusive = False
+                self._changed.notify_all()
