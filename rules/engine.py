@@ -77,10 +77,12 @@ class RuleEngine:
         payload_versions: Mapping[str, PayloadVersionPolicy] | None = None,
         late_data_s: float | None = LATE_DATA_S,
         reader: BucketReader | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.query = query
-        # what each statement has read, carried between evaluations (and over a reload: see reader)
-        self.reader = reader if reader is not None else BucketReader(query, late_data_s)
+        # what each statement has read, carried between evaluations (and over a reload: see reader);
+        # live evaluation gives the wall clock, so buckets read late enough are read once
+        self.reader = reader if reader is not None else BucketReader(query, late_data_s, clock)
         self.data_start = data_start  # ns; see EvalContext.data_start
         self.box_energy_kwh = box_energy_kwh
         # collector.payload_versions: the deprecated_payload condition and annotation templates read it

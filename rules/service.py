@@ -207,6 +207,7 @@ class RulesService:
             box_energy_kwh=self.box_energy_kwh,
             payload_versions=self.payload_versions,
             late_data_s=self.config.late_data,
+            clock=self.clock,
         )
 
     def problems(self) -> list[str]:

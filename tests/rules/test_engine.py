@@ -194,6 +194,66 @@ def test_each_evaluation_reads_only_what_is_new_plus_late_data(influx) -> None:
     assert ranges() == [(90, 150)]
 
 
+def test_a_bucket_read_late_data_after_its_end_is_final_and_read_once(influx) -> None:
+    """With the wall clock (live), a bucket that had ended ``late_data`` before it was read is not
+    read again: evaluated 30 s after its step (``query_offset``), a 1-minute group reads each minute
+    once. A point arriving after that is not seen; one arriving within late_data of a read is."""
+    query = CountingQuery(influx)
+    energy = RuleFile.model_validate(
+        {
+            "groups": [
+                {
+                    "name": "energy",
+                    "interval": "1m",
+                    "rules": [
+                        {
+                            "alert": "Low",
+                            "condition": {
+                                "threshold": {
+                                    "field": "soc_pct",
+                                    "aggregate": "min",
+                                    "window": "3m",
+                                    "op": "<",
+                                    "value": 10,
+                                }
+                            },
+                        }
+                    ],
+                }
+            ]
+        }
+    ).groups
+
+    def ranges() -> list[tuple[int, int]]:
+        spans = [re.search(r"time >= (\d+) AND time < (\d+)", q).groups() for q in query.statements]
+        query.statements.clear()
+        return [((int(a) - T0) // S, (int(b) - T0) // S) for a, b in spans]
+
+    def soc(second: int, value: float, box: str = "jbox-1") -> None:
+        influx.write([encode_point("telemetry", {"jbox_id": box}, {"soc_pct": value}, at(second))])
+
+    now = {"s": 0.0}  # the wall clock, in seconds after T0
+    engine = RuleEngine(energy, query, lambda: BOXES, late_data_s=30, clock=lambda: T0 / S + now["s"])
+    soc(200, 50.0)
+    now["s"] = 240 + 30  # evaluated 30 s after the step
+    engine.evaluate(energy[0], [at(240)])
+    assert ranges() == [(60, 240)]
+    soc(230, 5.0)  # arrives 45 s after its bucket [180, 240) ended, which was read 30 s after it: final
+    now["s"] = 300 + 30
+    engine.evaluate(energy[0], [at(300)])
+    assert ranges() == [(240, 300)]  # only the new minute
+    assert firing(engine, "Low") == set()  # the point that came too late is not seen live
+    # read at the step itself (no offset), the last 30 s bucket is re-read at the next evaluation
+    now["s"] = 360
+    engine.evaluate(energy[0], [at(360)])
+    assert ranges() == [(300, 360)]
+    soc(350, 5.0, "jbox-2")  # within late_data of that read
+    now["s"] = 420
+    engine.evaluate(energy[0], [at(420)])
+    assert ranges() == [(300, 420)]  # the not yet final minute again, and the new one
+    assert firing(engine, "Low") == {"jbox-2"}
+
+
 def test_fleet_ratio_reads_the_alert_states(influx) -> None:
     write_history(influx)
     engine = RuleEngine(RULES, influx.query, lambda: BOXES[:3])
