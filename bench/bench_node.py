@@ -52,7 +52,7 @@ def config_text(
     # operator credentials knows no `auth:` section
     root = tree if tree is not None else Path(__file__).resolve().parents[1]
     auth = "auth: {mode: none}\n" if (root / "config" / "auth.py").exists() else ""
-    return auth + f"""influxdb:
+    services = f"""influxdb:
   url: {influx_url}
   database: fleet
   gzip: false
@@ -75,6 +75,7 @@ alerting:
   receivers: [{{name: log}}]
 retention: {{enabled: false}}
 """
+    return auth + services
 
 
 def start_service(
