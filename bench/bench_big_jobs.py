@@ -168,10 +168,10 @@ def main() -> None:
             )
             print(f"backfill: {args.fleet} boxes x {args.hours} h in {time.perf_counter() - t0:.0f} s")
             running = hogs(args.hogs)
-            try:
+            try:  # the baseline first: the pass prunes what it exports
+                base_s, rows = bare_export(influxd.url, "bench", start_s * NS, args.hours)
                 pass_s, code, last = timed([*cli, "retention", "run", "--no-progress"])
                 out = subprocess.run([*cli, "retention", "run", "--dry-run"], capture_output=True, text=True)
-                base_s, rows = bare_export(influxd.url, "bench", start_s * NS, args.hours)
             finally:
                 for hog in running:
                     hog.kill()
