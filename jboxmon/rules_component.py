@@ -69,6 +69,7 @@ class RulesComponent:
             box_energy_kwh=config.fleet.box_energy_kwh,
             loops=loops,
             payload_versions=config.collector.payload_versions,  # deprecated_payload: one source of dates
+            samples=influx.query_samples,
         )
         app = create_app(self.service, access=self.control.policy, audit=self.control.audit)
         self.http = BackgroundServer(app, rules.host, rules.port, ssl_certfile=_path(rules.tls_cert),

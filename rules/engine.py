@@ -78,8 +78,11 @@ class RuleEngine:
         late_data_s: float | None = LATE_DATA_S,
         reader: BucketReader | None = None,
         clock: Callable[[], float] | None = None,
+        samples: Query | None = None,
     ) -> None:
         self.query = query
+        # raw-sample statements (``reads_samples``) may take a cheaper decoding: the same frame
+        self.samples = samples or query
         # what each statement has read, carried between evaluations (and over a reload: see reader);
         # live evaluation gives the wall clock, so buckets read late enough are read once
         self.reader = reader if reader is not None else BucketReader(query, late_data_s, clock)
@@ -223,7 +226,11 @@ class RuleEngine:
             started = time.perf_counter()
             try:
                 frames[key] = self.reader.read(
-                    lambda a, b, c=condition: c.query(a, b, step), min(times) - window_s * NS, max(times), step
+                    lambda a, b, c=condition: c.query(a, b, step),
+                    min(times) - window_s * NS,
+                    max(times),
+                    step,
+                    self.samples if condition.reads_samples else None,
                 )
             except InfluxError as exc:
                 failed[key] = str(exc)

@@ -55,8 +55,11 @@ class BucketReader:
         self._held: dict[str, _Held] = {}
         self.rows_read = 0  # rows returned by InfluxDB: what the incremental reads save
 
-    def read(self, statement: Callable[[int, int], str], start: int, end: int, step_s: int) -> pd.DataFrame:
-        """The rows of ``statement(start, end)`` (ns, multiples of the step), reading only what is new."""
+    def read(
+        self, statement: Callable[[int, int], str], start: int, end: int, step_s: int, query: Query | None = None
+    ) -> pd.DataFrame:
+        """The rows of ``statement(start, end)`` (ns, multiples of the step), reading only what is new
+        (through ``query`` if given, else the reader's)."""
         key = statement(0, 0)  # the statement without its time range names it
         step = step_s * NS
         held = self._held.get(key) if self.late_data_s is not None else None
@@ -64,7 +67,8 @@ class BucketReader:
         if held is not None and held.start <= start <= held.end <= end:
             read_from = max(start, min(held.end, held.final))
         read_at = max(end, int(self.clock() * NS)) if self.clock is not None else end
-        new = _with_ns(self.query(statement(read_from, end)) if read_from < end else pd.DataFrame())
+        ask = query or self.query
+        new = _with_ns(ask(statement(read_from, end)) if read_from < end else pd.DataFrame())
         self.rows_read += len(new)
         if read_from > start and not held.frame.empty:
             kept = held.frame[(held.frame["t_ns"] >= start) & (held.frame["t_ns"] < read_from)]

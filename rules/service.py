@@ -47,9 +47,11 @@ class RulesService:
         box_energy_kwh: float = 1000.0,
         loops: Supervisor | None = None,
         payload_versions: Mapping[str, PayloadVersionPolicy] | None = None,
+        samples: Callable | None = None,
     ) -> None:
         self.config = config
         self.query = query
+        self.samples = samples  # raw-sample reads (InfluxClient.query_samples); None: query
         self.inventory = inventory
         self.history = history
         self.sinks = list(sinks)
@@ -208,6 +210,7 @@ class RulesService:
             payload_versions=self.payload_versions,
             late_data_s=self.config.late_data,
             clock=self.clock,
+            samples=self.samples,
         )
 
     def problems(self) -> list[str]:

@@ -187,6 +187,7 @@ def _check(
     engine = RuleEngine(
         file.groups,
         query=client.query,
+        samples=client.query_samples,
         inventory=lambda: test.boxes(start),
         payload_versions=file.spec.payload_versions,
     )

