@@ -120,7 +120,7 @@ class IngestEndpoint:
                 check_version(service.config.payload_versions.get(self.version), self.version, service.clock())
             principal = authenticate(service.authenticate, request.headers, request.query_params)
             if self.handler.boxes_only:
-                service.json_scope(principal)
+                service.check_json_writer(principal)  # the scope itself is built once, by the handler
         except HANDLED as exc:
             return exc
         request.admitted = principal

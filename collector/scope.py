@@ -61,6 +61,14 @@ class GatewayScope:
 Scope = BoxScope | GatewayScope
 
 
+def writes_json(principal: Principal | Scope) -> bool:
+    """Whether a JSON payload may come from this principal: a box's own, not a site gateway's
+    (the gate asks it before the body is read, without building the scope)."""
+    if isinstance(principal, BoxScope | GatewayScope):
+        return principal.json_allowed
+    return not isinstance(principal, Gateway)
+
+
 def scope_of(
     principal: Principal | Scope,
     lookup: Callable[[str], Box | None] | None = None,

@@ -22,7 +22,7 @@ from collector.fastlines import validate_body
 from collector.metrics import CollectorMetrics
 from collector.model import Decoded, LineError
 from collector.ratelimit import RateLimiter
-from collector.scope import ForbiddenError, Scope, scope_of
+from collector.scope import ForbiddenError, Scope, scope_of, writes_json
 from collector.spool import Spool, spool_lines
 from collector.validate import Accepted, Validator
 from collector.writer import SpoolWriter
@@ -186,10 +186,14 @@ class IngestService:
 
     def json_scope(self, principal: Principal | Scope) -> Scope:
         """The scope of a JSON payload's writer: a box (a site gateway's token is refused, 403)."""
-        scope = self.scope(principal)
-        if not scope.json_allowed:
+        self.check_json_writer(principal)
+        return self.scope(principal)
+
+    @staticmethod
+    def check_json_writer(principal: Principal | Scope) -> None:
+        """A JSON payload's writer is a box: a site gateway's token is refused (403)."""
+        if not writes_json(principal):
             raise ForbiddenError("a gateway token writes line protocol (/write, /api/v2/write), not JSON payloads")
-        return scope
 
     def _synced(self, result: IngestResult) -> IngestResult:
         if result.position is not None:
