@@ -147,23 +147,24 @@ class RuleEngine:
             box_energy_kwh=self.box_energy_kwh,
             payload_versions=self.payload_versions,
         )
-        # reads and conditions first, outside the lock: groups evaluated by different threads read
-        # InfluxDB side by side (a slow energy read does not make the power group miss its runs)
+        # each group's reads and conditions outside the lock (groups evaluated by different threads
+        # read InfluxDB side by side: a slow energy read does not make the power group miss its
+        # runs), then its state machines under it; one group's results held at a time
         results = [Evaluation() for _ in plan]
-        computed = []
+        all_times = [t for _, times in plan for t in times]
+        if all_times:
+            with self._stepping:
+                self.timeline.forget_before(min(all_times))
         for (group, times), result in zip(plan, results, strict=True):
             data_rules = [r for r in self.rules.get(group.name, []) if not r.reads_alert_states]
-            computed.append((data_rules, self._data_results(data_rules, group, times, context, result)))
-        # then the state machines, the timeline and the store, one evaluation at a time
-        with self._stepping:
-            all_times = [t for _, times in plan for t in times]
-            if all_times:
-                self.timeline.forget_before(min(all_times))
-            for (_, times), result, (data_rules, per_rule) in zip(plan, results, computed, strict=True):
+            per_rule = self._data_results(data_rules, group, times, context, result)
+            with self._stepping:
                 for t in times:
                     for loaded in data_rules:
                         if loaded.key in per_rule:
                             self._step(loaded, t, per_rule[loaded.key].get(t, {}), boxes, result)
+        # then the rules reading alert states, the alerts and the store, one evaluation at a time
+        with self._stepping:
             for (group, times), result in zip(plan, results, strict=True):
                 state_rules = [r for r in self.rules.get(group.name, []) if r.reads_alert_states]
                 for t in times if state_rules else ():
