@@ -116,6 +116,12 @@ class CountingQuery:
             raise InfluxError("InfluxDB unreachable (test)", retryable=True)
         return self.influx.query(statement)
 
+    def ranges(self) -> list[tuple[int, int]]:
+        """The time ranges (seconds after T0) of the statements asked since the last call."""
+        spans = [re.search(r"time >= (\d+) AND time < (\d+)", q).groups() for q in self.statements]
+        self.statements.clear()
+        return [((int(a) - T0) // S, (int(b) - T0) // S) for a, b in spans]
+
 
 def firing(engine: RuleEngine, alert: str) -> set[str]:
     return engine.firing_by_alert().get(alert, set())
@@ -176,22 +182,17 @@ def test_each_evaluation_reads_only_what_is_new_plus_late_data(influx) -> None:
         }
     ).groups
 
-    def ranges() -> list[tuple[int, int]]:
-        spans = [re.search(r"time >= (\d+) AND time < (\d+)", q).groups() for q in query.statements]
-        query.statements.clear()
-        return [((int(a) - T0) // S, (int(b) - T0) // S) for a, b in spans]
-
     engine = RuleEngine(thermal, query, lambda: BOXES, late_data_s=15)
     engine.evaluate(thermal[0], [at(120)])
-    assert ranges() == [(60, 120)]  # the 1-minute window
+    assert query.ranges() == [(60, 120)]  # the 1-minute window
     engine.evaluate(thermal[0], [at(130)])
-    assert ranges() == [(100, 130)]  # from 120 s, less 15 s of late data rounded up to 20 s
+    assert query.ranges() == [(100, 130)]  # from 120 s, less 15 s of late data rounded up to 20 s
     again = engine.evaluate(thermal[0], [at(140)])
-    assert ranges() == [(110, 140)]
+    assert query.ranges() == [(110, 140)]
     assert firing(engine, "Hot") == {"jbox-2"} and not again.errors
     restarted = RuleEngine(thermal, query, lambda: BOXES, late_data_s=15)
     restarted.evaluate(thermal[0], [at(150)])
-    assert ranges() == [(90, 150)]
+    assert query.ranges() == [(90, 150)]
 
 
 def test_a_bucket_read_late_data_after_its_end_is_final_and_read_once(influx) -> None:
@@ -224,11 +225,6 @@ def test_a_bucket_read_late_data_after_its_end_is_final_and_read_once(influx) ->
         }
     ).groups
 
-    def ranges() -> list[tuple[int, int]]:
-        spans = [re.search(r"time >= (\d+) AND time < (\d+)", q).groups() for q in query.statements]
-        query.statements.clear()
-        return [((int(a) - T0) // S, (int(b) - T0) // S) for a, b in spans]
-
     def soc(second: int, value: float, box: str = "jbox-1") -> None:
         influx.write([encode_point("telemetry", {"jbox_id": box}, {"soc_pct": value}, at(second))])
 
@@ -237,20 +233,20 @@ def test_a_bucket_read_late_data_after_its_end_is_final_and_read_once(influx) ->
     soc(200, 50.0)
     now["s"] = 240 + 30  # evaluated 30 s after the step
     engine.evaluate(energy[0], [at(240)])
-    assert ranges() == [(60, 240)]
+    assert query.ranges() == [(60, 240)]
     soc(230, 5.0)  # arrives 45 s after its bucket [180, 240) ended, which was read 30 s after it: final
     now["s"] = 300 + 30
     engine.evaluate(energy[0], [at(300)])
-    assert ranges() == [(240, 300)]  # only the new minute
+    assert query.ranges() == [(240, 300)]  # only the new minute
     assert firing(engine, "Low") == set()  # the point that came too late is not seen live
     # read at the step itself (no offset), the last 30 s bucket is re-read at the next evaluation
     now["s"] = 360
     engine.evaluate(energy[0], [at(360)])
-    assert ranges() == [(300, 360)]
+    assert query.ranges() == [(300, 360)]
     soc(350, 5.0, "jbox-2")  # within late_data of that read
     now["s"] = 420
     engine.evaluate(energy[0], [at(420)])
-    assert ranges() == [(300, 420)]  # the not yet final minute again, and the new one
+    assert query.ranges() == [(300, 420)]  # the not yet final minute again, and the new one
     assert firing(engine, "Low") == {"jbox-2"}
 
 
