@@ -12,7 +12,7 @@ from config.rules import RulesConfig
 from inventory import Box
 from rules.loader import load_rules
 from rules.service import RulesService
-from storage.lineprotocol import encode_point
+from tests.rules.test_supervision import write
 
 RULES = """groups:
   - name: slow
@@ -30,8 +30,7 @@ SLOW_S = 3.0
 
 
 def test_a_slow_group_does_not_hold_back_the_others(tmp_path: Path, influx) -> None:
-    at = time.time_ns() - 5 * 10**9
-    influx.write([encode_point("telemetry", {"jbox_id": "jbox-1"}, {"temp_max_c": 60.0, "soc_pct": 5.0}, at)])
+    write(influx)  # jbox-1 hot (60 °C) and empty (5 %)
     reading_slowly = threading.Event()
 
     def query(statement: str):  # the seam: InfluxDB slow to answer one group's statement
