@@ -184,7 +184,9 @@ class InfluxClient:
         results = self.query_raw(query, database=database)
         return series_to_frame(results[0].get("series", []) if results else [])
 
-    def query_samples(self, query: str, *, text: Sequence[str] = ("jbox_id",), database: str | None = None):
+    def query_samples(
+        self, query: str, *, text: Sequence[str] = ("jbox_id",), database: str | None = None
+    ) -> pd.DataFrame:
         """Raw samples of one ``SELECT`` without ``GROUP BY``: the frame :meth:`query` gives (columns
         ``measurement``, ``time``, the selected ones), decoded from InfluxDB's CSV by pandas' parser.
 
