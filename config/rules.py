@@ -19,7 +19,7 @@ class RulesConfig(Listens, ServesTls):
     alerting_token: Secret | None = None
     reload_every: Duration = 5
     misfire_grace: Duration = 30
-    late_data: Duration = 30  # an evaluation re-reads this much of what it read before (late points)
+    late_data: Duration = 15  # an evaluation re-reads this much of what it read before (late points)
     write_alerts_to_influxdb: bool = True
 
     @field_validator("files")

@@ -33,7 +33,7 @@ from storage import InfluxError
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
-LATE_DATA_S = 30.0  # rules.late_data's default: see rules.reads
+LATE_DATA_S = 15.0  # rules.late_data's default: see rules.reads
 Query = Callable[[str], pd.DataFrame]
 
 

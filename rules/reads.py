@@ -47,7 +47,7 @@ class BucketReader:
     """Reads statements through ``query``, re-reading only what may have changed since the last read."""
 
     def __init__(
-        self, query: Query, late_data_s: float | None = 30.0, clock: Callable[[], float] | None = None
+        self, query: Query, late_data_s: float | None = 15.0, clock: Callable[[], float] | None = None
     ) -> None:
         self.query = query
         self.late_data_s = late_data_s
