@@ -17,6 +17,7 @@ from storage import InfluxError
 from storage.lineprotocol import encode_point
 
 S = 1_000_000_000
+SHIPPED_RULES = Path(__file__).resolve().parents[2] / "rules" / "default" / "jbox.yaml"
 STEP = 10
 T0 = (int(time.time()) - 3600) // 60 * 60 * S  # an aligned start, an hour ago
 
@@ -294,3 +295,27 @@ def test_states_survive_a_restart(influx, tmp_path: Path, restart_at: int) -> No
     assert fired == ([at(100)] if restart_at < 100 else [])
     assert firing(second, "SetpointNotFollowed") == {"jbox-1"}
     store.close()
+
+
+@pytest.mark.parametrize("group_name", ["power", "thermal", "energy", "liveness"])
+def test_the_shipped_raw_data_groups_read_each_step_once_with_the_default_late_data(influx, group_name) -> None:
+    """Evaluated ``query_offset`` after their step (the schedule's wall clock) with ``rules.late_data``
+    at its default, the shipped groups that read raw 1-s data ask InfluxDB for each step once: the
+    first evaluation reads the window, every later one only the step that just ended."""
+    from config.rules import RulesConfig
+    from rules.loader import load_rules
+
+    group = next(g for g in load_rules([str(SHIPPED_RULES)]) if g.name == group_name)
+    step, offset = int(group.interval), group.query_offset
+    query = CountingQuery(influx)
+    now = {"s": 0.0}
+    engine = RuleEngine([group], query, lambda: BOXES, late_data_s=RulesConfig.model_fields["late_data"].default,
+                        clock=lambda: T0 / S + now["s"], samples=query)  # fmt: skip
+    first = 7200 // step * step  # past every window's look-back
+    for n in range(4):
+        t = first + n * step
+        now["s"] = t + offset + 0.5  # when the scheduler runs it
+        engine.evaluate(group, [at(t)])
+        spans = set(query.ranges())
+        if n:
+            assert spans == {(t - step, t)}, (group_name, t, spans)
