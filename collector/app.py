@@ -116,8 +116,10 @@ class IngestEndpoint:
         """The gate: None to read the body (the principal kept in ``request.admitted``), or the refusal."""
         service = self.service
         try:
-            if self.version:
-                check_version(service.config.payload_versions.get(self.version), self.version, service.clock())
+            if self.version:  # the lifecycle headers, kept for the answer (refusals carry them too)
+                request.reply_headers = check_version(
+                    service.config.payload_versions.get(self.version), self.version, service.clock()
+                )
             principal = authenticate(service.authenticate, request.headers, request.query_params)
             if self.handler.boxes_only:
                 service.check_json_writer(principal)  # the scope itself is built once, by the handler
@@ -129,9 +131,9 @@ class IngestEndpoint:
     def serve(self, request: HttpRequest, reply: Reply) -> None:
         started = time.perf_counter()
         service = self.service
-        headers: dict[str, str] = {}
+        headers: dict[str, str] = request.reply_headers or {}
         try:
-            if self.version:
+            if self.version and request.reply_headers is None:  # no gate saw it (tests of the stages)
                 policy = service.config.payload_versions.get(self.version)
                 headers = check_version(policy, self.version, service.clock())
             if request.refusal is not None:  # refused by the gate: its body was never read

@@ -23,7 +23,7 @@ class HttpRequest:
 
     __slots__ = (
         "_query", "admitted", "answer", "body", "headers", "http10", "keep_alive", "method", "oversize", "path",
-        "query_string", "refusal", "reserved", "target",
+        "query_string", "refusal", "reply_headers", "reserved", "target",
     )  # fmt: skip
 
     def __init__(
@@ -44,6 +44,7 @@ class HttpRequest:
         self.oversize = False
         self.refusal: object = None
         self.admitted: object = None  # what the gate learnt (the token's principal), for the route
+        self.reply_headers: dict[str, str] | None = None  # headers the gate found for the answer
         self.reserved = 0  # body bytes counted against the server's in-flight budget
         self.answer: tuple[int, Headers, bytes] | None = None  # the server's own answer (503: budget spent)
         self._query: dict[str, str] | None = None

@@ -59,12 +59,13 @@ class GatewayScope:
 
 
 Scope = BoxScope | GatewayScope
+_SCOPES = (BoxScope, GatewayScope)  # isinstance with a tuple: half the cost of a union, per request
 
 
 def writes_json(principal: Principal | Scope) -> bool:
     """Whether a JSON payload may come from this principal: a box's own, not a site gateway's
     (the gate asks it before the body is read, without building the scope)."""
-    if isinstance(principal, BoxScope | GatewayScope):
+    if isinstance(principal, _SCOPES):
         return principal.json_allowed
     return not isinstance(principal, Gateway)
 
@@ -76,7 +77,7 @@ def scope_of(
 ) -> Scope:
     """The scope of an authenticated principal (a scope is passed through unchanged); a gateway's
     needs the inventory's box ``lookup`` and ``covered`` (how many boxes it covers)."""
-    if isinstance(principal, BoxScope | GatewayScope):
+    if isinstance(principal, _SCOPES):
         return principal
     if isinstance(principal, Gateway):
         if lookup is None:
