@@ -41,6 +41,9 @@ class Services:
         self.influx = InfluxClient(InfluxSettings.from_config(config.influxdb))
         self.started: list[Component] = []
         self._stop = threading.Event()
+        # a SIGHUP while components start (a client may reach one before the next is up) waits
+        # for the start, so that every component reloads, not only those listed so far
+        self._starting = threading.Lock()
 
     def build(self) -> list[Component]:
         built: list[Component] = []
@@ -95,9 +98,10 @@ class Services:
             # the collector spools while InfluxDB is away, so an outage at start is not fatal
             log.warning("could not prepare the InfluxDB database yet: %s", exc)
         try:
-            for component in self.build():
-                component.start()
-                self.started.append(component)
+            with self._starting:
+                for component in self.build():
+                    component.start()
+                    self.started.append(component)
         except Exception:
             self.stop()
             raise
@@ -132,7 +136,9 @@ class Services:
 
     def reload(self) -> None:
         """SIGHUP: components that read files (rule files) reload them."""
-        for component in self.started:
+        with self._starting:
+            started = list(self.started)
+        for component in started:
             reload = getattr(component, "reload", None)
             if reload is not None:
                 reload()

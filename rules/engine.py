@@ -24,7 +24,7 @@ from inventory import Box
 from rules.conditions.base import EvalContext
 from rules.conditions.payload import lifecycle_for_templates
 from rules.model import Group, Rule
-from rules.reads import BucketReader
+from rules.reads import LATE_DATA_S, BucketReader
 from rules.state import RuleStates, Transition
 from rules.store import StateStore
 from rules.templates import compile_template, render
@@ -33,7 +33,6 @@ from storage import InfluxError
 
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
-LATE_DATA_S = 15.0  # rules.late_data's default: see rules.reads
 Query = Callable[[str], pd.DataFrame]
 
 

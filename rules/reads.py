@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 NS = 1_000_000_000
+LATE_DATA_S = 15.0  # rules.late_data's default (config/rules.py, which cannot import this)
 Query = Callable[[str], pd.DataFrame]
 
 
@@ -47,7 +48,7 @@ class BucketReader:
     """Reads statements through ``query``, re-reading only what may have changed since the last read."""
 
     def __init__(
-        self, query: Query, late_data_s: float | None = 15.0, clock: Callable[[], float] | None = None
+        self, query: Query, late_data_s: float | None = LATE_DATA_S, clock: Callable[[], float] | None = None
     ) -> None:
         self.query = query
         self.late_data_s = late_data_s

@@ -304,6 +304,9 @@ def test_the_shipped_raw_data_groups_read_each_step_once_with_the_default_late_d
     first evaluation reads the window, every later one only the step that just ended."""
     from config.rules import RulesConfig
     from rules.loader import load_rules
+    from rules.reads import LATE_DATA_S
+
+    assert RulesConfig.model_fields["late_data"].default == LATE_DATA_S  # one default, said twice
 
     group = next(g for g in load_rules([str(SHIPPED_RULES)]) if g.name == group_name)
     step, offset = int(group.interval), group.query_offset
