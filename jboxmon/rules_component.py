@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 from alerting.links import box_url
@@ -22,7 +21,6 @@ from storage import InfluxClient
 from storage.supervision import Supervisor
 
 log = logging.getLogger(__name__)
-INVENTORY_TTL_S = 60.0  # at most this old otherwise (registration times, token counts)
 
 
 def with_links(deliver: Callable[[list[dict]], None], status_url: str) -> Callable[[list[dict]], None]:
@@ -50,7 +48,7 @@ class RulesComponent:
         rules = config.rules
         self.config = config
         self.registry = Registry.from_config(config.inventory)
-        self._inventory: tuple[float, int, list[Box]] | None = None  # (when listed, registry changes, boxes)
+        self._inventory: tuple[int, list[Box]] | None = None  # (the registry's change counter, its boxes)
         self._inventory_lock = threading.Lock()
         metrics = RulesMetrics()
         loops = Supervisor("rules", metrics.registry)  # scheduled jobs and the hand-over worker
@@ -86,13 +84,15 @@ class RulesComponent:
 
     def inventory(self) -> list[Box]:
         """The fleet, listed again only when an operator verb changed the registry (its change
-        counter, one cheap read) or INVENTORY_TTL_S passed: every group evaluation asks for it, and
-        listing 10,000 boxes costs ~0.1 s of the registry's time (more under load), 13 times a minute."""
+        counter, one cheap read): every group evaluation asks for it, and listing 10,000 boxes costs
+        ~0.1 s of the registry's time (more under load), 13 times a minute. What the rules read of a
+        box (its tags, its registration time) changes only by such verbs; last contact times, which
+        change without them, are not read here."""
         with self._inventory_lock:
-            now, changes = time.monotonic(), self.registry.changes()
-            if self._inventory is None or self._inventory[1] != changes or now - self._inventory[0] >= INVENTORY_TTL_S:
-                self._inventory = (now, changes, self.registry.boxes())
-            return self._inventory[2]
+            changes = self.registry.changes()
+            if self._inventory is None or self._inventory[0] != changes:
+                self._inventory = (changes, self.registry.boxes())
+            return self._inventory[1]
 
     def start(self) -> RulesComponent:
         if not self.registry.exists():  # said once: absence rules then know only the boxes that report
