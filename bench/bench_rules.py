@@ -42,7 +42,7 @@ from storage.server import InfluxServer
 RULES = Path(__file__).resolve().parents[1] / "rules" / "default" / "jbox.yaml"
 NS = 1_000_000_000
 _RAW_DEVIATION = re.compile(
-    r'SELECT "(.+?)" AS f, "(.+?)" AS r, "jbox_id" FROM (.+?) WHERE (time >= \d+ AND time < \d+)$'
+    r'SELECT "(.+?)" AS "f", "(.+?)" AS "r", "jbox_id" FROM (.+?) WHERE (time >= \d+ AND time < \d+)$'
 )
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
-from collector.lineparser import PRECISION_NS
 from collector.model import Decoded, PayloadError
 from collector.payloads import Decoder
+from storage.lineparser import PRECISION_NS
 
 
 class UnsupportedMediaType(Exception):

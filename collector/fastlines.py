@@ -24,7 +24,11 @@ import re
 from itertools import repeat
 from operator import itemgetter
 
-from collector.lineparser import (
+from collector.model import Decoded, LineError
+from collector.scope import BoxScope, ForbiddenError, MissingBox, Scope, scope_of
+from collector.validate import Accepted, Refused, Validator
+from inventory import Box
+from storage.lineparser import (
     BOOLEAN_TEXT,
     FLOAT_TEXT,
     INTEGER_TEXT,
@@ -33,10 +37,6 @@ from collector.lineparser import (
     parse_line,
     strip_line,
 )
-from collector.model import Decoded, LineError
-from collector.scope import BoxScope, ForbiddenError, MissingBox, Scope, scope_of
-from collector.validate import Accepted, Refused, Validator
-from inventory import Box
 
 _MISSING = object()
 _FIRST = itemgetter(0)

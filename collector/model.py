@@ -4,17 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-FieldValue = float | int | bool | str
-
-
-@dataclass(slots=True)
-class Point:
-    """One measurement sample: what InfluxDB stores as one line."""
-
-    measurement: str
-    tags: dict[str, str]
-    fields: dict[str, FieldValue]
-    time_ns: int | None = None
+from storage.lineparser import Point  # the parser's model is the collector's
 
 
 @dataclass(frozen=True, slots=True)

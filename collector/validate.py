@@ -23,12 +23,12 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from collector.lineparser import TIME_RANGE_NS
 from collector.model import Decoded, LineError, Point
 from collector.scope import BoxScope, ForbiddenError, GatewayScope, MissingBox, Scope, scope_of
 from config.collector import BOX_TAGS, MeasurementSchema
 from config.durations import format_duration
 from inventory import Box
+from storage.lineparser import TIME_RANGE_NS
 from storage.lineprotocol import encode_tags, escape_key, escape_measurement, format_field
 
 MAX_TAG_LENGTH = 128

@@ -21,12 +21,14 @@ import pandas as pd
 from alerting.model import Alert
 from config.collector import PayloadVersionPolicy
 from inventory import Box
-from rules.conditions.base import EvalContext
+from rules.conditions.base import ConditionBase, EvalContext
 from rules.conditions.payload import lifecycle_for_templates
+from rules.conditions.reading import Reading
 from rules.model import Group, Rule
 from rules.reads import LATE_DATA_S, BucketReader
 from rules.state import RuleStates, Transition
 from rules.store import StateStore
+from rules.stream import SampleStream
 from rules.templates import compile_template, render
 from rules.timeline import AlertTimeline
 from storage import InfluxError
@@ -78,6 +80,7 @@ class RuleEngine:
         reader: BucketReader | None = None,
         clock: Callable[[], float] | None = None,
         samples: Query | None = None,
+        stream: SampleStream | None = None,
     ) -> None:
         self.query = query
         # raw-sample statements (``reads_samples``) may take a cheaper decoding: the same frame
@@ -85,6 +88,8 @@ class RuleEngine:
         # what each statement has read, carried between evaluations (and over a reload: see reader);
         # live evaluation gives the wall clock, so buckets read late enough are read once
         self.reader = reader if reader is not None else BucketReader(query, late_data_s, clock)
+        # the samples InfluxDB forwards: new buckets answered from memory when it holds them all
+        self.stream = stream
         self.data_start = data_start  # ns; see EvalContext.data_start
         self.box_energy_kwh = box_energy_kwh
         # collector.payload_versions: the deprecated_payload condition and annotation templates read it
@@ -98,6 +103,8 @@ class RuleEngine:
         self.rules: dict[str, list[LoadedRule]] = {}
         for group in groups:
             self.rules[group.name] = [self._load(group, rule) for rule in group.rules if rule.enabled]
+        if stream is not None:
+            stream.want(self.readings().values())
 
     def _load(self, group: Group, rule: Rule) -> LoadedRule:
         loaded = LoadedRule(
@@ -214,7 +221,7 @@ class RuleEngine:
 
         Returns (statement -> frame, statement -> error, statement -> seconds).
         """
-        windows: dict[str, tuple[object, int]] = {}
+        windows: dict[str, tuple[ConditionBase, int]] = {}
         for loaded in rules:
             for condition in (loaded.rule.condition, loaded.rule.clear):
                 key = _statement(condition, step) if condition is not None else None
@@ -224,6 +231,10 @@ class RuleEngine:
         frames, failed, seconds = {}, {}, {}
         for key, (condition, window_s) in windows.items():
             started = time.perf_counter()
+            reading = condition.reading(step)
+            answer = None
+            if self.stream is not None and reading is not None:
+                answer = lambda a, b, r=reading: self.stream.answer(r, a, b)  # noqa: E731
             try:
                 frames[key] = self.reader.read(
                     lambda a, b, c=condition: c.query(a, b, step),
@@ -231,6 +242,7 @@ class RuleEngine:
                     max(times),
                     step,
                     self.samples if condition.reads_samples else None,
+                    answer,
                 )
             except InfluxError as exc:
                 failed[key] = str(exc)
@@ -314,12 +326,18 @@ class RuleEngine:
 
     def statements(self) -> set[str]:
         """The statements (without time range) the data rules read."""
+        return set(self.readings())
+
+    def readings(self) -> dict[str, Reading]:
+        """What the data rules read, by statement (without time range)."""
         return {
-            key
+            key: reading
             for group in self.groups
             for loaded in self.rules.get(group.name, [])
             for condition in (loaded.rule.condition, loaded.rule.clear)
-            if condition is not None and (key := _statement(condition, int(group.interval)))
+            if condition is not None
+            and (reading := condition.reading(int(group.interval))) is not None
+            and (key := _statement(condition, int(group.interval)))
         }
 
     def rule_labels(self) -> dict[str, dict[str, str]]:

@@ -34,6 +34,8 @@ import pandas as pd
 NS = 1_000_000_000
 LATE_DATA_S = 15.0  # rules.late_data's default (config/rules.py, which cannot import this)
 Query = Callable[[str], pd.DataFrame]
+# another source of the same rows for [start, end), or None when it cannot say (rules/stream.py)
+Answer = Callable[[int, int], "pd.DataFrame | None"]
 
 
 @dataclass
@@ -55,12 +57,19 @@ class BucketReader:
         self.clock = clock
         self._held: dict[str, _Held] = {}
         self.rows_read = 0  # rows returned by InfluxDB: what the incremental reads save
+        self.rows_answered = 0  # rows the other source (the write stream) gave instead
 
     def read(
-        self, statement: Callable[[int, int], str], start: int, end: int, step_s: int, query: Query | None = None
+        self,
+        statement: Callable[[int, int], str],
+        start: int,
+        end: int,
+        step_s: int,
+        query: Query | None = None,
+        answer: Answer | None = None,
     ) -> pd.DataFrame:
-        """The rows of ``statement(start, end)`` (ns, multiples of the step), reading only what is new
-        (through ``query`` if given, else the reader's)."""
+        """The rows of ``statement(start, end)`` (ns, multiples of the step), reading only what is new:
+        from ``answer`` when it can say, else through ``query`` if given, else the reader's."""
         key = statement(0, 0)  # the statement without its time range names it
         step = step_s * NS
         held = self._held.get(key) if self.late_data_s is not None else None
@@ -69,8 +78,12 @@ class BucketReader:
             read_from = max(start, min(held.end, held.final))
         read_at = max(end, int(self.clock() * NS)) if self.clock is not None else end
         ask = query or self.query
-        new = _with_ns(ask(statement(read_from, end)) if read_from < end else pd.DataFrame())
-        self.rows_read += len(new)
+        new = answer(read_from, end) if answer is not None and read_from < end else None
+        if new is not None:
+            self.rows_answered += len(new)
+        else:
+            new = _with_ns(ask(statement(read_from, end)) if read_from < end else pd.DataFrame())
+            self.rows_read += len(new)
         if read_from > start and not held.frame.empty:
             kept = held.frame[(held.frame["t_ns"] >= start) & (held.frame["t_ns"] < read_from)]
             frame = pd.concat([kept, new], ignore_index=True) if not new.empty else kept

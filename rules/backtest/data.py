@@ -7,7 +7,7 @@ from pathlib import Path
 
 from inventory import Box, Registry
 from rules.backtest.truth import NS, Fault
-from rules.conditions.base import source
+from rules.conditions.reading import source
 from rules.model import Group
 from storage import InfluxClient
 from storage.influxql import quote_ident

@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 from config.fields import Duration
-from rules.conditions.base import ConditionBase, EvalContext, at_eval_times, grouped, pivot, time_range, with_ns
-from storage.influxql import quote_ident
+from rules.conditions.base import ConditionBase, EvalContext, at_eval_times, pivot, with_ns
+from rules.conditions.reading import Reading, buckets
 
 
 class AbsenceSpec(ConditionBase):
@@ -33,8 +33,8 @@ class AbsenceSpec(ConditionBase):
     def window_s(self, step_s: int) -> int:
         return int(max(step_s, -(-self.duration // step_s) * step_s))
 
-    def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
-        return f"SELECT count({quote_ident(self.field)}) AS n {time_range(self, start_ns, end_ns)} " + grouped(step_s)
+    def reading(self, step_s: int) -> Reading:
+        return buckets(self.measurement, self.retention_policy, step_s, ("n", "count", self.field))
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         window_s = self.window_s(step_s)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from config.fields import Strict
-from storage.influxql import quote_ident
+from rules.conditions.reading import Reading
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le, "==": operator.eq, "!=": operator.ne}
@@ -64,9 +64,14 @@ class ConditionBase(Strict):
         """How far back one evaluation reads: the window, unless the kind also looks before it."""
         return self.window_s(step_s)
 
+    def reading(self, step_s: int) -> Reading | None:
+        """What the condition reads, per step of ``step_s`` (None: no data, e.g. alert states)."""
+        raise NotImplementedError
+
     def query(self, start_ns: int, end_ns: int, step_s: int) -> str | None:
         """One InfluxQL statement for all boxes over [start, end), grouped per step; None if no data needed."""
-        raise NotImplementedError
+        reading = self.reading(step_s)
+        return reading.influxql(start_ns, end_ns) if reading is not None else None
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         """Rows (time, jbox_id, value, active) for each evaluation time and each box with data."""
@@ -74,20 +79,6 @@ class ConditionBase(Strict):
 
     def describe(self) -> str:
         raise NotImplementedError
-
-
-def source(measurement: str, retention_policy: str | None) -> str:
-    """``"measurement"`` or ``"policy"."measurement"`` (logs live in their own retention policy)."""
-    name = quote_ident(measurement)
-    return f"{quote_ident(retention_policy)}.{name}" if retention_policy else name
-
-
-def time_range(spec, start_ns: int, end_ns: int) -> str:
-    return f"FROM {source(spec.measurement, spec.retention_policy)} WHERE time >= {start_ns} AND time < {end_ns}"
-
-
-def grouped(step_s: int) -> str:
-    return f'GROUP BY time({step_s}s), "jbox_id" fill(none)'
 
 
 def pivot(frame: pd.DataFrame, column: str, eval_times: list[int], step_s: int, window_s: int) -> pd.DataFrame:

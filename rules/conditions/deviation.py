@@ -37,11 +37,10 @@ from rules.conditions.base import (
     Pivot,
     at_eval_times,
     rolling,
-    time_range,
     to_results,
     with_ns,
 )
-from storage.influxql import quote_ident
+from rules.conditions.reading import Column, Reading
 
 
 class DeviationSpec(ConditionBase):
@@ -61,14 +60,12 @@ class DeviationSpec(ConditionBase):
         frozen = _steps(self.frozen, step_s) + step_s if self.frozen else 0  # see _repeated
         return max(_steps(self.window, step_s), frozen)
 
-    def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
+    def reading(self, step_s: int) -> Reading:
         # The raw samples of the two fields with the box as a column; the buckets are made in pandas
         # (raw_buckets). The per-sample arithmetic in an InfluxQL subquery cost 3-4x the raw read
-        # (1.6.7, 2,000 boxes of 1-s data), and the raw rows of a short window are few. One series
-        # rather than one per box (GROUP BY "jbox_id"): 20 % less of InfluxDB's time at 10,000
-        # boxes of 1-s data, and no per-series decoding.
-        field, reference = quote_ident(self.field), quote_ident(self.reference)
-        return f'SELECT {field} AS f, {reference} AS r, "jbox_id" {time_range(self, start_ns, end_ns)}'
+        # (1.6.7, 2,000 boxes of 1-s data), and the raw rows of a short window are few.
+        columns = (Column("f", self.field), Column("r", self.reference))
+        return Reading(self.measurement, self.retention_policy, columns, None)
 
     def raw_buckets(self, frame: pd.DataFrame, step_s: int) -> pd.DataFrame:
         """Raw rows (time, jbox_id, f, r) -> one row per step and box: the sums and spreads evaluate reads.

@@ -51,12 +51,10 @@ from rules.conditions.base import (
     EvalContext,
     Pivot,
     at_eval_times,
-    grouped,
-    time_range,
     to_results,
     with_ns,
 )
-from storage.influxql import quote_ident
+from rules.conditions.reading import Reading, buckets
 
 
 class Baseline(Strict):
@@ -96,12 +94,14 @@ class EnergyBalanceSpec(ConditionBase):
         """The field that says whether a box reported (the SoC)."""
         return self.soc
 
-    def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
-        soc, power = quote_ident(self.soc), quote_ident(self.power)
-        return (
-            f"SELECT first({soc}) AS soc_first, last({soc}) AS soc_last, count({soc}) AS n, "
-            f"mean({power}) AS p_mean, max({power}) AS p_max, min({power}) AS p_min "
-            f"{time_range(self, start_ns, end_ns)} {grouped(step_s)}"
+    def reading(self, step_s: int) -> Reading:
+        soc, power = self.soc, self.power
+        return buckets(
+            self.measurement,
+            self.retention_policy,
+            step_s,
+            *[("soc_first", "first", soc), ("soc_last", "last", soc), ("n", "count", soc)],
+            *[("p_mean", "mean", power), ("p_max", "max", power), ("p_min", "min", power)],
         )
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:

@@ -35,7 +35,7 @@ class FleetRatioSpec(ConditionBase):
             return False
         return not self.severity or labels.get("severity") == self.severity
 
-    def query(self, start_ns: int, end_ns: int, step_s: int) -> None:
+    def reading(self, step_s: int) -> None:
         return None
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:

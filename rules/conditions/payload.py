@@ -26,9 +26,9 @@ import pandas as pd
 
 from config.collector import PayloadVersionPolicy
 from config.fields import Duration
-from rules.conditions.base import ConditionBase, EvalContext, grouped, time_range, to_results
+from rules.conditions.base import ConditionBase, EvalContext, to_results
+from rules.conditions.reading import Reading, buckets
 from rules.conditions.threshold import window_aggregate
-from storage.influxql import quote_ident
 
 
 class DeprecatedPayloadSpec(ConditionBase):
@@ -38,10 +38,8 @@ class DeprecatedPayloadSpec(ConditionBase):
     field: str = "payload_version"
     window: Duration = 7200  # two hourly heartbeats: a box that sends one is always seen
 
-    def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
-        return (
-            f'SELECT last({quote_ident(self.field)}) AS "last" {time_range(self, start_ns, end_ns)} {grouped(step_s)}'
-        )
+    def reading(self, step_s: int) -> Reading:
+        return buckets(self.measurement, self.retention_policy, step_s, ("last", "last", self.field))
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         values = window_aggregate(frame, "last", eval_times, step_s, self.window_s(step_s))

@@ -21,13 +21,11 @@ from rules.conditions.base import (
     EvalContext,
     Op,
     at_eval_times,
-    grouped,
     pivot,
-    time_range,
     to_results,
     with_ns,
 )
-from storage.influxql import quote_ident
+from rules.conditions.reading import Reading, buckets
 
 
 class RateSpec(ConditionBase):
@@ -41,8 +39,8 @@ class RateSpec(ConditionBase):
     value: float
     absolute: bool = False
 
-    def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
-        return f"SELECT mean({quote_ident(self.field)}) AS v {time_range(self, start_ns, end_ns)} " + grouped(step_s)
+    def reading(self, step_s: int) -> Reading:
+        return buckets(self.measurement, self.retention_policy, step_s, ("v", "mean", self.field))
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         window_s = self.window_s(step_s)

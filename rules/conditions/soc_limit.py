@@ -25,6 +25,7 @@ from pydantic import Field
 from config.fields import Duration
 from rules.conditions.base import ConditionBase, EvalContext, Pivot, at_eval_times, rolling, to_results, with_ns
 from rules.conditions.energy import EnergyBalanceSpec
+from rules.conditions.reading import Reading
 
 
 class SoCLimitSpec(ConditionBase):
@@ -41,11 +42,10 @@ class SoCLimitSpec(ConditionBase):
     def field(self) -> str:
         return self.soc
 
-    def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
-        # energy_balance's statement, so that both kinds share one read
+    def reading(self, step_s: int) -> Reading:
+        # energy_balance's reading, so that both kinds share one read
         fields = {"measurement": self.measurement, "retention_policy": self.retention_policy}
-        twin = EnergyBalanceSpec(**fields, soc=self.soc, power=self.power, value=1)
-        return twin.query(start_ns, end_ns, step_s)
+        return EnergyBalanceSpec(**fields, soc=self.soc, power=self.power, value=1).reading(step_s)
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         window_s = self.window_s(step_s)

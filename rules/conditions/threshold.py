@@ -18,14 +18,12 @@ from rules.conditions.base import (
     EvalContext,
     Op,
     at_eval_times,
-    grouped,
     pivot,
     rolling,
-    time_range,
     to_results,
     with_ns,
 )
-from storage.influxql import quote_ident
+from rules.conditions.reading import Reading, buckets
 
 Aggregate = Literal["mean", "max", "min", "last", "count", "sum"]
 # how each aggregate is computed per bucket in InfluxDB and then combined across the window
@@ -49,10 +47,9 @@ class ThresholdSpec(ConditionBase):
     op: Op
     value: float
 
-    def query(self, start_ns: int, end_ns: int, step_s: int) -> str:
-        field = quote_ident(self.field)
-        parts = ", ".join(f"{fn}({field}) AS {quote_ident(fn)}" for fn in _BUCKET[self.aggregate])
-        return f"SELECT {parts} {time_range(self, start_ns, end_ns)} {grouped(step_s)}"
+    def reading(self, step_s: int) -> Reading:
+        columns = [(fn, fn, self.field) for fn in _BUCKET[self.aggregate]]
+        return buckets(self.measurement, self.retention_policy, step_s, *columns)
 
     def evaluate(self, frame: pd.DataFrame, eval_times: list[int], step_s: int, ctx: EvalContext) -> pd.DataFrame:
         values = window_aggregate(frame, self.aggregate, eval_times, step_s, self.window_s(step_s))

@@ -21,11 +21,11 @@ import requests
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from collector.lineparser import parse_line, strip_line
 from config.collector import default_schema
 from config.model import RetentionConfig
 from storage import InfluxClient, InfluxSettings
 from storage.client import retention_policies
+from storage.lineparser import parse_line, strip_line
 
 SCHEMA = default_schema()
 RETENTION = RetentionConfig()  # the collector fixture and the reference database share these defaults

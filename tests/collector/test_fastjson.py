@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.fastjson import V2FastPath
-from collector.lineparser import parse_line
 from collector.payloads import VERSIONS
 from collector.scope import ForbiddenError
 from collector.validate import Validator
 from config.collector import MeasurementSchema, default_schema
 from inventory import Box
+from storage.lineparser import parse_line
 
 NOW = int(time.time())
 NOW_NS = NOW * 10**9

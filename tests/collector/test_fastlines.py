@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from collector.fastlines import validate_body
-from collector.lineparser import parse_line, parse_lines
+from collector.lineparser import parse_lines
 from collector.validate import ForbiddenError, GatewayScope, Validator
 from config.collector import default_schema
 from inventory import Box, Gateway
+from storage.lineparser import parse_line
 
 NOW_NS = int(time.time()) * 10**9
 VALIDATOR = Validator(default_schema(), max_future_s=300, max_age_s=7 * 86400)

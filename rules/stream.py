@@ -1,0 +1,357 @@
+"""The samples InfluxDB forwards to the rules engine, held for a few minutes: an evaluation's new
+buckets come from memory instead of a query.
+
+InfluxDB 1.x forwards every write of a retention policy to its subscribers, as Kapacitor reads
+them (:mod:`rules.subscription` sets that up). This holds, per measurement the rules read, the
+fields they read: sample time, box, values. :meth:`SampleStream.answer` then gives what the
+reading's InfluxQL statement would return for ``[start, end)``: the raw rows, or per-step buckets
+per box of first, last, count, sum, mean, max, min, computed here. Only when the stream is known
+complete for that range, otherwise None and the engine queries InfluxDB as before:
+
+- complete from: a measurement is complete from ``margin`` after the first forwarded batch (a
+  sample written just before the subscription took effect is not here) and again after a gap;
+- a gap: a batch that could not be read, a value whose type differs from the field's earlier
+  values (InfluxDB refuses such a point but forwards it), a string or boolean value, a write
+  InfluxDB failed to forward (:meth:`broken`, from its statistics), or rules that want a field
+  not held so far;
+- samples older than ``hold`` are dropped, and a range that begins before what is held is queried.
+
+Late data is the query path's: a point forwarded after its bucket was answered is seen when the
+bucket is answered again (the reader re-reads ``late_data``), not after. A sample written twice
+(a retried request) counts once, its fields merged as InfluxDB merges them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from rules.conditions.reading import Reading
+from storage.lineparser import parse_line
+
+log = logging.getLogger(__name__)
+NS = 1_000_000_000
+SEAL_ROWS = 50_000  # pending rows turned into arrays at once
+PRUNE_EVERY_S = 10.0
+
+
+class StreamGap(ValueError):
+    """What the stream cannot hold exactly: the measurement is not complete until ``margin`` later."""
+
+
+@dataclass
+class _Table:
+    """One measurement's held samples: sealed arrays, plus rows still in Python lists."""
+
+    fields: tuple[str, ...]
+    index: dict[str, int]
+    types: dict[str, type] = field(default_factory=dict)  # float or int: the field's first type
+    complete_from: int | None = None  # ns of sample time; None: not yet
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # t, box, values
+    times: list[int] = field(default_factory=list)
+    boxes: list[str] = field(default_factory=list)
+    values: list[list[float]] = field(default_factory=list)
+
+    def seal(self) -> None:
+        if self.times:
+            t = np.asarray(self.times, dtype=np.int64)
+            self.chunks.append((t, np.asarray(self.boxes, dtype=object), np.asarray(self.values, dtype=np.float64)))
+            self.times, self.boxes, self.values = [], [], []
+
+    def rows(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        self.seal()
+        parts = [(t, b, v) for t, b, v in self.chunks if len(t) and t.min() < end and t.max() >= start]
+        if not parts:
+            return np.empty(0, np.int64), np.empty(0, object), np.empty((0, len(self.fields)))
+        t, b, v = (np.concatenate(p) for p in zip(*parts, strict=True))
+        keep = (t >= start) & (t < end)
+        return t[keep], b[keep], v[keep]
+
+    def prune(self, before: int) -> None:
+        self.seal()
+        kept = []
+        for t, b, v in self.chunks:
+            if len(t) and t.max() >= before:
+                keep = t >= before
+                kept.append((t, b, v) if keep.all() else (t[keep], b[keep], v[keep]))
+        self.chunks = kept
+
+
+class SampleStream:
+    def __init__(self, hold_s: float = 180.0, margin_s: float = 15.0, clock: Callable[[], float] = time.time) -> None:
+        self.hold_s = hold_s
+        self.margin_s = margin_s  # rules.late_data: how late a sample may be written after its time
+        self.clock = clock
+        self.retention_policy: str | None = None  # the policy forwarded (the database's default)
+        self._lock = threading.Lock()
+        self._tables: dict[str, _Table] = {}
+        self._live = False  # a batch was forwarded since the subscription was made
+        self.lines = 0  # lines read
+        self.gaps = 0
+        self.answers = 0
+        self._pruned_at = 0.0
+
+    # -- what is held ------------------------------------------------------------------------------
+
+    def serves(self, reading: Reading) -> bool:
+        return reading.retention_policy in (None, self.retention_policy)
+
+    def want(self, readings: Iterable[Reading]) -> None:
+        """Hold the fields these readings need (the rules after a load or reload); a field not held
+        so far makes its measurement complete only ``margin`` from now."""
+        wanted: dict[str, set[str]] = {}
+        for reading in readings:
+            if self.serves(reading):
+                wanted.setdefault(reading.measurement, set()).update(reading.fields)
+        with self._lock:
+            for measurement, fields in wanted.items():
+                table = self._tables.get(measurement)
+                if table is not None and fields <= set(table.fields):
+                    continue
+                names = tuple(sorted(fields | set(table.fields if table else ())))
+                self._tables[measurement] = _Table(names, {name: i for i, name in enumerate(names)})
+                if self._live:
+                    self._tables[measurement].complete_from = self._from_now()
+
+    def started(self) -> None:
+        """The subscription exists (again): complete once a batch arrives, ``margin`` after it."""
+        with self._lock:
+            self._live = False
+            for table in self._tables.values():
+                table.complete_from = None
+
+    def broken(self, why: str, measurement: str | None = None) -> None:
+        """Something forwarded was lost: complete again only ``margin`` from now."""
+        with self._lock:
+            self.gaps += 1
+            for name, table in self._tables.items():
+                if measurement is None or name == measurement:
+                    table.complete_from = self._from_now() if self._live else None
+        log.warning("rules stream: %s; reading InfluxDB until %.0f s from now", why, self.margin_s)
+
+    def _from_now(self) -> int:
+        return int((self.clock() + self.margin_s) * NS)
+
+    # -- forwarded writes --------------------------------------------------------------------------
+
+    def feed(self, body: str) -> int:
+        """Take one forwarded batch (line protocol, nanosecond times); returns the lines held."""
+        problems: list[tuple[str | None, str]] = []
+        held = 0
+        with self._lock:
+            if not self._live:
+                self._live = True
+                start = self._from_now()
+                for table in self._tables.values():
+                    table.complete_from = start
+            tables = self._tables
+            for line in body.split("\n"):
+                if not line or line[0] == "#":
+                    continue
+                try:
+                    held += _take(line, tables)
+                except StreamGap as exc:
+                    problems.append((exc.args[1] if len(exc.args) > 1 else None, str(exc.args[0])))
+            self.lines += held
+            for table in tables.values():
+                if len(table.times) >= SEAL_ROWS:
+                    table.seal()
+        if self.clock() - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = self.clock()
+            self.prune()
+        for measurement, why in problems[:1] + [p for p in problems[1:] if p[0] != problems[0][0]]:
+            self.broken(why, measurement)
+        return held
+
+    def prune(self) -> None:
+        """Drop samples older than ``hold``."""
+        before = int((self.clock() - self.hold_s) * NS)
+        with self._lock:
+            for table in self._tables.values():
+                table.prune(before)
+                if table.complete_from is not None:
+                    table.complete_from = max(table.complete_from, before)
+
+    # -- answers -----------------------------------------------------------------------------------
+
+    def answer(self, reading: Reading, start: int, end: int) -> pd.DataFrame | None:
+        """What ``reading.influxql(start, end)`` returns, or None when the stream cannot say."""
+        if not self.serves(reading):
+            return None
+        with self._lock:
+            table = self._tables.get(reading.measurement)
+            if table is None or table.complete_from is None or start < table.complete_from:
+                return None
+            if not reading.fields <= set(table.fields):
+                return None
+            t, boxes, values = table.rows(start, end)
+            at = dict(table.index)
+            self.answers += 1
+        t, boxes, values = _merged(t, boxes, values)
+        return _frame(reading, t, boxes, values, at)
+
+
+def _take(line: str, tables: dict[str, _Table]) -> int:
+    """One line into its table; 0 when no rule reads it. Raises StreamGap for what cannot be held."""
+    if "\\" in line or '"' in line:  # escapes or string fields: the reference parser
+        return _take_point(line, tables)
+    key, _, rest = line.partition(" ")
+    measurement, _, tag_text = key.partition(",")
+    table = tables.get(measurement)
+    if table is None:
+        return 0
+    fields_text, _, time_text = rest.partition(" ")
+    box = None
+    for tag in tag_text.split(","):
+        if tag.startswith("jbox_id="):
+            box = tag[8:]
+            break
+    values = [math.nan] * len(table.fields)
+    found = False
+    for pair in fields_text.split(","):
+        name, _, text = pair.partition("=")
+        i = table.index.get(name)
+        if i is not None:
+            values[i] = _number(text, name, table, measurement)
+            found = True
+    if not found or box is None:
+        return 0
+    if not time_text or not time_text.lstrip("-").isdigit():
+        raise StreamGap(f"a {measurement} line without a nanosecond time: {line[:80]!r}", measurement)
+    table.times.append(int(time_text))
+    table.boxes.append(box)
+    table.values.append(values)
+    return 1
+
+
+def _take_point(line: str, tables: dict[str, _Table]) -> int:
+    try:
+        point = parse_line(line)
+    except ValueError as exc:
+        raise StreamGap(f"a forwarded line InfluxDB read and this cannot: {exc}") from None
+    table = tables.get(point.measurement)
+    box = point.tags.get("jbox_id")
+    if table is None or box is None:
+        return 0
+    values = [math.nan] * len(table.fields)
+    found = False
+    for name, value in point.fields.items():
+        i = table.index.get(name)
+        if i is not None:
+            values[i] = _checked(value, name, table, point.measurement)
+            found = True
+    if not found:
+        return 0
+    if point.time_ns is None:
+        raise StreamGap(f"a {point.measurement} line without a time", point.measurement)
+    table.times.append(point.time_ns)
+    table.boxes.append(box)
+    table.values.append(values)
+    return 1
+
+
+def _number(text: str, name: str, table: _Table, measurement: str) -> float:
+    last = text[-1]
+    if last == "i":
+        value: float | int = int(text[:-1])
+    elif last in "0123456789.":
+        value = float(text)
+    else:  # a boolean (t, false, ...) or anything else: the general parser says what
+        from storage.lineparser import parse_field_value
+
+        try:
+            value = parse_field_value(text)
+        except ValueError as exc:
+            raise StreamGap(f"field {name!r} of {measurement}: {exc}", measurement) from None
+    return _checked(value, name, table, measurement)
+
+
+def _checked(value, name: str, table: _Table, measurement: str) -> float:
+    kind = type(value)
+    if kind not in (float, int):
+        raise StreamGap(f"field {name!r} of {measurement} holds a {kind.__name__}, not a number", measurement)
+    first = table.types.setdefault(name, kind)
+    if kind is not first:  # InfluxDB refuses the point (a field type conflict) yet forwards it
+        raise StreamGap(
+            f"field {name!r} of {measurement} changed type ({first.__name__} -> {kind.__name__})", measurement
+        )
+    return float(value)
+
+
+def _merged(t: np.ndarray, boxes: np.ndarray, values: np.ndarray) -> tuple:
+    """Rows sorted by (box, time), each (box, time) once: a point written twice is one point in
+    InfluxDB, its fields merged (the last value of each field wins)."""
+    codes, names = pd.factorize(boxes, sort=True)
+    order = np.lexsort((t, codes))
+    t, codes, values = t[order], codes[order], values[order]
+    same = (t[1:] == t[:-1]) & (codes[1:] == codes[:-1])
+    if same.any():
+        frame = pd.DataFrame(values).assign(_b=codes, _t=t)
+        merged = frame.groupby(["_b", "_t"], sort=True).last()  # last non-null per field, in arrival order
+        codes = merged.index.get_level_values(0).to_numpy()
+        t = merged.index.get_level_values(1).to_numpy()
+        values = merged.to_numpy(dtype=np.float64, na_value=np.nan)
+    return t, np.asarray(names, dtype=object)[codes] if len(codes) else np.empty(0, object), values
+
+
+def _frame(reading: Reading, t: np.ndarray, boxes: np.ndarray, values: np.ndarray, at: dict[str, int]):
+    """The frame InfluxDB's answer gives (``time``, ``jbox_id``, the columns) plus ``t_ns``."""
+    if reading.step_s is None:
+        present = np.zeros(len(t), dtype=bool)
+        for i in {at[c.field] for c in reading.columns}:
+            present |= ~np.isnan(values[:, i])
+        order = np.lexsort((boxes[present].astype(str), t[present])) if present.any() else []
+        data = {c.name: values[present, at[c.field]][order] for c in reading.columns}
+        times = t[present][order]
+        return _with_time(pd.DataFrame({**data, "jbox_id": boxes[present][order]}), times)
+    step = reading.step_s * NS
+    bucket = t // step * step
+    if not len(t):
+        return pd.DataFrame()
+    change = np.flatnonzero((bucket[1:] != bucket[:-1]) | (boxes[1:] != boxes[:-1])) + 1
+    starts = np.concatenate([[0], change])
+    data = {"jbox_id": boxes[starts]}
+    for column in reading.columns:
+        data[column.name] = _aggregate(column.aggregate, values[:, at[column.field]], starts, len(t))
+    frame = pd.DataFrame(data)
+    # a bucket with no value of any selected field is no row (fill(none))
+    present = np.zeros(len(t), dtype=bool)
+    for i in {at[c.field] for c in reading.columns}:
+        present |= ~np.isnan(values[:, i])
+    keep = np.add.reduceat(present.astype(np.int64), starts) > 0
+    return _with_time(frame[keep].reset_index(drop=True), bucket[starts][keep])
+
+
+def _aggregate(how: str, v: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    valid = ~np.isnan(v)
+    if how == "count":  # InfluxDB says null, not 0, for a field without points in a bucket that has a row
+        count = np.add.reduceat(valid.astype(np.int64), starts)
+        return np.where(count > 0, count, np.nan)
+    if how in ("sum", "mean"):
+        total = np.add.reduceat(np.where(valid, v, 0.0), starts)
+        count = np.add.reduceat(valid.astype(np.int64), starts)
+        with np.errstate(all="ignore"):
+            return np.where(count > 0, total if how == "sum" else total / count, np.nan)
+    if how in ("max", "min"):
+        return (np.fmax if how == "max" else np.fmin).reduceat(v, starts)
+    position = np.arange(n)
+    if how == "first":
+        at = np.minimum.reduceat(np.where(valid, position, n), starts)
+    else:  # last
+        at = np.maximum.reduceat(np.where(valid, position, -1), starts)
+    ends = np.concatenate([starts[1:], [n]])
+    found = (at >= starts) & (at < ends)
+    return np.where(found, v[np.clip(at, 0, n - 1)], np.nan)
+
+
+def _with_time(frame: pd.DataFrame, t: np.ndarray) -> pd.DataFrame:
+    frame["time"] = pd.to_datetime(t, unit="ns", utc=True)
+    frame["t_ns"] = t
+    return frame
