@@ -6,7 +6,33 @@ from pathlib import Path
 
 from pydantic import field_validator
 
-from config.fields import Duration, ListenAddress, Listens, Secret, ServesTls
+from config.fields import Duration, ListenAddress, Listens, Secret, ServesTls, Strict
+
+
+class StreamConfig(Listens, Strict):
+    """The writes InfluxDB 1.x forwards to the rules engine (a subscription, as Kapacitor's)."""
+
+    enabled: bool = True
+    listen: ListenAddress = "127.0.0.1:0"  # where InfluxDB posts them; port 0: any free port
+    # the address InfluxDB reaches that listener at; null = http://<listen> (InfluxDB on this host)
+    advertise: str | None = None
+    hold: Duration = 180  # how much of the forwarded samples is held in memory
+
+    @field_validator("advertise")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("http://"):
+            raise ValueError(f"expected an http:// URL (InfluxDB 1.x posts over HTTP), got {value!r}")
+        return value
+
+    @field_validator("hold")
+    @classmethod
+    def _long_enough(cls, value: float) -> float:
+        if value < 60:
+            raise ValueError(
+                f"expected at least 60s (the samples of a 1-minute step and their late data), got {value:g}s"
+            )
+        return value
 
 
 class RulesConfig(Listens, ServesTls):
@@ -21,6 +47,7 @@ class RulesConfig(Listens, ServesTls):
     misfire_grace: Duration = 30
     late_data: Duration = 15  # an evaluation re-reads this much of what it read before (late points)
     write_alerts_to_influxdb: bool = True
+    stream: StreamConfig = StreamConfig()
 
     @field_validator("files")
     @classmethod

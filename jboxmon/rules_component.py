@@ -5,8 +5,11 @@ HTTP to ``rules.alerting_url``), and its HTTP API."""
 from __future__ import annotations
 
 import logging
+import secrets
+import socket
 import threading
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from alerting.links import box_url
 from config import JboxmonConfig
@@ -17,10 +20,14 @@ from rules.api import create_app
 from rules.metrics import RulesMetrics
 from rules.service import RulesService
 from rules.sinks import AlertHandover, InfluxHistory, http_deliver
+from rules.stream import SampleStream
+from rules.streamreceiver import create_receiver
+from rules.subscription import StreamSubscription
 from storage import InfluxClient
 from storage.supervision import Supervisor
 
 log = logging.getLogger(__name__)
+WATCH_EVERY_S = 10.0  # how often the subscription's statistics are read (a lost post: a gap)
 
 
 def with_links(deliver: Callable[[list[dict]], None], status_url: str) -> Callable[[list[dict]], None]:
@@ -54,6 +61,14 @@ class RulesComponent:
         loops = Supervisor("rules", metrics.registry)  # scheduled jobs and the hand-over worker
         self.handover: AlertHandover | None = None
         self.control = ControlPlane(config)
+        self.stream, self.subscription, self.stream_http = None, None, None
+        self._watch_stop = threading.Event()
+        if rules.stream.enabled:
+            self.stream = SampleStream(hold_s=rules.stream.hold, margin_s=rules.late_data)
+            self._stream_token = secrets.token_urlsafe(24)
+            receiver = create_receiver(self.stream, self._stream_token)
+            self.stream_http = BackgroundServer(receiver, rules.stream.host, rules.stream.port)
+        self.influx = influx
         if deliver is None and rules.alerting_url:
             # its producer credential: issued at start (below), read by the delivery on each post
             deliver = http_deliver(rules.alerting_url, headers=self._credential_headers)
@@ -73,6 +88,7 @@ class RulesComponent:
             loops=loops,
             payload_versions=config.collector.payload_versions,  # deprecated_payload: one source of dates
             samples=influx.query_samples,
+            stream=self.stream,
         )
         app = create_app(self.service, access=self.control.policy, audit=self.control.audit)
         self.http = BackgroundServer(app, rules.host, rules.port, ssl_certfile=_path(rules.tls_cert),
@@ -111,18 +127,59 @@ class RulesComponent:
             self.handover.start()
         self.service.start()
         self.http.start()
+        if self.stream_http is not None:
+            self._start_stream()
         return self
+
+    def _start_stream(self) -> None:
+        """Listen for InfluxDB's forwarded writes and subscribe to them; said once if it cannot be."""
+        settings = self.config.rules.stream
+        influx_host = urlsplit(self.config.influxdb.url).hostname or ""
+        if settings.advertise is None and _loopback(settings.host) and not _loopback(influx_host):
+            log.warning(
+                "rules stream off, every read queries InfluxDB: InfluxDB at %s cannot post to %s; "
+                "set rules.stream.listen and rules.stream.advertise to an address it reaches",
+                influx_host,
+                settings.host,
+            )
+            self.stream_http = None
+            return
+        self.stream_http.start()
+        base = urlsplit(settings.advertise or f"http://{settings.listen}")
+        port = base.port if settings.advertise else self.stream_http.port
+        host = base.hostname if ":" not in (base.hostname or "") else f"[{base.hostname}]"
+        destination = f"http://jboxmon:{self._stream_token}@{host}:{port}"
+        owner = f"{socket.gethostname()}:{self.config.rules.state_db.resolve()}"
+        self.subscription = StreamSubscription(self.influx, self.stream, destination, owner)
+        if self.subscription.open():
+            self.service.loops.spawn("stream-watch", self._watch, stall_after_s=120)
+
+    def _watch(self, loop) -> None:
+        while not self._watch_stop.is_set():
+            self.subscription.check()
+            self.stream.prune()
+            loop.ok()
+            self._watch_stop.wait(WATCH_EVERY_S)
 
     def reload(self) -> None:
         self.service.reload()
 
     def stop(self) -> None:
+        self._watch_stop.set()
+        if self.subscription is not None:
+            self.subscription.close()
+        if self.stream_http is not None:
+            self.stream_http.stop()
         self.http.stop()
         self.service.stop()
         if self.handover is not None:
             self.handover.stop()
         self.registry.close()
         self.control.stop()
+
+
+def _loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _path(value) -> str | None:

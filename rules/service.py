@@ -28,6 +28,7 @@ from rules.metrics import RulesMetrics
 from rules.model import Group
 from rules.sinks import CurrentAlerts, InfluxHistory
 from rules.store import StateStore
+from rules.stream import SampleStream
 from storage.supervision import Supervisor
 
 log = logging.getLogger(__name__)
@@ -48,10 +49,12 @@ class RulesService:
         loops: Supervisor | None = None,
         payload_versions: Mapping[str, PayloadVersionPolicy] | None = None,
         samples: Callable | None = None,
+        stream: SampleStream | None = None,
     ) -> None:
         self.config = config
         self.query = query
         self.samples = samples  # raw-sample reads (InfluxClient.query_samples); None: query
+        self.stream = stream  # the writes InfluxDB forwards (rules/stream.py); None: queries only
         self.inventory = inventory
         self.history = history
         self.sinks = list(sinks)
@@ -211,6 +214,7 @@ class RulesService:
             late_data_s=self.config.late_data,
             clock=self.clock,
             samples=self.samples,
+            stream=self.stream,
         )
 
     def problems(self) -> list[str]:

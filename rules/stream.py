@@ -97,6 +97,7 @@ class SampleStream:
         self.gaps = 0
         self.answers = 0
         self._pruned_at = 0.0
+        self._names: dict[str, str] = {}
 
     # -- what is held ------------------------------------------------------------------------------
 
@@ -156,7 +157,7 @@ class SampleStream:
                 if not line or line[0] == "#":
                     continue
                 try:
-                    held += _take(line, tables)
+                    held += _take(line, tables, self._names)
                 except StreamGap as exc:
                     problems.append((exc.args[1] if len(exc.args) > 1 else None, str(exc.args[0])))
             self.lines += held
@@ -198,7 +199,7 @@ class SampleStream:
         return _frame(reading, t, boxes, values, at)
 
 
-def _take(line: str, tables: dict[str, _Table]) -> int:
+def _take(line: str, tables: dict[str, _Table], names: dict[str, str]) -> int:
     """One line into its table; 0 when no rule reads it. Raises StreamGap for what cannot be held."""
     if "\\" in line or '"' in line:  # escapes or string fields: the reference parser
         return _take_point(line, tables)
@@ -223,6 +224,7 @@ def _take(line: str, tables: dict[str, _Table]) -> int:
             found = True
     if not found or box is None:
         return 0
+    box = names.setdefault(box, box)  # one string per box, not one per held sample
     if not time_text or not time_text.lstrip("-").isdigit():
         raise StreamGap(f"a {measurement} line without a nanosecond time: {line[:80]!r}", measurement)
     table.times.append(int(time_text))

@@ -138,7 +138,9 @@ def test_one_query_per_rule_for_all_boxes_and_the_right_alerts(influx) -> None:
     # statement), absence: 3 statements for the whole batch
     assert len(query.statements) == 3
     assert sum('GROUP BY time(10s), "jbox_id"' in q for q in query.statements) == 2
-    assert any(q.startswith('SELECT "p_meas_kw" AS "f", "p_setpoint_kw" AS "r", "jbox_id" FROM') for q in query.statements)
+    assert any(
+        q.startswith('SELECT "p_meas_kw" AS "f", "p_setpoint_kw" AS "r", "jbox_id" FROM') for q in query.statements
+    )
     assert firing(engine, "SetpointNotFollowed") == {"jbox-1"}
     assert firing(engine, "Silent") == {"jbox-3", "jbox-never"}  # the never-seen box too
     fired = {(rule.rule.alert, t.key): t.at for rule, t in evaluation.transitions if t.to == "firing"}

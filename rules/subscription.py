@@ -1,0 +1,116 @@
+"""The InfluxDB 1.x subscription that forwards writes to the rules engine's stream, and its watch.
+
+``CREATE SUBSCRIPTION ... DESTINATIONS ALL 'http://jboxmon:<token>@host:port'`` on the database's
+default retention policy (where telemetry and heartbeats are written): InfluxDB then posts every
+write it accepts there to the stream's receiver (:mod:`rules.streamreceiver`), as it does for
+Kapacitor. The token is drawn at each start and only lets InfluxDB feed this process.
+
+Forwarding is best-effort on InfluxDB's side, so the watch (every ``every_s``) tells the stream when
+something may be missing: a failed post counted in InfluxDB's ``subscriber`` statistics, counters
+that went back (InfluxDB restarted), or the subscription gone (re-made). The stream then answers
+again only ``late_data`` later, and the engine queries InfluxDB meanwhile. Without the right to
+create subscriptions (a non-admin user, InfluxDB 2.x/3.x), the engine queries as before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from rules.stream import SampleStream
+from storage import InfluxClient, InfluxError
+from storage.influxql import quote_ident, quote_literal
+
+log = logging.getLogger(__name__)
+
+
+class StreamSubscription:
+    def __init__(self, client: InfluxClient, stream: SampleStream, destination: str, owner: str) -> None:
+        """``destination``: the receiver's URL with its credential; ``owner`` names this engine (one
+        subscription per engine, re-made at each start rather than piling up after kills)."""
+        self.client = client
+        self.stream = stream
+        self.destination = destination
+        self.name = "jboxmon_rules_" + hashlib.sha256(owner.encode()).hexdigest()[:12]
+        self.policy: str | None = None
+        self.active = False
+        self._failures: int | None = None
+
+    def open(self) -> bool:
+        """Make the subscription; False (said once in the log) when InfluxDB does not allow it."""
+        try:
+            self.policy = self._default_policy()
+            self._drop()
+            self.client.execute(
+                f"CREATE SUBSCRIPTION {quote_ident(self.name)} ON {self._on()} "
+                f"DESTINATIONS ALL {quote_literal(self.destination)}"
+            )
+        except InfluxError as exc:
+            log.warning("rules stream off, every read queries InfluxDB: cannot subscribe to its writes: %s", exc)
+            self.active = False
+            return False
+        self.stream.retention_policy = self.policy
+        self.stream.started()
+        self._failures = None
+        self.active = True
+        log.info("rules stream: InfluxDB forwards the writes of %s to this engine", self._on())
+        return True
+
+    def check(self) -> None:
+        """The watch: a lost post, a restarted InfluxDB or a vanished subscription is a gap."""
+        if not self.active:
+            return
+        if not self._exists():
+            self.stream.broken("the subscription was gone; made again")
+            self.open()
+            return
+        failures = self._failed_posts()
+        if self._failures is not None and failures != self._failures:
+            what = "InfluxDB restarted" if failures < self._failures else "InfluxDB failed to forward a write"
+            self.stream.broken(what)
+        self._failures = failures
+
+    def close(self) -> None:
+        if self.active:
+            try:
+                self._drop()
+            except InfluxError as exc:
+                log.warning("rules stream: could not drop subscription %s: %s", self.name, exc)
+            self.active = False
+
+    # -- InfluxDB -------------------------------------------------------------------------------
+
+    def _on(self) -> str:
+        return f"{quote_ident(self.client.settings.database)}.{quote_ident(self.policy or 'autogen')}"
+
+    def _rows(self, statement: str) -> list[tuple[str, dict, dict]]:
+        """(series name, series tags, row) of a SHOW statement."""
+        results = self.client.query_raw(statement)
+        out = []
+        for series in results[0].get("series", []) if results else []:
+            name, tags = series.get("name", ""), series.get("tags", {})
+            out += [(name, tags, dict(zip(series["columns"], row, strict=True))) for row in series.get("values", [])]
+        return out
+
+    def _default_policy(self) -> str:
+        rows = self._rows(f"SHOW RETENTION POLICIES ON {quote_ident(self.client.settings.database)}")
+        return next((row["name"] for _, _, row in rows if row.get("default")), "autogen")
+
+    def _exists(self) -> bool:
+        rows = self._rows("SHOW SUBSCRIPTIONS")
+        return any(series == self.client.settings.database and row.get("name") == self.name for series, _, row in rows)
+
+    def _failed_posts(self) -> int:
+        rows = self._rows("SHOW STATS FOR 'subscriber'")
+        return sum(
+            int(row.get("writeFailures") or 0)
+            for series, tags, row in rows
+            if series == "subscriber" and tags.get("destination") == self.destination
+        )
+
+    def _drop(self) -> None:
+        try:
+            self.client.execute(f"DROP SUBSCRIPTION {quote_ident(self.name)} ON {self._on()}")
+        except InfluxError as exc:
+            if "not found" not in str(exc):
+                raise
