@@ -24,6 +24,7 @@ The machine is shared and small: figures are noisy; run it on an idle node for c
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import tempfile
@@ -43,6 +44,7 @@ from storage.server import InfluxServer, free_port
 
 RULES = Path(__file__).resolve().parents[1] / "rules" / "default" / "jbox.yaml"
 _SAMPLE = re.compile(r'^(jboxmon_rules_\w+?)(_count|_sum|_bucket)?\{group="([^"]+)"(?:,le="([^"]+)")?\} (\S+)$')
+_ROWS = re.compile(r'^jboxmon_rules_read_rows_total\{source="(\w+)"\} (\S+)$')
 
 
 def config_text(
@@ -106,7 +108,16 @@ def scrape(port: int) -> dict[tuple[str, str, str], float]:
         if match:
             name, suffix, group, le, value = match.groups()
             out[(name + (suffix or ""), group, le or "")] = float(value)
+        rows = _ROWS.match(line)
+        if rows:  # where the rules' rows came from: InfluxDB queries or the write stream
+            out[("rows", rows.group(1), "")] = float(rows.group(2))
     return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -178,6 +189,8 @@ class NodeOutcome:
     run: FleetRun
     stored: int
     groups: list[GroupFigures]
+    cpu: dict[str, float]  # process -> CPU seconds per second over the measured span
+    rows: dict[str, float]  # source -> rows the rules read over the measured span
 
     @property
     def loss(self) -> int:
@@ -224,10 +237,15 @@ def one_node(
             began = time.time() + 1.0 + boxes * rounds / 200_000  # as run_fleet places round 0
             start_s = int(began - interval)  # each request carries the samples of the 10 s before it
             marks: dict[str, tuple[float, dict]] = {}
+            cpu: dict[str, dict[str, float]] = {}
+
+            pids = {"collector": processes_[1].pid, "rules": processes_[2].pid, "alerting": processes_[0].pid}
+            pids["influxd"] = influxd._process.pid
 
             def mark(name: str, at: float) -> None:
                 time.sleep(max(0.0, at - time.time()))
                 marks[name] = (time.time(), scrape(rules_port))
+                cpu[name] = {process: cpu_seconds(pid) for process, pid in pids.items()}
 
             timer = threading.Thread(
                 target=lambda: (mark("from", began + warm_up), mark("to", began + seconds)), daemon=True
@@ -248,7 +266,9 @@ def one_node(
                 process.terminate()
                 process.wait()
     (t0, before), (t1, after) = marks["from"], marks["to"]
-    return NodeOutcome(run, stored, group_figures(before, after, t1 - t0))
+    shares = {process: (cpu["to"][process] - cpu["from"][process]) / (t1 - t0) for process in cpu["to"]}
+    rows = {key[1]: value - before.get(key, 0.0) for key, value in after.items() if key[0] == "rows"}
+    return NodeOutcome(run, stored, group_figures(before, after, t1 - t0), shares, rows)
 
 
 def report(outcome: NodeOutcome) -> None:
@@ -270,6 +290,9 @@ def report(outcome: NodeOutcome) -> None:
             f"{g.lag_p99_s:>9.2f}s {'' if g.on_time else ' LATE'}"
         )
     print(f"engine busy (sum of mean evaluation / interval): {outcome.busy:.2f}")
+    print("CPU (cores) over the span: " + ", ".join(f"{name} {share:.2f}" for name, share in outcome.cpu.items()))
+    if outcome.rows:
+        print("rows the rules read: " + ", ".join(f"{source} {rows:,.0f}" for source, rows in outcome.rows.items()))
     print(f"verdict: {'HOLDS' if outcome.holds else 'FAILED'}")
 
 

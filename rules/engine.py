@@ -363,14 +363,25 @@ def _statement(condition, step: int) -> str | None:
 
 
 def _by_time(frame: pd.DataFrame) -> dict[int, dict[str, tuple]]:
-    """DataFrame (time, jbox_id, value, active[, since]) -> {time: {box: (value, active, False, since)}}."""
+    """DataFrame (time, jbox_id, value, active[, since]) -> {time: {box: (value, active, False, since)}}.
+
+    Columns taken out as lists first: iterating a frame's (Arrow-backed) columns row by row cost
+    ~1 s per 100,000 results (10,000 boxes, a few rules)."""
     out: dict[int, dict[str, tuple]] = {}
     if frame.empty:
         return out
-    since = frame["since"] if "since" in frame else pd.Series(float("nan"), index=frame.index)
-    rows = zip(frame["time"], frame["jbox_id"], frame["value"], frame["active"], since, strict=True)
-    for t, box, value, active, began in rows:
-        out.setdefault(int(t), {})[box] = (float(value), bool(active), False, None if pd.isna(began) else int(began))
+    times = [int(t) for t in frame["time"].tolist()]
+    values = frame["value"].astype("float64").tolist()
+    active = frame["active"].astype(bool).tolist()
+    if "since" not in frame:
+        since = [None] * len(frame)
+    elif pd.api.types.is_integer_dtype(frame["since"]):
+        since = frame["since"].tolist()
+    else:
+        since = [None if began != began else int(began) for began in frame["since"].astype("float64").tolist()]
+    rows = zip(times, frame["jbox_id"].tolist(), values, active, since, strict=True)
+    for t, box, value, is_active, began in rows:
+        out.setdefault(t, {})[box] = (value, is_active, False, began)
     return out
 
 

@@ -24,7 +24,7 @@ from inventory import Box
 from rules.engine import RuleEngine
 from rules.files import resolve_rule_files
 from rules.loader import RulesError, load_rules
-from rules.metrics import RulesMetrics
+from rules.metrics import ReadsCollector, RulesMetrics
 from rules.model import Group
 from rules.sinks import CurrentAlerts, InfluxHistory
 from rules.store import StateStore
@@ -62,6 +62,7 @@ class RulesService:
         self.box_energy_kwh = box_energy_kwh  # fleet.box_energy_kwh, for energy_balance
         self.payload_versions = payload_versions  # collector.payload_versions, for deprecated_payload
         self.metrics = metrics or RulesMetrics()
+        self.metrics.registry.register(ReadsCollector(lambda: self.engine.reader if self.engine else None, stream))
         # the scheduled jobs (one per group, the reload poll) are supervised: a job that raises is
         # counted in jboxmon_rules_loop_errors_total and named by /health until it runs again, and
         # a group not evaluated for a few intervals is reported stuck (storage/supervision.py)

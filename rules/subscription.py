@@ -5,9 +5,10 @@ default retention policy (where telemetry and heartbeats are written): InfluxDB 
 write it accepts there to the stream's receiver (:mod:`rules.streamreceiver`), as it does for
 Kapacitor. The token is drawn at each start and only lets InfluxDB feed this process.
 
-Forwarding is best-effort on InfluxDB's side, so the watch (every ``every_s``) tells the stream when
-something may be missing: a failed post counted in InfluxDB's ``subscriber`` statistics, counters
-that went back (InfluxDB restarted), or the subscription gone (re-made). The stream then answers
+Forwarding is best-effort on InfluxDB's side, so the watch (every 10 s) tells the stream when
+something may be missing: a failed post counted in InfluxDB's ``subscriber`` statistics, a write it
+could not queue for its subscribers (``subWriteDrop``), counters that went back (InfluxDB
+restarted), or the subscription gone (re-made). The stream then answers
 again only ``late_data`` later, and the engine queries InfluxDB meanwhile. Without the right to
 create subscriptions (a non-admin user, InfluxDB 2.x/3.x), the engine queries as before.
 """
@@ -34,7 +35,7 @@ class StreamSubscription:
         self.name = "jboxmon_rules_" + hashlib.sha256(owner.encode()).hexdigest()[:12]
         self.policy: str | None = None
         self.active = False
-        self._failures: int | None = None
+        self._losses_seen: int | None = None
 
     def open(self) -> bool:
         """Make the subscription; False (said once in the log) when InfluxDB does not allow it."""
@@ -51,7 +52,7 @@ class StreamSubscription:
             return False
         self.stream.retention_policy = self.policy
         self.stream.started()
-        self._failures = None
+        self._losses_seen = None
         self.active = True
         log.info("rules stream: InfluxDB forwards the writes of %s to this engine", self._on())
         return True
@@ -64,11 +65,11 @@ class StreamSubscription:
             self.stream.broken("the subscription was gone; made again")
             self.open()
             return
-        failures = self._failed_posts()
-        if self._failures is not None and failures != self._failures:
-            what = "InfluxDB restarted" if failures < self._failures else "InfluxDB failed to forward a write"
+        losses = self._losses()
+        if self._losses_seen is not None and losses != self._losses_seen:
+            what = "InfluxDB restarted" if losses < self._losses_seen else "InfluxDB failed to forward a write"
             self.stream.broken(what)
-        self._failures = failures
+        self._losses_seen = losses
 
     def close(self) -> None:
         if self.active:
@@ -100,13 +101,16 @@ class StreamSubscription:
         rows = self._rows("SHOW SUBSCRIPTIONS")
         return any(series == self.client.settings.database and row.get("name") == self.name for series, _, row in rows)
 
-    def _failed_posts(self) -> int:
-        rows = self._rows("SHOW STATS FOR 'subscriber'")
-        return sum(
+    def _losses(self) -> int:
+        """Posts to this engine that failed, plus writes InfluxDB could not queue for any subscriber
+        (``subWriteDrop``: its forwarding queue was full)."""
+        failed = sum(
             int(row.get("writeFailures") or 0)
-            for series, tags, row in rows
+            for series, tags, row in self._rows("SHOW STATS FOR 'subscriber'")
             if series == "subscriber" and tags.get("destination") == self.destination
         )
+        dropped = sum(int(row.get("subWriteDrop") or 0) for _, _, row in self._rows("SHOW STATS FOR 'write'"))
+        return failed + dropped
 
     def _drop(self) -> None:
         try:

@@ -135,10 +135,17 @@ def _render_bounded(template, context: dict, seconds: float) -> str:
     return "".join(parts)
 
 
+class Constant(str):
+    """A template without Jinja syntax (``chart_fields: p_setpoint_kw,p_meas_kw``): its own text,
+    given back without a render (an evaluation renders every firing alert's annotations)."""
+
+
 def compile_template(source: str, seconds: float = MAX_SECONDS):
     """Compile and trial-render with sample values; raises TemplateProblem with the reason."""
     if len(source) > MAX_CHARS:
         raise TemplateProblem(f"template longer than {MAX_CHARS:,} characters")
+    if "{" not in source and "\r" not in source:  # no {{ }}, {% %} or {# #}, no newline Jinja rewrites:
+        return Constant(source.removesuffix("\n"))  # Jinja gives the text, less one final newline
     try:
         template = _ENV.from_string(source)
         _render_bounded(template, SAMPLE_CONTEXT, seconds)
@@ -152,6 +159,8 @@ def compile_template(source: str, seconds: float = MAX_SECONDS):
 
 
 def render(template, context: dict, seconds: float = MAX_SECONDS) -> str:
+    if isinstance(template, Constant):
+        return str(template)
     try:
         return _render_bounded(template, context, seconds)
     except TemplateError as exc:  # a value the trial render did not meet: show it, never crash

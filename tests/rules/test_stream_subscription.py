@@ -79,7 +79,7 @@ def test_what_influxdb_stores_is_what_the_stream_answers_and_a_lost_post_is_a_ga
         # the receiver down: InfluxDB's posts fail, the watch sees it, the stream steps aside
         server.stop()
         _write(client, t0, range(30, 40))
-        _until(lambda: subscription._failed_posts() > 0)
+        _until(lambda: subscription._losses() > 0)
         now[0] = t0 / S + 60  # the watch's next round, after the lost samples' times
         subscription.check()
         assert stream.gaps == 1
