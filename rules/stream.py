@@ -357,10 +357,10 @@ def _merged(t: np.ndarray, codes: np.ndarray, values: np.ndarray) -> tuple:
 def _frame(reading: Reading, t: np.ndarray, codes: np.ndarray, names, values: np.ndarray, at: dict[str, int]):
     """The frame InfluxDB's answer gives (``time``, ``jbox_id``, the columns) plus ``t_ns``;
     rows by box then time (``names``: the box of each code)."""
+    present = np.zeros(len(t), dtype=bool)  # a sample with a value of a field the reading selects
+    for i in {at[c.field] for c in reading.columns}:
+        present |= ~np.isnan(values[:, i])
     if reading.step_s is None:
-        present = np.zeros(len(t), dtype=bool)
-        for i in {at[c.field] for c in reading.columns}:
-            present |= ~np.isnan(values[:, i])
         data = {c.name: values[present, at[c.field]] for c in reading.columns}
         return _with_time(pd.DataFrame({**data, "jbox_id": names.take(codes[present])}), t[present])
     if not len(t):
@@ -372,13 +372,8 @@ def _frame(reading: Reading, t: np.ndarray, codes: np.ndarray, names, values: np
     data = {"jbox_id": names.take(codes[starts])}
     for column in reading.columns:
         data[column.name] = _aggregate(column.aggregate, values[:, at[column.field]], starts, len(t))
-    frame = pd.DataFrame(data)
-    # a bucket with no value of any selected field is no row (fill(none))
-    present = np.zeros(len(t), dtype=bool)
-    for i in {at[c.field] for c in reading.columns}:
-        present |= ~np.isnan(values[:, i])
-    keep = np.add.reduceat(present.astype(np.int64), starts) > 0
-    return _with_time(frame[keep].reset_index(drop=True), bucket[starts][keep])
+    keep = np.add.reduceat(present.astype(np.int64), starts) > 0  # no value at all: no row (fill(none))
+    return _with_time(pd.DataFrame(data)[keep].reset_index(drop=True), bucket[starts][keep])
 
 
 def _aggregate(how: str, v: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
