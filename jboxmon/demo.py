@@ -163,8 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--boxes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--duration", type=float, default=300,
-                        help="seconds before the retention pass is shown (default: 300); it serves on until Ctrl-C")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=300,
+        help="seconds before the retention pass is shown (default: 300); it serves on until Ctrl-C",
+    )
     parser.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second for the live fleet")
     parser.add_argument("--exit", action="store_true", help="stop after the retention pass instead of serving on")
     args = parser.parse_args(argv)
@@ -254,13 +258,16 @@ def print_left_behind() -> None:
     """After the demo: only what still exists without the services (files), nothing that would not answer."""
     mails, hooks = len(list((VAR / "mail").glob("*.eml"))), len(list((VAR / "webhooks").glob("*.json")))
     truths = sorted(str(p) for p in VAR.glob("ground_truth*.jsonl"))
-    print(f"""
+    print(
+        f"""
 jboxmon demo stopped. The services and InfluxDB are down; on disk in {VAR}/:
   emails       {mails} in {VAR}/mail/*.eml (open with any mail client; links point at the stopped status page)
   webhooks     {hooks} in {VAR}/webhooks/*.json
   InfluxDB     {VAR}/influxdb (run `make demo` again to serve it)
   archive      {VAR}/archive (Parquet, readable with pandas or pyarrow)
-  ground truth {", ".join(truths) or "none"}""", flush=True)
+  ground truth {", ".join(truths) or "none"}""",
+        flush=True,
+    )
 
 
 def print_guide(influx_url: str, config, operator_token: Path) -> None:

@@ -64,7 +64,7 @@ class RulesComponent:
         self.stream, self.subscription, self.stream_http = None, None, None
         self._watch_stop = threading.Event()
         if rules.stream.enabled:
-            self.stream = SampleStream(hold_s=rules.stream.hold, margin_s=rules.late_data)
+            self.stream = SampleStream(hold_s=rules.stream.hold)
             self._stream_token = secrets.token_urlsafe(24)
             receiver = create_receiver(self.stream, self._stream_token)
             self.stream_http = BackgroundServer(receiver, rules.stream.host, rules.stream.port)

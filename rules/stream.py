@@ -8,8 +8,11 @@ reading's InfluxQL statement would return for ``[start, end)``: the raw rows, or
 per box of first, last, count, sum, mean, max, min, computed here. Only when the stream is known
 complete for that range, otherwise None and the engine queries InfluxDB as before:
 
-- complete from: a measurement is complete from ``margin`` after the first forwarded batch (a
-  sample written just before the subscription took effect is not here) and again after a gap;
+- complete from: the subscription made, a probe point is written (:data:`PROBE`); once it comes
+  back, every write InfluxDB took after it is forwarded too, so the stream is complete from its
+  time plus ``margin`` (a sample stamped later but written earlier comes from a box whose clock
+  runs ahead: 5 s allowed). Without the probe, from the first forwarded batch; after a gap, from
+  then plus ``margin``;
 - a gap: a batch that could not be read, a value whose type differs from the field's earlier
   values (InfluxDB refuses such a point but forwards it), a string or boolean value, a write
   InfluxDB failed to forward (:meth:`broken`, from its statistics), or rules that want a field
@@ -39,6 +42,8 @@ from storage.lineparser import parse_field_value, parse_line
 log = logging.getLogger(__name__)
 NS = 1_000_000_000
 SEAL_ROWS = 50_000  # pending rows turned into arrays at once
+CLOCK_SKEW_S = 5.0  # how far ahead of the server's clock a box may stamp its samples, for completeness
+PROBE = "jboxmon_stream_probe"  # the measurement of the point that shows the subscription works
 PRUNE_EVERY_S = 10.0
 MAX_SERIES = 1_000_000
 
@@ -87,14 +92,17 @@ class _Table:
 
 
 class SampleStream:
-    def __init__(self, hold_s: float = 180.0, margin_s: float = 15.0, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, hold_s: float = 180.0, margin_s: float = CLOCK_SKEW_S, clock: Callable[[], float] = time.time
+    ) -> None:
         self.hold_s = hold_s
-        self.margin_s = margin_s  # rules.late_data: how late a sample may be written after its time
+        self.margin_s = margin_s
         self.clock = clock
         self.retention_policy: str | None = None  # the policy forwarded (the database's default)
         self._lock = threading.Lock()
         self._tables: dict[str, _Table] = {}
         self._live = False  # a batch was forwarded since the subscription was made
+        self._probe: tuple[str, float, int] | None = None  # (its field text, written at, gaps then)
         self.lines = 0  # lines read
         self.gaps = 0
         self.answers = 0
@@ -135,6 +143,11 @@ class SampleStream:
             for table in self._tables.values():
                 table.complete_from = None
 
+    def expect(self, marker: str, written_at: float) -> None:
+        """A probe point whose line holds ``marker`` is written to InfluxDB at ``written_at``."""
+        with self._lock:
+            self._probe = (marker, written_at, self.gaps)
+
     def broken(self, why: str, measurement: str | None = None) -> None:
         """Something forwarded was lost: complete again only ``margin`` from now."""
         with self._lock:
@@ -154,6 +167,14 @@ class SampleStream:
         problems: list[tuple[str | None, str]] = []
         held = 0
         with self._lock:
+            if self._probe is not None and self._probe[0] in body:
+                _, written_at, gaps = self._probe
+                self._probe = None
+                if gaps == self.gaps:  # nothing lost since it was written: complete from then
+                    self._live = True
+                    start = int((written_at + self.margin_s) * NS)
+                    for table in self._tables.values():
+                        table.complete_from = start if table.complete_from is None else table.complete_from
             if not self._live:
                 self._live = True
                 start = self._from_now()

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
+import time
 
-from rules.stream import SampleStream
+from rules.stream import PROBE, SampleStream
 from storage import InfluxClient, InfluxError
 from storage.influxql import quote_ident, quote_literal
 
@@ -52,10 +54,21 @@ class StreamSubscription:
             return False
         self.stream.retention_policy = self.policy
         self.stream.started()
+        self._probe()
         self._losses_seen = None
         self.active = True
         log.info("rules stream: InfluxDB forwards the writes of %s to this engine", self._on())
         return True
+
+    def _probe(self) -> None:
+        """Write the point whose return shows the subscription works (rules/stream.py's PROBE)."""
+        marker = f"n={secrets.randbits(62)}i"
+        written_at = time.time()
+        self.stream.expect(marker, written_at)
+        try:
+            self.client.write([f"{PROBE},engine={self.name} {marker} {int(written_at * 1e9)}"])
+        except InfluxError as exc:  # complete from the first forwarded batch instead
+            log.warning("rules stream: could not write its probe point: %s", exc)
 
     def check(self) -> None:
         """The watch: a lost post, a restarted InfluxDB or a vanished subscription is a gap."""

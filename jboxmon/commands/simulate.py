@@ -66,8 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="share of healthy boxes with a short deviation (default: simulator.transient_rate)",
     )
-    parser.add_argument("--truth", type=Path, help="ground-truth JSON-lines file (default: simulator.ground_truth "
-                        "with the mode and the window's start in its name, one file per run)")
+    parser.add_argument(
+        "--truth",
+        type=Path,
+        help="ground-truth JSON-lines file (default: simulator.ground_truth "
+        "with the mode and the window's start in its name, one file per run)",
+    )
     backfill = parser.add_argument_group("backfill")
     backfill.add_argument("--start", help="window start, ISO-8601 (default: the window ends at this hour)")
     backfill.add_argument(

@@ -58,6 +58,7 @@ def test_what_influxdb_stores_is_what_the_stream_answers_and_a_lost_post_is_a_ga
     subscription = StreamSubscription(client, stream, f"http://jboxmon:{token}@127.0.0.1:{server.port}", "test")
     try:
         assert subscription.open()
+        _until(lambda: stream._live)  # its probe point came back: complete from when it was written
         subscription.check()  # the baseline of InfluxDB's failure counter
         t0 = (int(now[0]) + 60) // 60 * 60 * S  # after the subscription: complete from there
         _write(client, t0, range(0, 30))
