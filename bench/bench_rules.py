@@ -6,10 +6,13 @@ another at its interval, for ``--rounds`` minutes, by
   (a) the full-window baseline, today's engine before incremental reads: every window read whole,
       the deviation's buckets made by an InfluxQL subquery;
   (b) the incremental engine: one read per distinct statement of a group, only the buckets not
-      read before plus ``late_data``; deviation from the raw samples of its two fields.
-  Both in the same process against the same data, interleaved minute by minute; the first minute
+      read before plus ``late_data``; deviation from the raw samples of its two fields;
+  (c) the same engine answered by the write stream (``jboxmon rules run``'s default): the history's
+      lines fed to a SampleStream minute by minute, as InfluxDB forwards them; the feeding is timed
+      apart (the receiver's work, not an evaluation's).
+  All in the same process against the same data, interleaved minute by minute; the first minute
   (cold reads) is left out. Prints each group's mean evaluation and the engine's busy share
-  (sum over groups of mean evaluation / interval) for both, and their ratio.
+  (sum over groups of mean evaluation / interval), and the ratios to (a).
 
 Part 2: ``rules backtest`` of the default rules on simulator history for several seeds (1,000 boxes,
 6 h by default): precision, recall and detection delay per rule, and what the replay cost.
@@ -28,15 +31,19 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
+
 from config.model import InfluxDBConfig
 from inventory import Box
 from rules.backtest import load_truth, run_backtest
 from rules.engine import RuleEngine
 from rules.loader import load_rules
+from rules.stream import SampleStream
 from simulator.backfill import run_backfill
 from simulator.scenario import build_scenario
 from simulator.window import SimWindow
 from storage import InfluxClient, InfluxSettings
+from storage.lineprotocol import encode_point
 from storage.server import InfluxServer
 
 RULES = Path(__file__).resolve().parents[1] / "rules" / "default" / "jbox.yaml"
@@ -95,7 +102,10 @@ def live_evaluation(client: InfluxClient, scenario, rounds: int) -> dict:
     inventory = [Box(jbox_id) for jbox_id in scenario.fleet.ids]
     end = scenario.window.end_ms * 1_000_000  # a multiple of every group's interval
     start = end - (rounds + 1) * 60 * NS
-    counted = {"baseline": [0, 0], "incremental": [0, 0]}
+    counted = {"baseline": [0, 0], "incremental": [0, 0], "stream": [0, 0]}
+    now = [start / NS]
+    stream = SampleStream(hold_s=600, clock=lambda: now[0])
+    fed = [0.0, 0]  # seconds feeding the stream, lines
 
     def query(name: str):
         def run(statement: str):
@@ -110,9 +120,18 @@ def live_evaluation(client: InfluxClient, scenario, rounds: int) -> dict:
     engines = {
         "baseline": RuleEngine(before, query("baseline"), lambda: inventory, late_data_s=None),
         "incremental": RuleEngine(groups, query("incremental"), lambda: inventory),
+        "stream": RuleEngine(groups, query("stream"), lambda: inventory, stream=stream),
     }
+    stream.feed("")  # subscribed before the history began: complete from its start
     seconds = {name: {g.name: [] for g in groups} for name in engines}
     for minute in range(rounds + 1):
+        lines = _forwarded(client, start + minute * 60 * NS, start + (minute + 1) * 60 * NS)
+        began = time.perf_counter()
+        for batch in range(0, len(lines), 5000):  # as InfluxDB forwards the collector's writes
+            stream.feed("\n".join(lines[batch : batch + 5000]))
+        fed[0] += time.perf_counter() - began
+        fed[1] += len(lines)
+        now[0] = (start + (minute + 1) * 60 * NS) / NS
         for name, engine in engines.items():
             for group in engine.groups:
                 step = int(group.interval) * NS
@@ -128,30 +147,53 @@ def live_evaluation(client: InfluxClient, scenario, rounds: int) -> dict:
             "busy": sum(statistics.mean(v) / int(g.interval) for g, v in zip(groups, per_group.values(), strict=True)),
             "queries": counted[name][0],
             "rows": counted[name][1],
+            "answered": engines[name].reader.rows_answered,
         }
         for name, per_group in seconds.items()
-    }
+    } | {"feed": {"seconds": fed[0], "lines": fed[1]}}
+
+
+def _forwarded(client: InfluxClient, start: int, end: int) -> list[str]:
+    """The telemetry and heartbeat lines written in [start, end): what InfluxDB forwards."""
+    lines = []
+    for measurement in ("telemetry", "heartbeat"):
+        frame = client.query(f'SELECT * FROM "{measurement}" WHERE time >= {start} AND time < {end} GROUP BY *')
+        if frame.empty:
+            continue
+        tags = [c for c in frame.columns if c in ("jbox_id", "site", "region", "service")]
+        fields = [c for c in frame.columns if c not in (*tags, "time", "measurement")]
+        t_ns = (frame["time"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
+        for row, t in zip(frame[tags + fields].itertuples(index=False), t_ns, strict=True):
+            values = dict(zip(tags + fields, row, strict=True))
+            present = {k: v for k, v in values.items() if k in fields and v is not None and v == v}
+            lines.append(encode_point(measurement, {k: values[k] for k in tags if values[k]}, present, int(t)))
+    return lines
 
 
 def part_live(server: InfluxServer, sizes: list[int], rounds: int, tmp: Path) -> None:
     print(f"== part 1: live-style evaluation of every default group over {rounds} minute(s), 1 h of 10-s history")
     print("   (a) full-window baseline (today's engine: every window read whole, deviation by subquery)")
     print("   (b) incremental engine (reads only what is new plus rules.late_data)")
+    print("   (c) the same, new buckets answered by the write stream (rules run's default)")
     for boxes in sizes:
         client, scenario, _ = backfilled(server, f"bench_live_{boxes}", boxes, 1.0, 7, tmp)
         r = live_evaluation(client, scenario, rounds)
         client.close()
-        a, b = r["baseline"], r["incremental"]
+        a, b, c, feed = r["baseline"], r["incremental"], r["stream"], r["feed"]
         print(
             f"  {boxes:>6,} boxes: engine busy (sum of mean evaluation / interval) (a) {a['busy']:.3f}  "
-            f"(b) {b['busy']:.3f}  ratio (a)/(b) = {a['busy'] / b['busy']:.2f}x; rows read (a) {a['rows']:,} "
-            f"(b) {b['rows']:,}"
+            f"(b) {b['busy']:.3f}  (c) {c['busy']:.3f}; (a)/(b) = {a['busy'] / b['busy']:.2f}x, "
+            f"(a)/(c) = {a['busy'] / c['busy']:.2f}x; rows read from InfluxDB (a) {a['rows']:,} (b) {b['rows']:,} "
+            f"(c) {c['rows']:,} (+{c['answered']:,} from the stream)"
         )
+        per_line = feed["seconds"] / max(feed["lines"], 1) * 1e6
+        fed = f"{feed['lines']:,} lines in {feed['seconds']:.1f} s ({per_line:.1f} us a line)"
+        print(f"           feeding the stream: {fed}")
         for group, seconds in a["per_group_s"].items():
-            other = b["per_group_s"][group]
+            other, streamed = b["per_group_s"][group], c["per_group_s"][group]
             print(
                 f"           {group:<10} mean evaluation (a) {seconds * 1000:8.1f} ms  (b) {other * 1000:8.1f} ms"
-                f"  {seconds / other:5.2f}x"
+                f"  (c) {streamed * 1000:8.1f} ms  (a)/(b) {seconds / other:5.2f}x  (a)/(c) {seconds / streamed:5.2f}x"
             )
 
 
