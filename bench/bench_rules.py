@@ -103,7 +103,7 @@ def live_evaluation(client: InfluxClient, scenario, rounds: int) -> dict:
     end = scenario.window.end_ms * 1_000_000  # a multiple of every group's interval
     start = end - (rounds + 1) * 60 * NS
     counted = {"baseline": [0, 0], "incremental": [0, 0], "stream": [0, 0]}
-    now = [start / NS]
+    now = [start / NS - 60]  # subscribed a minute before the evaluations begin
     stream = SampleStream(hold_s=600, clock=lambda: now[0])
     fed = [0.0, 0]  # seconds feeding the stream, lines
 
