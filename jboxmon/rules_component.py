@@ -1,5 +1,6 @@
-"""The rules service wired to this installation: InfluxDB queries, the registry's inventory, the
-alert history in InfluxDB, the hand-over to alerting (in process under ``jboxmon run``, else over
+"""The rules service wired to this installation: InfluxDB queries and the writes InfluxDB forwards
+(the stream, with its listener, subscription and watch), the registry's inventory, the alert
+history in InfluxDB, the hand-over to alerting (in process under ``jboxmon run``, else over
 HTTP to ``rules.alerting_url``), and its HTTP API."""
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class RulesComponent:
         self.control = ControlPlane(config)
         self.stream, self.subscription, self.stream_http = None, None, None
         self._watch_stop = threading.Event()
+        self._watch_loop = None
         if rules.stream.enabled:
             self.stream = SampleStream(hold_s=rules.stream.hold)
             self._stream_token = secrets.token_urlsafe(24)
@@ -152,7 +154,7 @@ class RulesComponent:
         owner = f"{socket.gethostname()}:{self.config.rules.state_db.resolve()}"
         self.subscription = StreamSubscription(self.influx, self.stream, destination, owner)
         if self.subscription.open():
-            self.service.loops.spawn("stream-watch", self._watch, stall_after_s=120)
+            self._watch_loop = self.service.loops.spawn("stream-watch", self._watch, stall_after_s=120)
 
     def _watch(self, loop) -> None:
         while not self._watch_stop.is_set():
@@ -166,6 +168,8 @@ class RulesComponent:
 
     def stop(self) -> None:
         self._watch_stop.set()
+        if self._watch_loop is not None:
+            self._watch_loop.stop()
         if self.subscription is not None:
             self.subscription.close()
         if self.stream_http is not None:

@@ -14,6 +14,9 @@ restart, for a statement not seen before (a changed rule), when the times go bac
 the last read is older than the window. Conditions that share a statement (a rule and its ``clear``,
 two rules on the same aggregates) share one read, over the longest window they need.
 
+Where the rows come from: ``answer`` (the write stream, :mod:`rules.stream`) when it holds all of
+``[read_from, end)``, else a query; the buckets held and re-read are the same either way.
+
 Late data: a point arriving more than ``late_data`` after its bucket was read is not seen by live
 evaluation (a backtest, reading history, sees it). ``late_data=None`` reads every window whole: the
 reference the incremental reads are tested against.
