@@ -29,7 +29,10 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-body (a SIGKILL drill): no delivery, no answer
+                    return
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 with receiver.lock:
