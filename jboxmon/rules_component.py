@@ -159,7 +159,6 @@ class RulesComponent:
     def _watch(self, loop) -> None:
         while not self._watch_stop.is_set():
             self.subscription.check()
-            self.stream.prune()
             loop.ok()
             self._watch_stop.wait(WATCH_EVERY_S)
 

@@ -330,15 +330,14 @@ class RuleEngine:
 
     def readings(self) -> dict[str, Reading]:
         """What the data rules read, by statement (without time range)."""
-        return {
-            key: reading
+        readings = [
+            condition.reading(int(group.interval))
             for group in self.groups
             for loaded in self.rules.get(group.name, [])
             for condition in (loaded.rule.condition, loaded.rule.clear)
             if condition is not None
-            and (reading := condition.reading(int(group.interval))) is not None
-            and (key := _statement(condition, int(group.interval)))
-        }
+        ]
+        return {reading.influxql(0, 0): reading for reading in readings if reading is not None}
 
     def rule_labels(self) -> dict[str, dict[str, str]]:
         return {loaded.rule.alert: loaded.rule.labels for rules in self.rules.values() for loaded in rules}

@@ -49,7 +49,12 @@ MAX_SERIES = 1_000_000
 
 
 class StreamGap(ValueError):
-    """What the stream cannot hold exactly: the measurement is not complete until ``margin`` later."""
+    """What the stream cannot hold exactly: the measurement (None: every one) is not complete until
+    ``margin`` later."""
+
+    def __init__(self, why: str, measurement: str | None = None) -> None:
+        super().__init__(why)
+        self.measurement = measurement
 
 
 @dataclass
@@ -65,6 +70,11 @@ class _Table:
     times: list[int] = field(default_factory=list)
     boxes: list[int] = field(default_factory=list)  # box codes (SampleStream._code)
     values: list[list[float]] = field(default_factory=list)
+
+    def add(self, time_ns: int, box: int, values: list[float]) -> None:
+        self.times.append(time_ns)
+        self.boxes.append(box)
+        self.values.append(values)
 
     def seal(self) -> None:
         if self.times:
@@ -164,20 +174,17 @@ class SampleStream:
 
     def feed(self, body: str) -> int:
         """Take one forwarded batch (line protocol, nanosecond times); returns the lines held."""
-        problems: list[tuple[str | None, str]] = []
+        problems: dict[str | None, str] = {}  # measurement -> the first reason it has a gap
         held = 0
         with self._lock:
-            if self._probe is not None and self._probe[0] in body:
-                _, written_at, gaps = self._probe
+            probe = self._probe if self._probe is not None and self._probe[0] in body else None
+            if probe is not None:
                 self._probe = None
-                if gaps == self.gaps:  # nothing lost since it was written: complete from then
-                    self._live = True
-                    start = int((written_at + self.margin_s) * NS)
-                    for table in self._tables.values():
-                        table.complete_from = start if table.complete_from is None else table.complete_from
             if not self._live:
                 self._live = True
-                start = self._from_now()
+                # the probe came back with nothing lost since it was written: complete from then
+                exact = probe is not None and probe[2] == self.gaps
+                start = int((probe[1] + self.margin_s) * NS) if exact else self._from_now()
                 for table in self._tables.values():
                     table.complete_from = start
             tables = self._tables
@@ -187,7 +194,7 @@ class SampleStream:
                 try:
                     held += _take(line, tables, self._series, self._code)
                 except StreamGap as exc:
-                    problems.append((exc.args[1] if len(exc.args) > 1 else None, str(exc.args[0])))
+                    problems.setdefault(exc.measurement, str(exc))
             self.lines += held
             if len(self._series) > MAX_SERIES:  # keys of boxes long gone: read again when seen
                 self._series.clear()
@@ -197,7 +204,7 @@ class SampleStream:
         if self.clock() - self._pruned_at >= PRUNE_EVERY_S:
             self._pruned_at = self.clock()
             self.prune()
-        for measurement, why in problems[:1] + [p for p in problems[1:] if p[0] != problems[0][0]]:
+        for measurement, why in problems.items():
             self.broken(why, measurement)
         return held
 
@@ -230,7 +237,7 @@ class SampleStream:
             if not reading.fields <= set(table.fields):
                 return None
             t, codes, values = table.rows(start, end)
-            at = dict(table.index)
+            at = table.index  # a table's fields never change: want() replaces the table
             if len(self._names_array) != len(self._names):
                 self._names_array = pd.array(self._names, dtype="str")
             names = self._names_array
@@ -270,22 +277,21 @@ def _take(
             try:
                 values[i] = float(text)
             except ValueError:  # a boolean: no number a rule can count on
-                values[i] = _number(text, name, table, table.measurement)
+                values[i] = _number(text, name, table)
                 continue
             if kinds[i] is not float:
                 _kind(table, i, float)
         else:
-            values[i] = _number(text, name, table, table.measurement)
+            values[i] = _number(text, name, table)
     if not found:
         return 0
     try:
-        table.times.append(int(time_text))
+        time_ns = int(time_text)
     except ValueError:
         raise StreamGap(
             f"a {table.measurement} line without a nanosecond time: {line[:80]!r}", table.measurement
         ) from None
-    table.boxes.append(box)
-    table.values.append(values)
+    table.add(time_ns, box, values)
     return 1
 
 
@@ -315,19 +321,17 @@ def _take_point(line: str, tables: dict[str, _Table], code: Callable[[str], int]
     for name, value in point.fields.items():
         i = table.index.get(name)
         if i is not None:
-            values[i] = _checked(value, name, table, point.measurement)
+            values[i] = _checked(value, name, table)
             found = True
     if not found:
         return 0
     if point.time_ns is None:
         raise StreamGap(f"a {point.measurement} line without a time", point.measurement)
-    table.times.append(point.time_ns)
-    table.boxes.append(code(box))
-    table.values.append(values)
+    table.add(point.time_ns, code(box), values)
     return 1
 
 
-def _number(text: str, name: str, table: _Table, measurement: str) -> float:
+def _number(text: str, name: str, table: _Table) -> float:
     """A value off the hot path: an integer, or whatever else the reference parser reads."""
     if text[-1] == "i":
         value: object = int(text[:-1])
@@ -335,13 +339,14 @@ def _number(text: str, name: str, table: _Table, measurement: str) -> float:
         try:
             value = parse_field_value(text)
         except ValueError as exc:
-            raise StreamGap(f"field {name!r} of {measurement}: {exc}", measurement) from None
-    return _checked(value, name, table, measurement)
+            raise StreamGap(f"field {name!r} of {table.measurement}: {exc}", table.measurement) from None
+    return _checked(value, name, table)
 
 
-def _checked(value, name: str, table: _Table, measurement: str) -> float:
+def _checked(value, name: str, table: _Table) -> float:
     kind = type(value)
     if kind not in (float, int):
+        measurement = table.measurement
         raise StreamGap(f"field {name!r} of {measurement} holds a {kind.__name__}, not a number", measurement)
     _kind(table, table.index[name], kind)
     return float(value)
