@@ -48,7 +48,13 @@ _ROWS = re.compile(r'^jboxmon_rules_read_rows_total\{source="(\w+)"\} (\S+)$')
 
 
 def config_text(
-    tmp: str, influx_url: str, rules_port: int, alerting_port: int, rules_file: Path = RULES, tree: Path | None = None
+    tmp: str,
+    influx_url: str,
+    rules_port: int,
+    alerting_port: int,
+    rules_file: Path = RULES,
+    tree: Path | None = None,
+    collector_workers: int = 1,
 ) -> str:
     # every service listens on loopback and the bench reads /metrics freely; a tree from before
     # operator credentials knows no `auth:` section
@@ -62,6 +68,7 @@ inventory:
   path: {tmp}/registry.sqlite
 collector:
   spool_dir: {tmp}/spool
+  workers: {collector_workers}
 rules:
   files: [{rules_file}]
   state_db: {tmp}/rules-state.sqlite
@@ -115,9 +122,13 @@ def scrape(port: int) -> dict[tuple[str, str, str], float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
+    """User + system CPU time of a process and its live children (collector workers), Linux /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += (task / "children").read_text().split()
+    return own + sum(cpu_seconds(int(child)) for child in children)
 
 
 @dataclass
@@ -214,14 +225,22 @@ class NodeOutcome:
 
 
 def one_node(
-    boxes: int, seconds: int, warm_up: int, processes: int, connections: int, tree: Path | None = None
+    boxes: int,
+    seconds: int,
+    warm_up: int,
+    processes: int,
+    connections: int,
+    collector_workers: int = 1,
+    tree: Path | None = None,
 ) -> NodeOutcome:
     """A fresh InfluxDB, collector, rules engine and alerting (of ``tree``, else this one) under the fleet."""
     with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp) / "influx") as influxd:
         rules_port, alerting_port, collector_port = free_port(), free_port(), free_port()
         config = Path(tmp) / "jboxmon.yaml"
         rules_file = RULES if tree is None else tree / "rules" / "default" / "jbox.yaml"
-        config.write_text(config_text(tmp, influxd.url, rules_port, alerting_port, rules_file, tree))
+        config.write_text(
+            config_text(tmp, influxd.url, rules_port, alerting_port, rules_file, tree, collector_workers)
+        )
         InfluxClient(InfluxSettings(url=influxd.url, database="fleet")).create_database()
         tokens = issue_fleet(f"{tmp}/registry.sqlite", boxes, tree)
         processes_ = [start_service(config, ["alerting"], alerting_port, tree=tree)]
@@ -296,12 +315,13 @@ def report(outcome: NodeOutcome) -> None:
     print(f"verdict: {'HOLDS' if outcome.holds else 'FAILED'}")
 
 
-def search(low: int, high: int, seconds: int, warm_up: int, processes: int, connections: int) -> None:
+def search(low: int, high: int, *fleet: int) -> None:
+    """Bisect the fleet size; ``fleet``: one_node's arguments after ``boxes``."""
     best = 0
     while high - low > max(500, low // 10):
         middle = (low + high) // 2 // 100 * 100
         print(f"-- trying {middle:,} boxes", flush=True)
-        outcome = one_node(middle, seconds, warm_up, processes, connections)
+        outcome = one_node(middle, *fleet)
         report(outcome)
         if outcome.holds:
             low, best = middle, middle
@@ -317,16 +337,18 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=60, help="seconds left out of the group figures")
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--connections", type=int, default=256)
+    parser.add_argument("--collector-workers", type=int, default=1, help="collector.workers")
     parser.add_argument("--search", action="store_true")
     parser.add_argument("--compare", type=Path, help="first run the node of this source tree (a same-run baseline)")
     parser.add_argument("--low", type=int, default=2000)
     parser.add_argument("--high", type=int, default=30000)
     args = parser.parse_args()
+    knobs = (args.seconds, args.warm_up, args.processes, args.connections, args.collector_workers)
     if args.search:
-        search(args.low, args.high, args.seconds, args.warm_up, args.processes, args.connections)
+        search(args.low, args.high, *knobs)
         return
     for boxes in args.boxes:
-        fleet = (boxes, args.seconds, args.warm_up, args.processes, args.connections)
+        fleet = (boxes, *knobs)
         if args.compare:
             print(f"-- baseline: the node of {args.compare}")
             base = one_node(*fleet, tree=args.compare)
