@@ -238,9 +238,7 @@ def one_node(
         rules_port, alerting_port, collector_port = free_port(), free_port(), free_port()
         config = Path(tmp) / "jboxmon.yaml"
         rules_file = RULES if tree is None else tree / "rules" / "default" / "jbox.yaml"
-        config.write_text(
-            config_text(tmp, influxd.url, rules_port, alerting_port, rules_file, tree, collector_workers)
-        )
+        config.write_text(config_text(tmp, influxd.url, rules_port, alerting_port, rules_file, tree, collector_workers))
         InfluxClient(InfluxSettings(url=influxd.url, database="fleet")).create_database()
         tokens = issue_fleet(f"{tmp}/registry.sqlite", boxes, tree)
         processes_ = [start_service(config, ["alerting"], alerting_port, tree=tree)]
