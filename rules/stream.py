@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from rules.conditions.reading import Reading
+from rules.streamcolumns import line_prefix, take_columns
 from storage.lineparser import parse_field_value, parse_line
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class _Table:
     index: dict[str, int]
     kinds: list[type | None] = field(default_factory=list)  # per field: float or int, its first value's
     complete_from: int | None = None  # ns of sample time; None: not yet
+    prefix: str | None = None  # how its lines begin, for the column-wise reader
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # t, box, values
     times: list[int] = field(default_factory=list)
     boxes: list[int] = field(default_factory=list)  # box codes (SampleStream._code)
@@ -75,6 +77,10 @@ class _Table:
         self.times.append(time_ns)
         self.boxes.append(box)
         self.values.append(values)
+
+    def add_block(self, t: np.ndarray, boxes: np.ndarray, values: np.ndarray) -> None:
+        self.seal()  # after the rows added before it: a point written twice keeps its last value
+        self.chunks.append((t, boxes, values))
 
     def seal(self) -> None:
         if self.times:
@@ -141,7 +147,9 @@ class SampleStream:
                     continue
                 names = tuple(sorted(fields | set(table.fields if table else ())))
                 index = {name: i for i, name in enumerate(names)}
-                self._tables[measurement] = _Table(measurement, names, index, [None] * len(names))
+                self._tables[measurement] = _Table(
+                    measurement, names, index, [None] * len(names), prefix=line_prefix(measurement)
+                )
                 self._series.clear()  # keys point at the tables they were read for
                 if self._live:
                     self._tables[measurement].complete_from = self._from_now()
@@ -188,7 +196,8 @@ class SampleStream:
                 for table in self._tables.values():
                     table.complete_from = start
             tables = self._tables
-            for line in body.split("\n"):
+            held, left = self._by_columns(body.split("\n")) if "\\" not in body else (0, body.split("\n"))
+            for line in left:
                 if not line or line[0] == "#":
                     continue
                 try:
@@ -207,6 +216,26 @@ class SampleStream:
         for measurement, why in problems.items():
             self.broken(why, measurement)
         return held
+
+    def _by_columns(self, lines: list[str]) -> tuple[int, list[str]]:
+        """Each measurement's lines held column-wise when they share one plain layout: (rows held,
+        the lines left to read one by one, in their order within each measurement)."""
+        held, left, taken, prefixes = 0, [], 0, []
+        for table in self._tables.values():
+            if table.prefix is None:
+                continue
+            prefixes.append(table.prefix)
+            mine = [line for line in lines if line.startswith(table.prefix)]
+            taken += len(mine)
+            rows = take_columns(mine, table, self._code) if mine else 0
+            if rows is None:
+                left += mine
+            else:
+                held += rows
+        if taken < len(lines) - lines.count(""):  # other measurements, escaped names, comments
+            others = tuple(prefixes)
+            left += [line for line in lines if line and not line.startswith(others)]
+        return held, left
 
     def _code(self, box: str) -> int:
         code = self._codes.get(box)
@@ -408,7 +437,7 @@ def _aggregate(how: str, v: np.ndarray, starts: np.ndarray, n: int) -> np.ndarra
         count = np.add.reduceat(valid.astype(np.int64), starts)
         return np.where(count > 0, count, np.nan)
     if how in ("sum", "mean"):
-        total = np.add.reduceat(np.where(valid, v, 0.0), starts)
+        total = _sequential_sums(np.where(valid, v, 0.0), starts, n)
         count = np.add.reduceat(valid.astype(np.int64), starts)
         with np.errstate(all="ignore"):
             return np.where(count > 0, total if how == "sum" else total / count, np.nan)
@@ -422,6 +451,19 @@ def _aggregate(how: str, v: np.ndarray, starts: np.ndarray, n: int) -> np.ndarra
     ends = np.concatenate([starts[1:], [n]])
     found = (at >= starts) & (at < ends)
     return np.where(found, v[np.clip(at, 0, n - 1)], np.nan)
+
+
+def _sequential_sums(v: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
+    """Each segment's sum added in order, as InfluxDB adds a bucket's points: numpy's own sums
+    (pairwise from 8 values on) can differ in the last bit, and a threshold then in its verdict.
+    One vector step per position in the segments, over the segments that long."""
+    lengths = np.diff(np.append(starts, n))
+    total = np.zeros(len(starts))
+    active = np.arange(len(starts))
+    for k in range(int(lengths.max(initial=0))):
+        active = active[lengths[active] > k]
+        total[active] += v[starts[active] + k]
+    return total
 
 
 def _with_time(frame: pd.DataFrame, t: np.ndarray) -> pd.DataFrame:
