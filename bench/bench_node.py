@@ -131,6 +131,13 @@ def cpu_seconds(pid: int) -> float:
     return own + sum(cpu_seconds(int(child)) for child in children)
 
 
+def machine_cpu() -> float:
+    """CPU seconds the whole machine spent busy (all cores, Linux /proc/stat): the load generator
+    and everything else included."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class GroupFigures:
     name: str
@@ -262,7 +269,7 @@ def one_node(
             def mark(name: str, at: float) -> None:
                 time.sleep(max(0.0, at - time.time()))
                 marks[name] = (time.time(), scrape(rules_port))
-                cpu[name] = {process: cpu_seconds(pid) for process, pid in pids.items()}
+                cpu[name] = {process: cpu_seconds(pid) for process, pid in pids.items()} | {"machine": machine_cpu()}
 
             timer = threading.Thread(
                 target=lambda: (mark("from", began + warm_up), mark("to", began + seconds)), daemon=True
@@ -307,7 +314,11 @@ def report(outcome: NodeOutcome) -> None:
             f"{g.lag_p99_s:>9.2f}s {'' if g.on_time else ' LATE'}"
         )
     print(f"engine busy (sum of mean evaluation / interval): {outcome.busy:.2f}")
-    print("CPU (cores) over the span: " + ", ".join(f"{name} {share:.2f}" for name, share in outcome.cpu.items()))
+    print(
+        "CPU (cores) over the span: "
+        + ", ".join(f"{name} {share:.2f}" for name, share in outcome.cpu.items())
+        + f" (of {os.cpu_count()})"
+    )
     if outcome.rows:
         print("rows the rules read: " + ", ".join(f"{source} {rows:,.0f}" for source, rows in outcome.rows.items()))
     print(f"verdict: {'HOLDS' if outcome.holds else 'FAILED'}")
