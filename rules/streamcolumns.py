@@ -65,9 +65,9 @@ def take_columns(lines: list[str], table: Table, code: Callable[[str], int]) -> 
         return None
     columns = [f"c{i}" for i in range(len(names) + 1)]
     time_at = len(names)
-    kept = [i for i, name in enumerate(names) if name and i] + [box_at, *wanted, time_at]
-    types = {columns[i]: pa.string() for i in kept}
-    types |= {columns[box_at]: pa.string(), columns[time_at]: pa.int64()}
+    checked = [i for i, name in enumerate(names) if name and i]  # the measurement's column: found by its name
+    kept = [*checked, box_at, *wanted, time_at]
+    types = {columns[i]: pa.string() for i in (*checked, box_at)} | {columns[time_at]: pa.int64()}
     types |= {columns[i]: pa.float64() for i in wanted}
     try:
         read = pacsv.read_csv(
@@ -85,9 +85,8 @@ def take_columns(lines: list[str], table: Table, code: Callable[[str], int]) -> 
         return None
     if read.num_rows != len(lines):
         return None
-    for i, name in enumerate(names[1:], start=1):  # the measurement's column: found by its name
-        if name and not pc.all(pc.equal(read[columns[i]], name)).as_py():
-            return None
+    if not all(pc.all(pc.equal(read[columns[i]], names[i])).as_py() for i in checked):
+        return None
     for i in wanted.values():
         table.kinds[i] = float
     encoded = read[columns[box_at]].combine_chunks().dictionary_encode()
