@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from config.fields import Duration, ListenAddress, Listens, Secret, ServesTls, Strict
 
@@ -47,6 +47,9 @@ class RulesConfig(Listens, ServesTls):
     misfire_grace: Duration = 30
     late_data: Duration = 15  # an evaluation re-reads this much of what it read before (late points)
     write_alerts_to_influxdb: bool = True
+    # `jboxmon rules run`'s niceness (0: as started): on a node it shares with the collector, an
+    # evaluation's CPU burst waits for the collector's acknowledgements, not the other way round
+    nice: int = Field(10, ge=0, le=19)
     stream: StreamConfig = StreamConfig()
 
     @field_validator("files")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -63,7 +64,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "run":
         from jboxmon.services import Services
 
-        return Services(load_config_or_exit(args), components=("rules",)).run_until_signal()
+        config = load_config_or_exit(args)
+        _yield_cpu(config.rules.nice)
+        return Services(config, components=("rules",)).run_until_signal()
     if args.action == "check":
         return _check(args.files)
     if args.action == "test":
@@ -71,6 +74,18 @@ def run(args: argparse.Namespace) -> int:
     from jboxmon.commands.backtest_cmd import run_backtest_command
 
     return run_backtest_command(args, load_config_or_exit(args))
+
+
+def _yield_cpu(niceness: int) -> None:
+    """Run at ``niceness`` at least: every thread (Linux keeps a niceness per thread; threads
+    started by imports exist already, later ones inherit it)."""
+    try:
+        threads = [int(tid) for tid in os.listdir("/proc/self/task")]
+    except FileNotFoundError:  # no /proc: the calling thread, which the rest inherit
+        threads = [0]
+    for tid in threads:
+        if niceness > os.getpriority(os.PRIO_PROCESS, tid):
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
 
 
 def _test(args: argparse.Namespace) -> int:

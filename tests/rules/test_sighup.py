@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
 
@@ -66,6 +68,10 @@ def test_sighup_reloads_and_a_broken_file_keeps_the_previous_rules(tmp_path, inf
         assert "condition.threshold.value: input should be a valid number" in health
         assert "> 45" in threshold()  # still the previous rules
         assert process.poll() is None
+        # rules.nice (10 by default), every thread: an evaluation's burst yields to a collector beside it
+        tasks = Path(f"/proc/{process.pid}/task").iterdir()
+        nice = {int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]) for task in tasks}
+        assert nice == {max(10, os.nice(0))}
     finally:
         process.terminate()
         process.wait(timeout=20)
