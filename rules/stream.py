@@ -19,6 +19,9 @@ complete for that range, otherwise None and the engine queries InfluxDB as befor
   not held so far;
 - samples older than ``hold`` are dropped, and a range that begins before what is held is queried.
 
+A batch's lines of one measurement and one plain layout are read column-wise
+(:mod:`rules.streamcolumns`), any other line one by one, with the same result.
+
 Late data is the query path's: a point forwarded after its bucket was answered is seen when the
 bucket is answered again (the reader re-reads ``late_data``), not after. A sample written twice
 (a retried request) counts once, its fields merged as InfluxDB merges them.
