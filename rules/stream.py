@@ -186,7 +186,6 @@ class SampleStream:
     def feed(self, body: str) -> int:
         """Take one forwarded batch (line protocol, nanosecond times); returns the lines held."""
         problems: dict[str | None, str] = {}  # measurement -> the first reason it has a gap
-        held = 0
         with self._lock:
             probe = self._probe if self._probe is not None and self._probe[0] in body else None
             if probe is not None:
@@ -199,7 +198,8 @@ class SampleStream:
                 for table in self._tables.values():
                     table.complete_from = start
             tables = self._tables
-            held, left = self._by_columns(body.split("\n")) if "\\" not in body else (0, body.split("\n"))
+            lines = body.split("\n")
+            held, left = self._by_columns(lines) if "\\" not in body else (0, lines)
             for line in left:
                 if not line or line[0] == "#":
                     continue

@@ -17,7 +17,6 @@ caller takes the lines one by one, so the result is always the per-line reader's
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Protocol
 
@@ -26,9 +25,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from storage.lineprotocol import escape_measurement
+
 _AS_COLUMNS = bytes.maketrans(b" =", b",,")
 _PARSE = pacsv.ParseOptions(quote_char=False, escape_char=False, double_quote=False, ignore_empty_lines=True)
-_PLAIN = re.compile(r"[^\\\",= \n]+")  # a measurement name needing no escape
 
 
 class Table(Protocol):
@@ -42,7 +42,8 @@ class Table(Protocol):
 
 def line_prefix(measurement: str) -> str | None:
     """How a measurement's tagged lines begin (None: a name with escapes, left to the line reader)."""
-    return measurement + "," if _PLAIN.fullmatch(measurement) else None
+    prefix = escape_measurement(measurement) + ","
+    return None if "\\" in prefix else prefix
 
 
 def take_columns(lines: list[str], table: Table, code: Callable[[str], int]) -> int | None:

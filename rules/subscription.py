@@ -9,7 +9,7 @@ Forwarding is best-effort on InfluxDB's side, so the watch (every 10 s) tells th
 something may be missing: a failed post counted in InfluxDB's ``subscriber`` statistics, a write it
 could not queue for its subscribers (``subWriteDrop``), counters that went back (InfluxDB
 restarted), or the subscription gone (re-made). The stream then answers
-again only ``late_data`` later, and the engine queries InfluxDB meanwhile. Without the right to
+again only its ``margin`` (5 s of sample time) later, and the engine queries InfluxDB meanwhile. Without the right to
 create subscriptions (a non-admin user, InfluxDB 2.x/3.x), the engine queries as before.
 """
 
