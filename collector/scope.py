@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from inventory import Box, Gateway, Principal
 
+GATEWAY_KEY = "gateway:"  # a gateway's rate-limit bucket and last-seen entry: "gateway:<id>", apart from boxes
+
 
 class ForbiddenError(Exception):
     """The request carries data for a box the token may not write: answered 403, nothing written."""
@@ -42,7 +44,7 @@ class GatewayScope:
     def __init__(self, gateway: Gateway, lookup: Callable[[str], Box | None], covered: int = 1) -> None:
         self.gateway = gateway
         self.lookup = lookup
-        self.key = f"gateway:{gateway.gateway_id}"
+        self.key = GATEWAY_KEY + gateway.gateway_id
         self.covered = max(1, covered)  # boxes behind it: its rate limit is this many boxes' worth
         self.json_allowed = False  # JSON payloads are a box's own; gateways push line protocol
 

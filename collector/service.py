@@ -22,7 +22,7 @@ from collector.fastlines import validate_body
 from collector.metrics import CollectorMetrics
 from collector.model import Decoded, LineError
 from collector.ratelimit import RateLimiter
-from collector.scope import ForbiddenError, Scope, scope_of, writes_json
+from collector.scope import GATEWAY_KEY, ForbiddenError, Scope, scope_of, writes_json
 from collector.spool import Spool, spool_lines
 from collector.validate import Accepted, Validator
 from collector.writer import SpoolWriter
@@ -208,7 +208,7 @@ class IngestService:
             position = spool_lines(self.spool, accepted.lines_by_policy, accepted.count)
             self.writer.notify()
             with self._seen_lock:
-                self._seen[scope.key.removeprefix("gateway:")] = now
+                self._seen[scope.key] = now  # a gateway's key keeps its "gateway:" prefix
                 for jbox_id in accepted.boxes:
                     self._seen[jbox_id] = now
         self._accepted_points.inc(accepted.count)
@@ -222,14 +222,21 @@ class IngestService:
             seen, self._seen = self._seen, {}
         if not seen:
             return
+        boxes, gateways = [], []
+        for key, when in seen.items():
+            if key.startswith(GATEWAY_KEY):
+                gateways.append((key[len(GATEWAY_KEY) :], when))
+            else:
+                boxes.append((key, when))
         try:
-            self.registry.mark_seen(seen.items())
+            # boxes and gateways apart: one UPDATE per contact, not one per table and contact
+            self.registry.mark_seen(boxes, gateways)
         except Exception:
             # the inventory is away (PostgreSQL restarting): keep the times for the next round
             with self._seen_lock:
-                for principal, when in seen.items():
-                    if self._seen.get(principal, 0.0) < when:
-                        self._seen[principal] = when
+                for key, when in seen.items():
+                    if self._seen.get(key, 0.0) < when:
+                        self._seen[key] = when
             raise
 
     def should_warn_deprecated(self, jbox_id: str, version: str) -> bool:

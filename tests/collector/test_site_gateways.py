@@ -102,3 +102,17 @@ def test_revoking_a_gateway_takes_effect_within_the_refresh_bound(sites, tmp_pat
         status = write(collector, tokens["gw-a"], f"telemetry,jbox_id=a-1 soc_pct=1 {NOW - 1}").status_code
         time.sleep(0.02)
     assert status == 401
+
+
+def test_last_contact_is_recorded_for_the_gateway_and_the_boxes_it_wrote_for(sites, tmp_path) -> None:
+    collector, tokens = sites
+    before = time.time()
+    assert write(collector, tokens["gw-a"], f"telemetry,jbox_id=a-1 soc_pct=1.5 {NOW - 10}").status_code == 204
+    collector.service.flush_seen()
+    with Registry(registry_path(tmp_path)) as registry:
+        boxes = {box.jbox_id: box.last_seen for box in registry.boxes()}
+        gateways = {gateway.gateway_id: gateway.last_seen for gateway in registry.gateways()}
+    assert boxes["a-1"] is not None and boxes["a-1"] >= before
+    assert boxes["a-2"] is None and boxes["b-1"] is None
+    assert gateways["gw-a"] is not None and gateways["gw-a"] >= before
+    assert gateways["gw-list"] is None

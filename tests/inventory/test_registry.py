@@ -134,7 +134,7 @@ def test_every_operator_verb_moves_the_change_counter_and_last_seen_does_not(reg
     registry.rotate("jbox-a1", 10)
     registry.revoke("jbox-a2")
     assert registry.changes() == before + 3
-    registry.mark_seen([("jbox-a1", 5.0), ("gw-a", 6.0)])
+    registry.mark_seen([("jbox-a1", 5.0)], [("gw-a", 6.0)])
     assert registry.changes() == before + 3
     assert registry.gateways()[0].last_seen == 6.0
     with pytest.raises(RegistryError):
