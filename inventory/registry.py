@@ -294,9 +294,7 @@ class Registry:
             return Gateway(gateway[1], gateway[2], bound.get(gateway[1], frozenset()))
         return None
 
-    def mark_seen(
-        self, boxes: Iterable[tuple[str, float]], gateways: Iterable[tuple[str, float]] = ()
-    ) -> None:
+    def mark_seen(self, boxes: Iterable[tuple[str, float]], gateways: Iterable[tuple[str, float]] = ()) -> None:
         """Record last contact times of boxes and of gateways (in batches, not per request)."""
         with self._seen_lock, self._seen_db.write(exclusive=False):  # one transaction, no `changes` bump
             for table, column, seen in (("boxes", "jbox_id", list(boxes)), ("gateways", "gateway_id", list(gateways))):
