@@ -25,6 +25,10 @@ directory once, on open): a commit rewrites the cursor and deletes delivered seg
 listing or stat-ing the directory. The pending line count is exact for what this process wrote
 and an underestimate after a restart (replayed segments are not scanned); the writer only uses it
 to decide when a full batch is waiting.
+
+The writer takes the records this process appended from memory (up to ``unread_bytes``, once
+they are synced) rather than reading back and checking what it just wrote; the rest, and
+everything after a restart or a failed delivery, is read from disk.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ HEADER = struct.Struct(">2sII")
 APPENDED_AT = struct.Struct(">d")
 LINES_LENGTH = struct.Struct(">I")
 SEGMENT_BUFFER = 1 << 20  # bytes of records buffered between group commits
+UNREAD_BYTES = 32 << 20  # records kept in memory for the writer (beyond it, read back from disk)
 
 
 class SpoolFullError(Exception):
@@ -72,10 +77,12 @@ class Spool:
         max_bytes: int = 1 << 30,
         segment_bytes: int = 64 << 20,
         clock: Callable[[], float] = time.time,
+        unread_bytes: int = UNREAD_BYTES,
     ) -> None:
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.segment_bytes = segment_bytes
+        self.unread_bytes = unread_bytes
         self.clock = clock  # wall time, stored in each record and compared after a restart
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
@@ -88,6 +95,11 @@ class Spool:
         self._pending_lines = 0
         self._sizes: dict[int, int] = {}  # segment number -> bytes, every segment on disk
         self._oldest: tuple[tuple[int, int], float | None] = ((-1, -1), None)  # (cursor, its record's time)
+        # records this process appended and the writer has not read yet, by start position: the
+        # writer takes them from here instead of reading back (and checking) what was just written;
+        # what does not fit (InfluxDB away for long) is read from disk as after a restart
+        self._unread: dict[tuple[int, int], tuple[int, float, list[tuple[str, bytes]], int]] = {}
+        self._unread_size = 0
         self.corrupt_segments = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -151,13 +163,18 @@ class Spool:
         if count is None:
             count = sum(lines.count(b"\n") + 1 for _, lines in sections)
         with self._lock:
-            payload = APPENDED_AT.pack(self.clock()) + b"".join(parts)
+            appended_at = self.clock()
+            payload = APPENDED_AT.pack(appended_at) + b"".join(parts)
             record = HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
             if self._pending_bytes + len(record) > self.max_bytes:
                 raise SpoolFullError(f"spool holds {self._pending_bytes} bytes (limit {self.max_bytes})")
             if self._write_offset >= self.segment_bytes:
                 self._rotate()
             self._file.write(record)
+            if self._unread_size + len(record) <= self.unread_bytes:
+                end = self._write_offset + len(record)
+                self._unread[(self._segment, self._write_offset)] = (end, appended_at, sections, len(record))
+                self._unread_size += len(record)
             self._write_offset += len(record)
             self._sizes[self._segment] = self._write_offset
             self._pending_bytes += len(record)
@@ -194,7 +211,13 @@ class Spool:
         lines = 0
         segment, offset = self._cursor
         synced = self._synced
+        unread = self._unread
         while (segment, offset) < synced and lines < max_lines:
+            kept = self._take_unread((segment, offset))
+            if kept is not None:  # synced up to here, so up to its end (syncs end on a record's end)
+                offset, appended_at, sections = kept
+                lines += _add_records(records, segment, offset, appended_at, sections)
+                continue
             path = self._segment_path(segment)
             size = self._sizes.get(segment)
             if size is None:
@@ -206,21 +229,31 @@ class Spool:
                 continue
             with open(path, "rb") as handle:
                 handle.seek(offset)
-                while offset < end and lines < max_lines:
+                while offset < end and lines < max_lines and (segment, offset) not in unread:
                     record = _read_record(handle, segment)
                     if record is None:
                         # corruption inside a durable segment (disk fault): skip its rest rather
                         # than block delivery forever; the count shows up in the metrics
                         self.corrupt_segments += 1
                         segment, offset = segment + 1, 0
+                        self._forget_unread_before(segment)
                         break
                     offset = handle.tell()
-                    appended_at, sections = record
-                    for policy, body in sections:  # one request's policies share the record's offset
-                        count = body.count(b"\n") + 1
-                        records.append(Record(segment, offset, policy, body, appended_at, count))
-                        lines += count
+                    lines += _add_records(records, segment, offset, *record)
         return records
+
+    def _take_unread(self, position: tuple[int, int]) -> tuple[int, float, list[tuple[str, bytes]]] | None:
+        if position not in self._unread:
+            return None
+        with self._lock:
+            end, appended_at, sections, size = self._unread.pop(position)
+            self._unread_size -= size
+        return end, appended_at, sections
+
+    def _forget_unread_before(self, segment: int) -> None:
+        with self._lock:
+            for position in [position for position in self._unread if position[0] < segment]:
+                self._unread_size -= self._unread.pop(position)[3]
 
     def commit(self, record: Record, lines: int = 0) -> None:
         """Mark everything up to ``record`` as delivered (``lines`` lines since the last commit);
@@ -336,6 +369,18 @@ def spool_lines(
         if lines
     ]
     return spool.write_sections(sections, count) if sections else None
+
+
+def _add_records(
+    records: list[Record], segment: int, offset: int, appended_at: float | None, sections: list[tuple[str, bytes]]
+) -> int:
+    """One spooled record's sections as Records ending at ``offset``; returns their number of lines."""
+    lines = 0
+    for policy, body in sections:  # one request's policies share the record's offset
+        count = body.count(b"\n") + 1
+        records.append(Record(segment, offset, policy, body, appended_at, count))
+        lines += count
+    return lines
 
 
 def _read_record(handle, segment: int) -> tuple[float | None, list[tuple[str, bytes]]] | None:
