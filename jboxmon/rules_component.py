@@ -65,6 +65,7 @@ class RulesComponent:
         self.stream, self.subscription, self.stream_http = None, None, None
         self._watch_stop = threading.Event()
         self._watch_loop = None
+        self._filled = False  # the stream extended back over what InfluxDB held, once per start
         if rules.stream.enabled:
             self.stream = SampleStream(hold_s=rules.stream.hold)
             self._stream_token = secrets.token_urlsafe(24)
@@ -157,6 +158,9 @@ class RulesComponent:
             self._watch_loop = self.service.loops.spawn("stream-watch", self._watch, stall_after_s=120)
 
     def _watch(self, loop) -> None:
+        if not self._filled:
+            self._filled = True
+            self.subscription.fill()  # the rows InfluxDB held before, when few: first reads from memory
         while not self._watch_stop.is_set():
             self.subscription.check()
             loop.ok()

@@ -100,14 +100,19 @@ class _Table:
         keep = (t >= start) & (t < end)
         return t[keep], b[keep], v[keep]
 
-    def prune(self, before: int) -> None:
+    def prune(self, before: int) -> bool:
+        """Drop the rows older than ``before``; True when there were any."""
         self.seal()
-        kept = []
+        kept, dropped = [], False
         for t, b, v in self.chunks:
             if len(t) and t.max() >= before:
                 keep = t >= before
                 kept.append((t, b, v) if keep.all() else (t[keep], b[keep], v[keep]))
+                dropped = dropped or not keep.all()
+            else:
+                dropped = dropped or len(t) > 0
         self.chunks = kept
+        return dropped
 
 
 class SampleStream:
@@ -181,6 +186,40 @@ class SampleStream:
     def _from_now(self) -> int:
         return int((self.clock() + self.margin_s) * NS)
 
+    # -- what InfluxDB held before -----------------------------------------------------------------
+
+    def to_fill(self) -> list[tuple[str, tuple[str, ...], int]]:
+        """(measurement, fields, complete from) of each table complete since its subscription's probe:
+        what :meth:`fill` may extend back with the rows InfluxDB held before."""
+        with self._lock:
+            return [
+                (name, table.fields, table.complete_from)
+                for name, table in self._tables.items()
+                if table.complete_from is not None and name != PROBE
+            ]
+
+    def fill(self, measurement: str, complete_from: int, floor: int, frame: pd.DataFrame) -> bool:
+        """The stream is complete from ``floor`` for ``measurement``: ``frame`` (``time``, ``jbox_id``
+        and the table's fields, :meth:`InfluxClient.query_samples`) is every row InfluxDB held in
+        ``[floor, complete_from)``. Taken only if the table is still complete from ``complete_from``
+        (no gap, no prune, no new rule since); its rows go before the forwarded ones (a point
+        forwarded after the read is newer). Returns whether it was taken."""
+        with self._lock:
+            table = self._tables.get(measurement)
+            if table is None or table.complete_from != complete_from or floor > complete_from:
+                return False
+            if not frame.empty:
+                if not set(table.fields) <= set(frame.columns):
+                    return False
+                frame = frame[frame["jbox_id"].notna() & (frame["jbox_id"] != "")]  # as _take: no box, not held
+                t = frame["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+                boxes = np.fromiter((self._code(box) for box in frame["jbox_id"]), np.int32, len(frame))
+                values = frame[list(table.fields)].to_numpy(dtype=np.float64, na_value=np.nan)
+                table.seal()
+                table.chunks.insert(0, (t, boxes, values))
+            table.complete_from = floor
+            return True
+
     # -- forwarded writes --------------------------------------------------------------------------
 
     def feed(self, body: str) -> int:
@@ -252,8 +291,8 @@ class SampleStream:
         before = int((self.clock() - self.hold_s) * NS)
         with self._lock:
             for table in self._tables.values():
-                table.prune(before)
-                if table.complete_from is not None:
+                # complete from before the oldest row held (filled from InfluxDB) as long as none was dropped
+                if table.prune(before) and table.complete_from is not None:
                     table.complete_from = max(table.complete_from, before)
 
     # -- answers -----------------------------------------------------------------------------------

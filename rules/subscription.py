@@ -20,11 +20,15 @@ import logging
 import secrets
 import time
 
-from rules.stream import PROBE, SampleStream
+from rules.conditions.reading import Column, Reading
+from rules.stream import NS, PROBE, SampleStream
 from storage import InfluxClient, InfluxError
 from storage.influxql import quote_ident, quote_literal
 
 log = logging.getLogger(__name__)
+FILL_LOOKBACK_S = 6 * 3600  # longer than any shipped rule's window (2 h): a read reaching further queries InfluxDB
+FILL_ROWS = 200_000  # rows read back at most (one raw query: about 2 s of InfluxDB's time)
+FILL_MARGIN_S = 60.0  # filled rows stay held this long at least, for the first evaluations
 
 
 class StreamSubscription:
@@ -69,6 +73,33 @@ class StreamSubscription:
             self.client.write([f"{PROBE},engine={self.name} {marker} {int(written_at * 1e9)}"])
         except InfluxError as exc:  # complete from the first forwarded batch instead
             log.warning("rules stream: could not write its probe point: %s", exc)
+
+    def fill(self, wait_s: float = 10.0) -> None:
+        """Extend the stream back over what InfluxDB held before the subscription, when that is little.
+
+        Right after a start the stream is complete only from its probe (plus ``margin``), so every
+        statement's first read, a whole window, would query InfluxDB: at 10,000 boxes, seconds per
+        statement however little data there is (InfluxDB's cost per series). When InfluxDB holds
+        nothing of a measurement from ``FILL_LOOKBACK_S`` before the probe up to the stream's hold
+        (less a minute), and at most ``FILL_ROWS`` rows since, those rows (one raw query) complete
+        the stream back to the look-back and the first reads are answered from memory too. With
+        more history (a restart of a running system) the first reads query InfluxDB as before."""
+        deadline = time.monotonic() + wait_s
+        while not (wanted := self.stream.to_fill()) and time.monotonic() < deadline:
+            time.sleep(0.1)  # until the probe comes back
+        hold_ns = int(max(0.0, self.stream.hold_s - FILL_MARGIN_S) * NS)
+        for measurement, fields, complete_from in wanted:
+            floor, recent = complete_from - FILL_LOOKBACK_S * NS, complete_from - hold_ns
+            raw = Reading(measurement, self.policy, tuple(Column(name, name) for name in fields), None)
+            try:
+                if not self.client.query_samples(f"{raw.influxql(floor, recent)} LIMIT 1").empty:
+                    continue  # history: the first reads query it
+                rows = self.client.query_samples(f"{raw.influxql(recent, complete_from)} LIMIT {FILL_ROWS + 1}")
+            except InfluxError as exc:
+                log.warning("rules stream: could not read what InfluxDB held of %s before: %s", measurement, exc)
+                continue
+            if len(rows) <= FILL_ROWS and self.stream.fill(measurement, complete_from, floor, rows):
+                log.info("rules stream: %s complete from %d s before the subscription", measurement, FILL_LOOKBACK_S)
 
     def check(self) -> None:
         """The watch: a lost post, a restarted InfluxDB or a vanished subscription is a gap."""

@@ -172,11 +172,12 @@ def test_steps_aside_for_fields_not_held_other_policies_and_ranges_dropped() -> 
     assert stream.answer(later, T0 + 10 * S, T0 + 20 * S) is None
     assert stream.answer(later, T0 + 20 * S, T0 + 30 * S) is not None
     assert stream.answer(buckets("m", "logs", 10, ("n", "count", "a")), T0 + 20 * S, T0 + 30 * S) is None
+    stream.feed(f"m,jbox_id=b1 a=1 {T0 + 300 * S}")
     now[0] += 600
     for second in range(600, 660):
         stream.feed(f"m,jbox_id=b1 a={second} {T0 + second * S}")
     stream.prune()
-    assert stream.answer(reading, T0 + 400 * S, T0 + 610 * S) is None  # older than `hold`
+    assert stream.answer(reading, T0 + 400 * S, T0 + 610 * S) is None  # older than `hold`: dropped
     frame = stream.answer(reading, T0 + 600 * S, T0 + 660 * S)
     assert list(frame["n"]) == [10] * 6
     assert np.array_equal(frame["t_ns"].to_numpy(), T0 + np.arange(600, 660, 10) * S)
