@@ -12,7 +12,8 @@ complete for that range, otherwise None and the engine queries InfluxDB as befor
   back, every write InfluxDB took after it is forwarded too, so the stream is complete from its
   time plus ``margin`` (a sample stamped later but written earlier comes from a box whose clock
   runs ahead: 5 s allowed). Without the probe, from the first forwarded batch; after a gap, from
-  then plus ``margin``;
+  then plus ``margin``. At a fresh start, from hours earlier once :meth:`fill` took the few rows
+  InfluxDB held before (:meth:`rules.subscription.StreamSubscription.fill`);
 - a gap: a batch that could not be read, a value whose type differs from the field's earlier
   values (InfluxDB refuses such a point but forwards it), a string or boolean value, a write
   InfluxDB failed to forward (:meth:`broken`, from its statistics), or rules that want a field
@@ -198,19 +199,27 @@ class SampleStream:
                 if table.complete_from is not None and name != PROBE
             ]
 
-    def fill(self, measurement: str, complete_from: int, floor: int, frame: pd.DataFrame) -> bool:
+    def fill(
+        self, measurement: str, complete_from: int, floor: int, frame: pd.DataFrame, kinds: dict[str, type]
+    ) -> bool:
         """The stream is complete from ``floor`` for ``measurement``: ``frame`` (``time``, ``jbox_id``
         and the table's fields, :meth:`InfluxClient.query_samples`) is every row InfluxDB held in
         ``[floor, complete_from)``. Taken only if the table is still complete from ``complete_from``
         (no gap, no prune, no new rule since); its rows go before the forwarded ones (a point
-        forwarded after the read is newer). Returns whether it was taken."""
+        forwarded after the read is newer). ``kinds``: each field's type in InfluxDB (float or int),
+        which a forwarded value must then have. Returns whether it was taken."""
         with self._lock:
             table = self._tables.get(measurement)
             if table is None or table.complete_from != complete_from or floor > complete_from:
                 return False
+            held = {name: kinds[name] for name in table.fields if name in kinds}
+            if any(table.kinds[table.index[name]] not in (None, kind) for name, kind in held.items()):
+                return False  # InfluxDB keeps another type than was forwarded: left to queries
+            if not frame.empty and not set(table.fields) <= set(frame.columns):
+                return False
+            for name, kind in held.items():
+                table.kinds[table.index[name]] = kind
             if not frame.empty:
-                if not set(table.fields) <= set(frame.columns):
-                    return False
                 frame = frame[frame["jbox_id"].notna() & (frame["jbox_id"] != "")]  # as _take: no box, not held
                 t = frame["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
                 boxes = np.fromiter((self._code(box) for box in frame["jbox_id"]), np.int32, len(frame))

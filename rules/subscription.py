@@ -11,6 +11,9 @@ could not queue for its subscribers (``subWriteDrop``), counters that went back 
 restarted), or the subscription gone (re-made). The stream then answers
 again only its ``margin`` (5 s of sample time) later, and the engine queries InfluxDB meanwhile. Without the right to
 create subscriptions (a non-admin user, InfluxDB 2.x/3.x), the engine queries as before.
+
+Once, at start, :meth:`StreamSubscription.fill` reads back what InfluxDB held before the
+subscription when that is little (a fresh system), so the first reads are answered from memory too.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 import secrets
 import time
 
-from rules.conditions.reading import Column, Reading
+from rules.conditions.reading import Column, Reading, source
 from rules.stream import NS, PROBE, SampleStream
 from storage import InfluxClient, InfluxError
 from storage.influxql import quote_ident, quote_literal
@@ -29,6 +32,7 @@ log = logging.getLogger(__name__)
 FILL_LOOKBACK_S = 6 * 3600  # longer than any shipped rule's window (2 h): a read reaching further queries InfluxDB
 FILL_ROWS = 200_000  # rows read back at most (one raw query: about 2 s of InfluxDB's time)
 FILL_MARGIN_S = 60.0  # filled rows stay held this long at least, for the first evaluations
+_KINDS = {"float": float, "integer": int, "unsigned": int, "boolean": bool, "string": str}
 
 
 class StreamSubscription:
@@ -92,13 +96,16 @@ class StreamSubscription:
             floor, recent = complete_from - FILL_LOOKBACK_S * NS, complete_from - hold_ns
             raw = Reading(measurement, self.policy, tuple(Column(name, name) for name in fields), None)
             try:
+                kinds = self._field_kinds(measurement)
+                if any(kinds.get(name, float) not in (float, int) for name in fields):
+                    continue  # a boolean or string field: nothing the stream holds (it steps aside for them)
                 if not self.client.query_samples(f"{raw.influxql(floor, recent)} LIMIT 1").empty:
                     continue  # history: the first reads query it
                 rows = self.client.query_samples(f"{raw.influxql(recent, complete_from)} LIMIT {FILL_ROWS + 1}")
             except InfluxError as exc:
                 log.warning("rules stream: could not read what InfluxDB held of %s before: %s", measurement, exc)
                 continue
-            if len(rows) <= FILL_ROWS and self.stream.fill(measurement, complete_from, floor, rows):
+            if len(rows) <= FILL_ROWS and self.stream.fill(measurement, complete_from, floor, rows, kinds):
                 log.info("rules stream: %s complete from %d s before the subscription", measurement, FILL_LOOKBACK_S)
 
     def check(self) -> None:
@@ -140,6 +147,11 @@ class StreamSubscription:
     def _default_policy(self) -> str:
         rows = self._rows(f"SHOW RETENTION POLICIES ON {quote_ident(self.client.settings.database)}")
         return next((row["name"] for _, _, row in rows if row.get("default")), "autogen")
+
+    def _field_kinds(self, measurement: str) -> dict[str, type]:
+        """Each field's type as InfluxDB keeps it: float, int, bool or str."""
+        rows = self._rows(f"SHOW FIELD KEYS FROM {source(measurement, self.policy)}")
+        return {row["fieldKey"]: _KINDS.get(row.get("fieldType"), str) for _, _, row in rows}
 
     def _exists(self) -> bool:
         rows = self._rows("SHOW SUBSCRIPTIONS")

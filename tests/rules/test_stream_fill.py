@@ -68,6 +68,7 @@ def test_a_fresh_start_answers_whole_windows_from_memory_as_influxdb_does(client
         start, end = (now - 3600) // 60 * 60 * S, (now + 60) // 60 * 60 * S
         for reading in READINGS:
             _same(stream.answer(reading, start, end), client.query(reading.influxql(start, end)))
+        assert stream._tables["heartbeat"].kinds == [int]  # as InfluxDB keeps it
         floor = complete_from - FILL_LOOKBACK_S * S
         assert stream.answer(READINGS[0], floor, end) is not None
         assert stream.answer(READINGS[0], floor - 60 * S, end) is None  # beyond the look-back: a query
@@ -76,15 +77,17 @@ def test_a_fresh_start_answers_whole_windows_from_memory_as_influxdb_does(client
         server.stop()
 
 
-@pytest.mark.parametrize("history", ["older", "too_many"])
+@pytest.mark.parametrize("history", ["older", "too_many", "boolean"])
 def test_history_or_too_many_rows_leave_the_first_reads_to_influxdb(client, history, monkeypatch) -> None:  # noqa: F811
     stream = SampleStream(hold_s=180, margin_s=0)
     now = int(time.time())
     lines = [f"telemetry,jbox_id=b{b} p={s}.5 {(now - 60 + s) * S}" for s in range(60) for b in range(3)]
     if history == "older":
         lines.append(f"telemetry,jbox_id=b0 p=1.5 {(now - 1800) * S}")  # older than the hold: a restart
-    else:
+    elif history == "too_many":
         monkeypatch.setattr(subscription_module, "FILL_ROWS", 100)
+    else:  # a field the rules read is a boolean in InfluxDB: nothing the stream can hold
+        lines.append(f"telemetry,jbox_id=b0 q=true {(now - 30) * S}")
     client.write(lines)
     server, subscription = _subscribed(client, stream)
     try:
@@ -104,8 +107,10 @@ def test_pruning_keeps_a_filled_table_complete_until_it_drops_rows() -> None:
     stream.want([READINGS[0]])
     stream.feed(f"telemetry,jbox_id=b0 p=1.5,q=2.5 {1001 * S}")  # complete from 1000 s
     rows = pd.DataFrame({"time": pd.to_datetime([950 * S], utc=True), "jbox_id": ["b1"], "p": [7.5], "q": [np.nan]})
-    assert stream.fill("telemetry", 1000 * S, 0, rows)
-    assert not stream.fill("telemetry", 1000 * S, 0, rows)  # complete from elsewhere now: refused
+    kinds = {"p": float, "q": float}
+    assert not stream.fill("telemetry", 1000 * S, 0, rows, {"p": int})  # forwarded as a float: refused
+    assert stream.fill("telemetry", 1000 * S, 0, rows, kinds)
+    assert not stream.fill("telemetry", 1000 * S, 0, rows, kinds)  # complete from elsewhere now: refused
     now[0] = 1040.0
     stream.prune()  # nothing older than 940 s held: still complete from 0
     assert stream.answer(READINGS[0], 0, 1020 * S) is not None
