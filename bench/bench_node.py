@@ -15,9 +15,12 @@ its alerts to ``jboxmon alerting``, each a process of its own, all on one Influx
 
 The first ``--warm-up`` seconds (the rules' cold reads of their whole windows, the fleet's first
 pushes) are left out of the group figures. ``--search`` bisects for the largest fleet that holds.
+``--rules-after S`` starts the rules engine S seconds after the fleet's first push (a cold start
+beside a fleet already writing: whether the stream can be filled back, see rules/subscription.py).
 The machine is shared and small: figures are noisy; run it on an idle node for capacity numbers.
 
     .venv/bin/python bench/bench_node.py [--boxes 10000 30000] [--seconds 180] [--warm-up 60] [--compare TREE]
+    .venv/bin/python bench/bench_node.py --boxes 10000 --seconds 150 --warm-up 40 --rules-after 30
     .venv/bin/python bench/bench_node.py --search [--low 2000] [--high 30000] [--seconds 120]
 """
 
@@ -238,9 +241,11 @@ def one_node(
     processes: int,
     connections: int,
     collector_workers: int = 1,
+    rules_after: int = 0,
     tree: Path | None = None,
 ) -> NodeOutcome:
-    """A fresh InfluxDB, collector, rules engine and alerting (of ``tree``, else this one) under the fleet."""
+    """A fresh InfluxDB, collector, rules engine and alerting (of ``tree``, else this one) under the
+    fleet; the rules engine started ``rules_after`` seconds after the fleet's first push (0: before)."""
     with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp) / "influx") as influxd:
         rules_port, alerting_port, collector_port = free_port(), free_port(), free_port()
         config = Path(tmp) / "jboxmon.yaml"
@@ -255,16 +260,23 @@ def one_node(
                     config, ["collector", "--listen", f"127.0.0.1:{collector_port}"], collector_port, tree=tree
                 )
             )
-            processes_.append(start_service(config, ["rules", "run"], rules_port, tree=tree))
+            pids = {"collector": processes_[1].pid, "alerting": processes_[0].pid, "influxd": influxd._process.pid}
+
+            def start_rules(at: float) -> None:
+                time.sleep(max(0.0, at - time.time()))
+                processes_.append(start_service(config, ["rules", "run"], rules_port, tree=tree))
+                pids["rules"] = processes_[-1].pid
+
+            if not rules_after:
+                start_rules(0.0)
             interval = 10.0
             rounds = int(seconds // interval)
             began = time.time() + 1.0 + boxes * rounds / 200_000  # as run_fleet places round 0
             start_s = int(began - interval)  # each request carries the samples of the 10 s before it
             marks: dict[str, tuple[float, dict]] = {}
             cpu: dict[str, dict[str, float]] = {}
-
-            pids = {"collector": processes_[1].pid, "rules": processes_[2].pid, "alerting": processes_[0].pid}
-            pids["influxd"] = influxd._process.pid
+            if rules_after:  # a fleet already pushing when the engine starts (its cold start then)
+                threading.Thread(target=start_rules, args=(began + rules_after,), daemon=True).start()
 
             def mark(name: str, at: float) -> None:
                 time.sleep(max(0.0, at - time.time()))
@@ -347,12 +359,17 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2, help="load generator processes")
     parser.add_argument("--connections", type=int, default=256)
     parser.add_argument("--collector-workers", type=int, default=1, help="collector.workers")
+    parser.add_argument(
+        "--rules-after", type=int, default=0, help="start the rules engine this many seconds after the fleet"
+    )
     parser.add_argument("--search", action="store_true")
     parser.add_argument("--compare", type=Path, help="first run the node of this source tree (a same-run baseline)")
     parser.add_argument("--low", type=int, default=2000)
     parser.add_argument("--high", type=int, default=30000)
     args = parser.parse_args()
-    knobs = (args.seconds, args.warm_up, args.processes, args.connections, args.collector_workers)
+    if args.rules_after and args.warm_up < args.rules_after + 10:
+        parser.error("--warm-up must end at least 10 s after --rules-after (the engine's start)")
+    knobs = (args.seconds, args.warm_up, args.processes, args.connections, args.collector_workers, args.rules_after)
     if args.search:
         search(args.low, args.high, *knobs)
         return
