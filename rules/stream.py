@@ -220,9 +220,12 @@ class SampleStream:
             for name, kind in held.items():
                 table.kinds[table.index[name]] = kind
             if not frame.empty:
-                frame = frame[frame["jbox_id"].notna() & (frame["jbox_id"] != "")]  # as _take: no box, not held
+                # as _take: a point without a box is not held (no point of the measurement had one: no column)
+                box = frame["jbox_id"] if "jbox_id" in frame.columns else pd.Series(None, index=frame.index)
+                held = box.notna() & (box != "")
+                frame, box = frame[held], box[held]
                 t = frame["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-                boxes = np.fromiter((self._code(box) for box in frame["jbox_id"]), np.int32, len(frame))
+                boxes = np.fromiter((self._code(name) for name in box), np.int32, len(frame))
                 values = frame[list(table.fields)].to_numpy(dtype=np.float64, na_value=np.nan)
                 table.seal()
                 table.chunks.insert(0, (t, boxes, values))

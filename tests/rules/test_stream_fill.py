@@ -107,6 +107,12 @@ def test_pruning_keeps_a_filled_table_complete_until_it_drops_rows() -> None:
     stream.want([READINGS[0]])
     stream.feed(f"telemetry,jbox_id=b0 p=1.5,q=2.5 {1001 * S}")  # complete from 1000 s
     rows = pd.DataFrame({"time": pd.to_datetime([950 * S], utc=True), "jbox_id": ["b1"], "p": [7.5], "q": [np.nan]})
+    boxless = pd.DataFrame({"time": pd.to_datetime([940 * S], utc=True), "p": [1.5], "q": [2.5]})
+    other = SampleStream(hold_s=100, margin_s=0, clock=lambda: now[0])
+    other.want([READINGS[0]])
+    other.feed(f"telemetry,jbox_id=b0 p=1.5,q=2.5 {1001 * S}")
+    assert other.fill("telemetry", 1000 * S, 0, boxless, {})  # no point had a box: none is held
+    assert other.answer(READINGS[0], 0, 1000 * S).empty
     kinds = {"p": float, "q": float}
     assert not stream.fill("telemetry", 1000 * S, 0, rows, {"p": int})  # forwarded as a float: refused
     assert stream.fill("telemetry", 1000 * S, 0, rows, kinds)
