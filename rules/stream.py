@@ -222,8 +222,8 @@ class SampleStream:
             if not frame.empty:
                 # as _take: a point without a box is not held (no point of the measurement had one: no column)
                 box = frame["jbox_id"] if "jbox_id" in frame.columns else pd.Series(None, index=frame.index)
-                held = box.notna() & (box != "")
-                frame, box = frame[held], box[held]
+                with_box = box.notna() & (box != "")
+                frame, box = frame[with_box], box[with_box]
                 t = frame["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
                 boxes = np.fromiter((self._code(name) for name in box), np.int32, len(frame))
                 values = frame[list(table.fields)].to_numpy(dtype=np.float64, na_value=np.nan)
