@@ -41,10 +41,7 @@ class Layout:
     @classmethod
     def read(cls, influx: InfluxClient, retention_policy: str, measurement: str) -> Layout:
         source = f"{quote_ident(retention_policy)}.{quote_ident(measurement)}"
-        fields: dict[str, str] = {}
-        for row in _rows(influx.query_raw(f"SHOW FIELD KEYS FROM {source}")):
-            # a field written with two types in two shards: keep the first; InfluxDB's SELECT does the same
-            fields.setdefault(row[0], row[1])
+        fields = influx.field_types(source)
         tags = [row[0] for row in _rows(influx.query_raw(f"SHOW TAG KEYS FROM {source}"))]
         return cls(measurement, tuple(sorted(tags)), tuple(sorted(fields.items())))
 

@@ -150,8 +150,8 @@ class StreamSubscription:
 
     def _field_kinds(self, measurement: str) -> dict[str, type]:
         """Each field's type as InfluxDB keeps it: float, int, bool or str."""
-        rows = self._rows(f"SHOW FIELD KEYS FROM {source(measurement, self.policy)}")
-        return {row["fieldKey"]: _KINDS.get(row.get("fieldType"), str) for _, _, row in rows}
+        types = self.client.field_types(source(measurement, self.policy))
+        return {name: _KINDS.get(kind, str) for name, kind in types.items()}
 
     def _exists(self) -> bool:
         rows = self._rows("SHOW SUBSCRIPTIONS")

@@ -209,6 +209,17 @@ class InfluxClient:
             frame[column] = pd.to_numeric(frame[column], errors="coerce")
         return frame
 
+    def field_types(self, source: str) -> dict[str, str]:
+        """Each field of ``source`` (``"policy"."measurement"``) and its type as InfluxDB reports it
+        (float, integer, unsigned, string, boolean); a field written with two types in two shards
+        keeps the first, as InfluxDB's SELECT does."""
+        types: dict[str, str] = {}
+        for result in self.query_raw(f"SHOW FIELD KEYS FROM {source}")[:1]:
+            for series in result.get("series", []):
+                for name, kind in series.get("values") or []:
+                    types.setdefault(name, kind)
+        return types
+
     def execute(self, statement: str, *, database: str | None = None) -> None:
         """Run a statement whose result is not needed (CREATE, DROP, ALTER...)."""
         self.query_raw(statement, database=database)
