@@ -82,9 +82,11 @@ class _Table:
         self.boxes.append(box)
         self.values.append(values)
 
-    def add_block(self, t: np.ndarray, boxes: np.ndarray, values: np.ndarray) -> None:
-        self.seal()  # after the rows added before it: a point written twice keeps its last value
-        self.chunks.append((t, boxes, values))
+    def add_block(self, t: np.ndarray, boxes: np.ndarray, values: np.ndarray, earlier: bool = False) -> None:
+        """Rows after those added before (a point written twice keeps its last value), or, ``earlier``,
+        before every row held (what InfluxDB held before the rows forwarded since)."""
+        self.seal()
+        self.chunks.insert(0 if earlier else len(self.chunks), (t, boxes, values))
 
     def seal(self) -> None:
         if self.times:
@@ -106,12 +108,13 @@ class _Table:
         self.seal()
         kept, dropped = [], False
         for t, b, v in self.chunks:
-            if len(t) and t.max() >= before:
-                keep = t >= before
-                kept.append((t, b, v) if keep.all() else (t[keep], b[keep], v[keep]))
-                dropped = dropped or not keep.all()
-            else:
-                dropped = dropped or len(t) > 0
+            keep = t >= before
+            if keep.all():
+                kept.append((t, b, v))
+                continue
+            dropped = True
+            if keep.any():
+                kept.append((t[keep], b[keep], v[keep]))
         self.chunks = kept
         return dropped
 
@@ -196,7 +199,7 @@ class SampleStream:
             return [
                 (name, table.fields, table.complete_from)
                 for name, table in self._tables.items()
-                if table.complete_from is not None and name != PROBE
+                if table.complete_from is not None
             ]
 
     def fill(
@@ -227,8 +230,7 @@ class SampleStream:
                 t = frame["time"].to_numpy(dtype="datetime64[ns]").view(np.int64)
                 boxes = np.fromiter((self._code(name) for name in box), np.int32, len(frame))
                 values = frame[list(table.fields)].to_numpy(dtype=np.float64, na_value=np.nan)
-                table.seal()
-                table.chunks.insert(0, (t, boxes, values))
+                table.add_block(t, boxes, values, earlier=True)
             table.complete_from = floor
             return True
 
