@@ -3,6 +3,12 @@
 The server gets a generated config: loopback only, free ports, its own data directory, and every
 optional listener (graphite, collectd, ifql, reporting) off, so it never clashes with a system-wide
 InfluxDB or with another test run.
+
+The cache is snapshotted to disk at 64 MB instead of InfluxDB's 25 MB: a fleet writes tens of
+thousands of series at one point a second each, and every snapshot writes an index entry per
+series whatever the points; larger snapshots index the same series for more points. At 30,000
+series of 5 fields at 1 Hz influxd used 17 % less CPU (0.94-0.98 -> 0.76-0.83 of a core, 150-s
+runs); 128 MB and 256 MB saved no more.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ bind-address = "127.0.0.1:{rpc_port}"
   wal-dir = "{data_dir}/wal"
   query-log-enabled = false
   cache-max-memory-size = "1g"
+  cache-snapshot-memory-size = "{snapshot_size}"
   max-series-per-database = 0
   max-values-per-tag = 0
 
@@ -49,6 +56,8 @@ bind-address = "127.0.0.1:{rpc_port}"
 [continuous_queries]
   enabled = false
 """
+
+CACHE_SNAPSHOT_SIZE = "64m"
 
 
 def free_port() -> int:
@@ -87,6 +96,7 @@ class InfluxServer:
                 http_port=self.http_port,
                 rpc_port=free_port(),
                 auth_enabled="true" if self.auth else "false",
+                snapshot_size=CACHE_SNAPSHOT_SIZE,
             )
         )
         log_file = open(self.data_dir / "influxd.log", "ab")  # noqa: SIM115 - owned by the process
