@@ -3,7 +3,7 @@
 A v2 body is decoded by msgspec into Structs built from the configured ``telemetry`` schema: names
 and types are checked in the same C pass as the JSON parsing (about 40x cheaper than
 ``json.loads`` + the v2 decoder + the general validator for a 10-sample body). Field names are
-escaped once per schema and the series key once per box (the validator's cache), so a sample
+escaped once per schema and the series key once per box (kept per box object), so a sample
 costs one join. Anything not plain (an unknown key, a null, a wrong type, a heartbeat, a time not
 in the usual ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z`` form or outside the accepted window, another
 box's id, invalid JSON) returns None and the request takes the general path, which gives the
@@ -74,6 +74,7 @@ class V2FastPath:
         self._prefixes = [escape_key(name) + "=" for name in names]
         self._formats = [_FORMATS.get(fields[name], repr) for name in names]
         self._seconds: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> ns since the epoch
+        self._series_by_box: dict[str, tuple[Box, str]] = {}  # jbox_id -> (the box object, its series key)
         plain = all(_PLAIN_NAME(name) and kind in ("float", "boolean") for name, kind in fields.items())
         self._encoder = msgspec.json.Encoder() if plain else None
 
@@ -89,52 +90,74 @@ class V2FastPath:
             return None
         if header_box is not _UNSET and (not isinstance(header_box, str) or header_box != box.jbox_id):
             return None  # not a plain body: the general path decides (403, or an ignored non-string id)
-        validator = self.validator
-        newest = validator.newest_ns(now_ns)
-        oldest = validator.oldest_ns(self.schema.retention_policy, now_ns)
         samples = payload.samples
-        times = []
-        seconds = self._seconds
-        for sample in samples:
-            stamp = sample.time
-            if stamp is _UNSET:
-                times.append(now_ns)
-                continue
-            # the usual "YYYY-MM-DDTHH:MM:SSZ" of a second already seen, inline; else _time_ns
-            time_ns = seconds.get(stamp[:19]) if len(stamp) == 20 and stamp[19] == "Z" else None
-            if time_ns is None:
-                time_ns = self._time_ns(stamp)
-            if time_ns is None or not oldest <= time_ns <= newest:
-                return None
-            times.append(time_ns)
         if not samples:
             return Accepted()
-        # every time is valid now, so free of quotes, commas and braces: _encoded may rely on it
+        times = self._times(samples, now_ns)
+        if times is None:
+            return None
+        # the times are read: _encoded leaves them out
         fields = self._encoded(samples) if self._encoder is not None else self._formatted(samples)
         if fields is None:
             return None  # "no field": the general path names the sample
         # last, as in the general path: it spends the box's series budget, or refuses
-        tags = {"jbox_id": header_box} if header_box is not _UNSET else {}
+        series = self._series_key(box)
+        if series is None:
+            return None
+        lines = list(map(f"{series} {{}} {{}}".format, fields, times))
+        return Accepted({self.schema.retention_policy: lines}, len(samples))
+
+    def _times(self, samples: list, now_ns: int) -> list[int] | None:
+        """Each sample's time in ns (now for a sample without one), or None when one is not plain
+        or outside the accepted window."""
+        seconds = self._seconds
+        # the usual "YYYY-MM-DDTHH:MM:SSZ" of a second already seen, by a dict lookup; else _time_ns
+        times = [
+            seconds.get(stamp[:19]) if stamp.__class__ is str and len(stamp) == 20 and stamp[19] == "Z" else None
+            for stamp in [sample.time for sample in samples]
+        ]
+        if None in times:
+            for index, sample in enumerate(samples):
+                if times[index] is None:
+                    stamp = sample.time
+                    times[index] = now_ns if stamp is _UNSET else self._time_ns(stamp)
+            if None in times:
+                return None
+        validator = self.validator
+        oldest = validator.oldest_ns(self.schema.retention_policy, now_ns)
+        if min(times) < oldest or max(times) > validator.newest_ns(now_ns):
+            return None
+        return times
+
+    def _series_key(self, box: Box) -> str | None:
+        """The validator's series key of the box's telemetry (a jbox_id in the header is the box's
+        own here, and box tags come from the registry anyway), kept per box object: a registry
+        reload brings new objects, so a fresh look-up, which spends the series budget as before."""
+        kept = self._series_by_box.get(box.jbox_id)
+        if kept is not None and kept[0] is box:
+            return kept[1]
         try:
-            series = validator.series_key(box, MEASUREMENT, tags, self.schema)
+            series = self.validator.series_key(box, MEASUREMENT, {}, self.schema)
         except Refused:
             return None
-        accepted = Accepted(count=len(samples))
-        accepted.lines_by_policy[self.schema.retention_policy] = list(map(f"{series} {{}} {{}}".format, fields, times))
-        return accepted
+        if len(self._series_by_box) >= 1_000_000:  # keys are registered boxes: bounded by the fleet, and here too
+            self._series_by_box.clear()
+        self._series_by_box[box.jbox_id] = (box, series)
+        return series
 
     def _encoded(self, samples: list) -> list[str] | None:
         """The fields of each sample in line protocol, from msgspec's JSON encoding of the samples:
-        ``[{"time":"…","a":1.5,"b":true},…]`` becomes ``a=1.5,b=true`` per sample by one bytes
-        translation and a split of the whole request (C code, 5x cheaper than formatting each value),
-        the time member cut off each sample (the time's own colons become "=" there too). Exact for
-        float and boolean fields with plain names: msgspec writes a float as the shortest text that
-        reads back the same (``1e300`` included, which InfluxDB reads too), unset fields not at all."""
+        ``[{"a":1.5,"b":true},…]`` becomes ``a=1.5,b=true`` per sample by one bytes translation and
+        a split of the whole request (C code, 5x cheaper than formatting each value). Each sample's
+        time is unset first (its times are read already), so msgspec leaves it out, as every unset
+        field. Exact for float and boolean fields with plain names: msgspec writes a float as the
+        shortest text that reads back the same (``1e300`` included, which InfluxDB reads too)."""
+        for sample in samples:
+            sample.time = _UNSET
         parts = self._encoder.encode(samples).translate(_TO_FIELDS, b'"').decode()[2:-2].split("},{")
-        if len(parts) != len(samples):
-            return None  # cannot happen with valid times; cheap to be sure
-        fields = [part.partition(",")[2] if part.startswith("time=") else part for part in parts]
-        return None if "" in fields else fields
+        if len(parts) != len(samples) or "" in parts:
+            return None  # a sample without a field (the general path names it); a split that cannot happen
+        return parts
 
     def _formatted(self, samples: list) -> list[str] | None:
         """The fields of each sample in line protocol, value by value (integer fields, escaped names)."""

@@ -137,6 +137,19 @@ def test_the_usual_body_takes_the_fast_path_with_registry_tags() -> None:
     assert first == f"{series} p_meas_kw=100.0,soc_pct=50.5 {(NOW - 10) * 10**9}"
 
 
+def test_a_box_whose_registry_entry_changed_gets_its_new_tags_and_its_series_budget() -> None:
+    fast = V2FastPath(Validator(default_schema(), max_future_s=300, max_age_s=0, max_series_per_box=1))
+    body = json.dumps({"header": {}, "samples": [{"time": stamp(-1), "soc_pct": 1.0}]}).encode()
+    assert ",site=site-1 " in fast.accept(BOX, body, NOW_NS).lines_by_policy["raw"][0]
+    assert ",site=site-1 " in fast.accept(BOX, body, NOW_NS).lines_by_policy["raw"][0]  # the same series: no budget
+    moved = Box("jbox-0001", "site-2", "IDF", "fcr")  # the registry reloaded: another object, another site
+    # a second series for a box allowed one: the general path decides (it refuses the point)
+    assert fast.accept(moved, body, NOW_NS) is None
+    roomy = V2FastPath(Validator(default_schema(), max_future_s=300, max_age_s=0))
+    assert ",site=site-1 " in roomy.accept(BOX, body, NOW_NS).lines_by_policy["raw"][0]
+    assert ",site=site-2 " in roomy.accept(moved, body, NOW_NS).lines_by_policy["raw"][0]
+
+
 def test_bodies_that_are_not_plain_step_aside() -> None:
     plain = {"header": {}, "samples": [{"time": stamp(-1), "soc_pct": 1.0}]}
     assert FAST.accept(BOX, json.dumps(plain).encode(), NOW_NS) is not None
