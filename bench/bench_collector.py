@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import requests
-from common import jboxmon_cli, start_collector, start_profiler, tree_options
+from common import child_pids, jboxmon_cli, start_collector, start_profiler, tree_options
 
 from inventory import Box, Registry
 from storage import InfluxClient, InfluxSettings
@@ -226,9 +226,7 @@ def through_collector(
 
 def process_tree_cpu(pid: int) -> float:
     """User + system CPU seconds of ``pid`` and its children (collector workers), from /proc."""
-    pids = [pid]
-    for children in Path(f"/proc/{pid}/task").glob("*/children"):
-        pids += [int(child) for child in children.read_text().split()]
+    pids = [pid, *child_pids(pid)]
     total = 0.0
     for each in pids:
         try:

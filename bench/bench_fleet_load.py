@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import start_collector, start_profiler, tree_options
+from common import child_pids, start_collector, start_profiler, tree_options
 from loadgen import FleetRun, run_fleet
 
 from storage import InfluxClient, InfluxSettings
@@ -57,10 +57,7 @@ def process_cpu(pids: list[int]) -> float:
 
 def collector_pids(collector) -> list[int]:
     """The collector process and its workers (``collector.workers`` > 1 forks children)."""
-    extra = []
-    for children in Path(f"/proc/{collector.pid}/task").glob("*/children"):  # any thread may have started one
-        extra += [int(pid) for pid in children.read_text().split()]
-    return [collector.pid, *extra]
+    return [collector.pid, *child_pids(collector.pid)]
 
 
 @dataclass

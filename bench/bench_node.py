@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench_fleet_load import P99_TARGET_MS, issue_fleet
-from common import jboxmon_cli, tree_options
+from common import child_pids, jboxmon_cli, tree_options
 from loadgen import FleetRun, run_fleet
 
 from rules.loader import load_rules
@@ -126,13 +126,14 @@ def scrape(port: int) -> dict[tuple[str, str, str], float]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its live children (collector workers), Linux /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU time of a process and its live children (collector workers), Linux /proc;
+    0 for a process that ended meanwhile."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    children = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        children += (task / "children").read_text().split()
-    return own + sum(cpu_seconds(int(child)) for child in children)
+    return own + sum(cpu_seconds(child) for child in child_pids(pid))
 
 
 def machine_cpu() -> float:

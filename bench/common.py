@@ -11,6 +11,18 @@ from pathlib import Path
 from storage.http import HttpClient, HttpError, HttpSettings
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid``'s threads started (a collector's workers), from /proc; a thread that
+    ends while it is read is skipped."""
+    pids = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            pids += [int(child) for child in children.read_text().split()]
+        except OSError:
+            continue
+    return pids
+
+
 def jboxmon_cli(config: Path) -> list[str]:
     return [sys.executable, "-m", "jboxmon.cli", "--config", str(config)]
 
