@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from storage import server as influx_server  # noqa: E402
 from storage.http import HttpClient, HttpSettings  # noqa: E402
+from storage.server import CACHE_SNAPSHOT_SIZE, InfluxServer  # noqa: E402
 
 WARM_UP_S = 10
 INFLUXDB_DEFAULT = "25m"
@@ -34,8 +34,7 @@ def process_cpu_s(pid: int) -> float:
 
 def one_run(snapshot_size: str, series: int, seconds: int, batch: int) -> tuple[float, float, float]:
     """(influxd cores over the measured span, points offered per s, points written per s)."""
-    influx_server.CACHE_SNAPSHOT_SIZE = snapshot_size
-    with tempfile.TemporaryDirectory() as tmp, influx_server.InfluxServer(Path(tmp) / "influx") as influxd:
+    with tempfile.TemporaryDirectory() as tmp, InfluxServer(Path(tmp), cache_snapshot_size=snapshot_size) as influxd:
         http = HttpClient(influxd.url, HttpSettings(timeout_s=60))
         http.request("POST", "/query", params={"q": "CREATE DATABASE fleet"})
         pid = influxd._process.pid
@@ -69,7 +68,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=6_000, help="lines per write")
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
-    shipped = influx_server.CACHE_SNAPSHOT_SIZE
+    shipped = CACHE_SNAPSHOT_SIZE
     totals = {INFLUXDB_DEFAULT: 0.0, shipped: 0.0}
     for _ in range(args.rounds):
         for size in (INFLUXDB_DEFAULT, shipped):

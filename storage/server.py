@@ -70,10 +70,16 @@ class InfluxServer:
     """A private ``influxd`` process. ``start()`` waits until ``/ping`` answers; ``stop()`` is idempotent."""
 
     def __init__(
-        self, data_dir: Path | str, http_port: int | None = None, binary: str = "influxd", auth: bool = False
+        self,
+        data_dir: Path | str,
+        http_port: int | None = None,
+        binary: str = "influxd",
+        auth: bool = False,
+        cache_snapshot_size: str = CACHE_SNAPSHOT_SIZE,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.auth = auth
+        self.cache_snapshot_size = cache_snapshot_size
         self.http_port = http_port or free_port()
         self.binary = binary
         self._process: subprocess.Popen | None = None
@@ -96,7 +102,7 @@ class InfluxServer:
                 http_port=self.http_port,
                 rpc_port=free_port(),
                 auth_enabled="true" if self.auth else "false",
-                snapshot_size=CACHE_SNAPSHOT_SIZE,
+                snapshot_size=self.cache_snapshot_size,
             )
         )
         log_file = open(self.data_dir / "influxd.log", "ab")  # noqa: SIM115 - owned by the process
