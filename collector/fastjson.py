@@ -3,7 +3,7 @@
 A v2 body is decoded by msgspec into Structs built from the configured ``telemetry`` schema: names
 and types are checked in the same C pass as the JSON parsing (about 40x cheaper than
 ``json.loads`` + the v2 decoder + the general validator for a 10-sample body). Field names are
-escaped once per schema and the series key once per box (kept per box object), so a sample
+escaped once per schema and the series key once per box (the validator's cache), so a sample
 costs one join. Anything not plain (an unknown key, a null, a wrong type, a heartbeat, a time not
 in the usual ``YYYY-MM-DDTHH:MM:SS[.fff|.ffffff]Z`` form or outside the accepted window, another
 box's id, invalid JSON) returns None and the request takes the general path, which gives the
@@ -74,7 +74,6 @@ class V2FastPath:
         self._prefixes = [escape_key(name) + "=" for name in names]
         self._formats = [_FORMATS.get(fields[name], repr) for name in names]
         self._seconds: dict[str, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> ns since the epoch
-        self._series_by_box: dict[str, tuple[Box, str]] = {}  # jbox_id -> (the box object, its series key)
         plain = all(_PLAIN_NAME(name) and kind in ("float", "boolean") for name, kind in fields.items())
         self._encoder = msgspec.json.Encoder() if plain else None
 
@@ -101,8 +100,9 @@ class V2FastPath:
         if fields is None:
             return None  # "no field": the general path names the sample
         # last, as in the general path: it spends the box's series budget, or refuses
-        series = self._series_key(box)
-        if series is None:
+        try:
+            series = self.validator.series_key(box, MEASUREMENT, {}, self.schema)  # a header's jbox_id is the box's
+        except Refused:
             return None
         lines = list(map(f"{series} {{}} {{}}".format, fields, times))
         return Accepted({self.schema.retention_policy: lines}, len(samples))
@@ -128,22 +128,6 @@ class V2FastPath:
         if min(times) < oldest or max(times) > validator.newest_ns(now_ns):
             return None
         return times
-
-    def _series_key(self, box: Box) -> str | None:
-        """The validator's series key of the box's telemetry (a jbox_id in the header is the box's
-        own here, and box tags come from the registry anyway), kept per box object: a registry
-        reload brings new objects, so a fresh look-up, which spends the series budget as before."""
-        kept = self._series_by_box.get(box.jbox_id)
-        if kept is not None and kept[0] is box:
-            return kept[1]
-        try:
-            series = self.validator.series_key(box, MEASUREMENT, {}, self.schema)
-        except Refused:
-            return None
-        if len(self._series_by_box) >= 1_000_000:  # keys are registered boxes: bounded by the fleet, and here too
-            self._series_by_box.clear()
-        self._series_by_box[box.jbox_id] = (box, series)
-        return series
 
     def _encoded(self, samples: list) -> list[str] | None:
         """The fields of each sample in line protocol, from msgspec's JSON encoding of the samples:

@@ -76,7 +76,7 @@ class Validator:
             for policy in {s.retention_policy for s in schema.values()}
         }
         self._retention_s = {policy: retention.get(policy, max_age_s) for policy in self._max_age_ns}
-        self._series: dict[tuple, str] = {}  # (box, measurement, tags) -> encoded series key
+        self._series: dict[tuple, tuple[Box, str]] = {}  # (jbox_id, measurement, tags) -> (box, series key)
         self._series_by_box: dict[str, set[str]] = defaultdict(set)
         # line-protocol keys already checked, per writing box or gateway (collector/fastlines.py)
         self.line_keys: dict[object, dict[str, tuple | None]] = {}
@@ -167,14 +167,17 @@ class Validator:
         """The encoded ``measurement,tags`` of a point, box tags from the registry; cached, since
         a box writes the same few series over and over. Raises Refused for a bad tag, or when the
         box would exceed its series budget."""
-        cache_key = (box, measurement, tuple(tags.items()))
-        series = self._series.get(cache_key)
-        if series is None:
-            series = escape_measurement(measurement) + encode_tags(self._tags(box, measurement, tags, schema))
-            self._spend_budget(box.jbox_id, series)
-            if len(self._series) > 100_000:  # bounded: keys repeat, but hostile input need not
-                self._series.clear()
-            self._series[cache_key] = series
+        # keyed by the box's id (a Box's own hash is a Python call per lookup); the entry's box must be
+        # this one: a registry reload brings new objects, and a box whose tags changed gets a new key
+        cache_key = (box.jbox_id, measurement, tuple(tags.items()))
+        kept = self._series.get(cache_key)
+        if kept is not None and (kept[0] is box or kept[0] == box):
+            return kept[1]
+        series = escape_measurement(measurement) + encode_tags(self._tags(box, measurement, tags, schema))
+        self._spend_budget(box.jbox_id, series)
+        if len(self._series) > 100_000:  # bounded: keys repeat, but hostile input need not
+            self._series.clear()
+        self._series[cache_key] = (box, series)
         return series
 
     def _spend_budget(self, jbox_id: str, series: str) -> None:
