@@ -168,7 +168,7 @@ class Validator:
         a box writes the same few series over and over. Raises Refused for a bad tag, or when the
         box would exceed its series budget."""
         # keyed by the box's id (a Box's own hash is a Python call per lookup); the entry's box must be
-        # this one: a registry reload brings new objects, and a box whose tags changed gets a new key
+        # this one (or equal): a registry reload brings new objects, and a box whose tags changed is read afresh
         cache_key = (box.jbox_id, measurement, tuple(tags.items()))
         kept = self._series.get(cache_key)
         if kept is not None and (kept[0] is box or kept[0] == box):
